@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI): health, readiness and, in later releases, alerts, offenders and scenes."""

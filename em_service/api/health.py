@@ -1,0 +1,57 @@
+"""``/healthz`` (the process is up) and ``/readyz`` (its dependencies answer)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import APIRouter, Depends, Response, status
+from pydantic import BaseModel
+
+from em_service.api.deps import get_app_settings
+from em_service.settings import Settings
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    """Liveness or readiness, with one line per dependency."""
+
+    status: str
+    checks: dict[str, str] = {}
+
+
+async def kafka_answers(bootstrap: str, timeout_s: float = 3.0) -> str | None:
+    """Return None when Kafka answers a metadata request, else the error text."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    try:
+        await admin.start()
+        await admin.list_topics()
+        return None
+    except Exception as exc:  # any failure means "not ready"; its text is the answer
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await admin.close()
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness: the API process runs")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    response_model=Health,
+    summary="Readiness: Kafka answers",
+    responses={503: {"model": Health, "description": "a dependency does not answer"}},
+)
+async def readyz(
+    response: Response, settings: Annotated[Settings, Depends(get_app_settings)]
+) -> Health:
+    error = await kafka_answers(settings.kafka_bootstrap)
+    if error:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return Health(status="unavailable", checks={"kafka": error})
+    return Health(status="ok", checks={"kafka": "ok"})

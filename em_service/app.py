@@ -1,0 +1,27 @@
+"""The Faust application: built by a factory so settings (topics, broker, ids) apply per process."""
+
+from __future__ import annotations
+
+import faust
+
+from em_service.settings import Settings
+from em_service.tracking import agents as tracking_agents
+
+
+def build_app(settings: Settings) -> faust.App:
+    """Return a configured Faust app with every domain's agents registered."""
+    state = settings.resolved_state_dir() / "faust"
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
+        datadir=str(state),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        web_enabled=False,
+        autodiscover=False,
+        store="memory://",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+    )
+    tracking_agents.register(app, settings)
+    return app

@@ -1,0 +1,171 @@
+"""Per-offender conditions on the compacted ``em.conditions`` topic (key = offender_id).
+
+Zones are GeoJSON (RFC 7946) Features in WGS84, coordinates ``[lon, lat]``. A Point zone or
+curfew address needs ``radius_m``. Weekly windows are local wall-clock times in the conditions'
+``timezone`` (default Europe/London); a window whose ``end`` is not after its ``start`` runs past
+midnight into the next day (``19:00``–``07:00``). Structural checks live here; geometric validity
+(self-intersection, absurd size) is checked by ``geofences`` when the conditions are loaded.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from msgspec import Meta, Struct
+
+from em_service.contracts.types import AwareDatetime, Ident, LocalTime
+
+Position = Annotated[
+    list[float], Meta(min_length=2, max_length=3, description="[lon, lat] WGS84 degrees")
+]
+Ring = Annotated[list[Position], Meta(min_length=4, description="Closed linear ring")]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Radius = Annotated[float, Meta(gt=0.0, le=50_000.0, description="Radius in metres")]
+
+
+def _check_position(pos: list[float]) -> None:
+    lon, lat = pos[0], pos[1]
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        raise ValueError(f"position {pos} is not [lon, lat] in WGS84 degrees")
+
+
+def _check_ring(ring: list[list[float]]) -> None:
+    for pos in ring:
+        _check_position(pos)
+    if ring[0][:2] != ring[-1][:2]:
+        raise ValueError("polygon ring is not closed (first and last positions differ)")
+
+
+class PointGeometry(Struct, tag="Point", tag_field="type", forbid_unknown_fields=True):
+    """GeoJSON Point ``[lon, lat]``; used with a ``radius_m`` as a circle."""
+
+    coordinates: Position
+
+    def __post_init__(self) -> None:
+        _check_position(self.coordinates)
+
+
+class PolygonGeometry(Struct, tag="Polygon", tag_field="type", forbid_unknown_fields=True):
+    """GeoJSON Polygon: exterior ring then holes."""
+
+    coordinates: Annotated[list[Ring], Meta(min_length=1)]
+
+    def __post_init__(self) -> None:
+        for ring in self.coordinates:
+            _check_ring(ring)
+
+
+class MultiPolygonGeometry(
+    Struct, tag="MultiPolygon", tag_field="type", forbid_unknown_fields=True
+):
+    """GeoJSON MultiPolygon (holes allowed)."""
+
+    coordinates: Annotated[list[Annotated[list[Ring], Meta(min_length=1)]], Meta(min_length=1)]
+
+    def __post_init__(self) -> None:
+        for polygon in self.coordinates:
+            for ring in polygon:
+                _check_ring(ring)
+
+
+Geometry = PointGeometry | PolygonGeometry | MultiPolygonGeometry
+
+
+class WeeklyWindow(Struct, forbid_unknown_fields=True):
+    """A weekly window in local time, starting on each of ``days``; crosses midnight if end <= start."""
+
+    days: Annotated[list[Day], Meta(min_length=1, max_length=7)]
+    start: LocalTime
+    end: LocalTime
+
+
+class ScheduleException(Struct, forbid_unknown_fields=True):
+    """A one-off change for the window that starts on local ``date``: cancelled, or new times."""
+
+    date: date
+    cancelled: bool = False
+    start: LocalTime | None = None
+    end: LocalTime | None = None
+
+    def __post_init__(self) -> None:
+        if not self.cancelled and (self.start is None or self.end is None):
+            raise ValueError("an exception either is cancelled or gives both start and end")
+
+
+class ZoneProperties(Struct, forbid_unknown_fields=True):
+    """Properties of a zone Feature."""
+
+    zone_id: Ident
+    kind: Literal["exclusion", "inclusion"]
+    name: Annotated[str, Meta(max_length=200)] | None = None
+    radius_m: Radius | None = None
+    schedule: list[WeeklyWindow] | None = None
+    valid_from: AwareDatetime | None = None
+    valid_to: AwareDatetime | None = None
+
+
+class ZoneFeature(Struct, tag="Feature", tag_field="type", forbid_unknown_fields=True):
+    """A zone: GeoJSON Feature with Polygon, MultiPolygon or Point (+ ``properties.radius_m``)."""
+
+    geometry: Geometry
+    properties: ZoneProperties
+    id: Ident | None = None
+
+    def __post_init__(self) -> None:
+        is_point = isinstance(self.geometry, PointGeometry)
+        if is_point and self.properties.radius_m is None:
+            raise ValueError(f"zone {self.properties.zone_id}: a Point zone needs radius_m")
+        if not is_point and self.properties.radius_m is not None:
+            raise ValueError(f"zone {self.properties.zone_id}: radius_m is only for Point zones")
+        vf, vt = self.properties.valid_from, self.properties.valid_to
+        if vf is not None and vt is not None and vt <= vf:
+            raise ValueError(f"zone {self.properties.zone_id}: valid_to must be after valid_from")
+
+
+class Curfew(Struct, forbid_unknown_fields=True):
+    """A curfew: be at the address (Point + radius_m, or Polygon) during each weekly window."""
+
+    curfew_id: Ident
+    geometry: PointGeometry | PolygonGeometry
+    windows: Annotated[list[WeeklyWindow], Meta(min_length=1)]
+    radius_m: Radius | None = None
+    exceptions: list[ScheduleException] = []
+    grace_s: Annotated[float, Meta(ge=0.0, le=7200.0, description="Grace after start, s")] = 0.0
+
+    def __post_init__(self) -> None:
+        is_point = isinstance(self.geometry, PointGeometry)
+        if is_point and self.radius_m is None:
+            raise ValueError(f"curfew {self.curfew_id}: a Point address needs radius_m")
+        if not is_point and self.radius_m is not None:
+            raise ValueError(f"curfew {self.curfew_id}: radius_m is only for a Point address")
+
+
+class Conditions(Struct, forbid_unknown_fields=True):
+    """Everything an offender must comply with, and the devices they wear."""
+
+    offender_id: Ident
+    device_ids: Annotated[list[Ident], Meta(min_length=1, max_length=8)]
+    zones: list[ZoneFeature] = []
+    curfews: list[Curfew] = []
+    alcohol_monitoring: bool = False
+    timezone: Annotated[str, Meta(min_length=1, max_length=64)] = "Europe/London"
+    gps_interval_s: Annotated[
+        float, Meta(gt=0.0, le=3600.0, description="Tag reporting interval, s")
+    ] = 60.0
+    valid_from: AwareDatetime | None = None
+    valid_to: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = None
+
+    def __post_init__(self) -> None:
+        ids = [z.properties.zone_id for z in self.zones] + [c.curfew_id for c in self.curfews]
+        if len(ids) != len(set(ids)):
+            raise ValueError("zone_id and curfew_id values must be unique within one offender")
+        if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
+            raise ValueError("valid_to must be after valid_from")
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {self.timezone!r}") from exc

@@ -1,0 +1,49 @@
+"""``python -m em_service.devstack up|down|status|topics`` (also behind ``em-service devstack``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from em_service.devstack.kafka import DevstackError, down, ensure_topics, status, up
+from em_service.settings import get_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one devstack command; return the process exit code (status: 0 answering, 1 not)."""
+    parser = argparse.ArgumentParser(
+        prog="em-service devstack", description="Local single-node Apache Kafka (no Docker)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="fetch jars if needed, start Kafka, create the service topics")
+    sub.add_parser("down", help="stop the Kafka that `up` started")
+    sub.add_parser("status", help="say whether Kafka answers, with pid and version")
+    sub.add_parser("topics", help="create the missing service topics")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    settings = get_settings()
+    try:
+        if args.command == "up":
+            began = time.monotonic()
+            info = up(settings)
+            created = ensure_topics(settings, info.bootstrap)
+            print(f"{info.note}; bootstrap {info.bootstrap} ({time.monotonic() - began:.1f} s)")
+            print(f"topics created: {', '.join(created) or 'none (all present)'}")
+            print(f"broker log: {info.log_file}")
+        elif args.command == "down":
+            print("stopped" if down(settings) else "no devstack broker was running")
+        elif args.command == "status":
+            info = status(settings)
+            state = "answering" if info.answering else "not answering"
+            print(f"{info.bootstrap}: {state}; {info.note}; version {info.version or 'unknown'}")
+            return 0 if info.answering else 1
+        else:
+            created = ensure_topics(settings)
+            print(f"topics created: {', '.join(created) or 'none (all present)'}")
+    except DevstackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,1 @@
+"""Tracking domain: tag readings in, validated, evaluated by the rules, alerts out."""

@@ -1,0 +1,51 @@
+"""Intake of raw messages from ``em.readings``: a typed reading, or a dead letter with a reason.
+
+Pure logic (no Faust): the agent calls :func:`triage` for every message and sends dead letters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from em_service.contracts import DeadLetter, Reading
+from em_service.contracts.codec import Rejected, dead_letter, decode_reading
+from em_service.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a message came from (for the dead letter)."""
+
+    topic: str
+    partition: int | None
+    offset: int | None
+    key: bytes | None
+
+
+def triage(
+    raw: bytes | None, source: Source, settings: Settings, now: datetime
+) -> Reading | DeadLetter:
+    """Return the typed reading in ``raw``, or the dead letter that explains why it is not one."""
+    if raw is None:
+        raw, rejected = b"", Rejected("invalid_json", "empty message (null value)")
+    else:
+        try:
+            return decode_reading(
+                raw,
+                now=now,
+                max_bytes=settings.max_message_bytes,
+                max_future_s=settings.max_future_skew_s,
+                max_age_s=settings.max_past_age_s,
+            )
+        except Rejected as exc:
+            rejected = exc
+    return dead_letter(
+        raw,
+        rejected,
+        topic=source.topic,
+        partition=source.partition,
+        offset=source.offset,
+        key=source.key,
+        now=now,
+    )

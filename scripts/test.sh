@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: install the project and its test tools, lint, check contracts, run all tests.
+# Tests that need Kafka start a local broker themselves (or reuse one on EM_KAFKA_PORT).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+python3 -m ruff check .
+python3 -m ruff format --check .
+python3 -m em_service.contracts.schema_export --check
+python3 -m pytest -q -p no:cacheprovider "$@"

