@@ -207,7 +207,10 @@ def log4j_properties(log_file: Path) -> str:
 
 def _cluster_id() -> str:
     """Return a random Kafka cluster id (a UUID in URL-safe base64, as `random-uuid` prints)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    while True:  # like Kafka's Uuid.randomUuid: one starting with "-" would parse as an option
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _java() -> str:
