@@ -4,8 +4,10 @@ Input is the JSON form of the conditions contract (``msgspec.to_builtins(conditi
 as GeoJSON Features in WGS84 ``[lon, lat]``, curfews with an address and weekly windows. Each zone
 and curfew address is projected once to metres (:mod:`geofences.projection`), validated, and kept
 with what the batch engine needs: an exact circle for Point + ``radius_m``, or a prepared polygon
-with its prepared boundary and two prepared *band* buffers (inward and outward by the largest
-usable accuracy radius) so that most fixes are classified by one ``contains_xy`` call.
+with its prepared boundary, two prepared *band* buffers (inward and outward by the largest usable
+accuracy radius) and a coarse *grid* whose cells are known to be wholly inside the inward band or
+wholly outside the outward one, so that most fixes are classified by one array lookup and only
+fixes near a boundary reach GEOS.
 
 Verdicts (see :mod:`geofences.verdicts`): with ``s`` the signed distance from the fix to the zone
 boundary (positive inside the closed zone) and ``r = accuracy_m * accuracy_scale``, the disc is
@@ -17,6 +19,7 @@ region* (positive = on the breach side), given for ``possible`` and ``definite``
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -43,7 +46,11 @@ _KIND_CODE = {"exclusion": 0, "inclusion": 1, "curfew": 2}
 _BAND_REL = 0.05
 _BAND_ABS = 0.05
 _CIRCLE_QUAD_SEGS = 16
-_INSIDE, _STRADDLE, _OUTSIDE = 2, 1, 0
+#: Disc classes: inside the zone, straddling its boundary, outside (also grid cell classes, where
+#: 1 means "mixed: look closer").
+INSIDE, STRADDLE, OUTSIDE = 2, 1, 0
+_GRID_MAX_CELLS = 64
+_GRID_MIN_CELL_M = 25.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,9 +85,51 @@ class CompiledZone:
     valid_from_s: float
     valid_to_s: float
     name: str | None = None
+    band_m: float = 0.0
     inner: shapely.Geometry | None = field(default=None, repr=False)
     outer: shapely.Geometry | None = field(default=None, repr=False)
     boundary: shapely.Geometry | None = field(default=None, repr=False)
+    grid: np.ndarray | None = field(default=None, repr=False)
+    grid_origin: tuple[float, float] = (0.0, 0.0)
+    grid_cell_m: float = 1.0
+
+    def classify(self, x: float, y: float, r: float) -> tuple[int, float | None]:
+        """Return ``(class, signed distance or None)`` of the disc ``(x, y, r)`` (scalar path).
+
+        Class is :data:`INSIDE`, :data:`STRADDLE` or :data:`OUTSIDE`; ``r`` must not exceed the
+        band the zone was compiled for. The signed distance (positive inside) is given when it
+        was needed to decide.
+        """
+        if self.circle is not None:
+            cx, cy, radius = self.circle
+            s = radius - math.hypot(x - cx, y - cy)
+            return _class_of(s, r), s
+        gx = (x - self.grid_origin[0]) / self.grid_cell_m
+        gy = (y - self.grid_origin[1]) / self.grid_cell_m
+        ny, nx = self.grid.shape
+        if not (0 <= gx < nx and 0 <= gy < ny):
+            return OUTSIDE, None
+        cell = int(self.grid[int(gy), int(gx)])
+        if cell != STRADDLE:
+            return cell, None
+        if not shapely.contains_xy(self.outer, x, y):
+            return OUTSIDE, None
+        if shapely.contains_xy(self.inner, x, y):
+            return INSIDE, None
+        s = self.signed_distance(x, y)
+        return _class_of(s, r), s
+
+    def signed_distance(self, x: float, y: float) -> float:
+        """Return the distance from ``(x, y)`` to the boundary, metres, positive inside."""
+        if self.circle is not None:
+            cx, cy, radius = self.circle
+            return radius - math.hypot(x - cx, y - cy)
+        d = float(shapely.distance(self.boundary, shapely.Point(x, y)))
+        return d if shapely.intersects_xy(self.geometry, x, y) else -d
+
+
+def _class_of(s: float, r: float) -> int:
+    return INSIDE if s >= r else (OUTSIDE if s < -r else STRADDLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,16 +308,45 @@ def _compile_geometry(
     return geom, None
 
 
+def _band_buffer(geom: shapely.Geometry, distance: float) -> shapely.Geometry:
+    # Mitre joins never cut inside the round offset, so both directions stay conservative.
+    return shapely.buffer(geom, distance, join_style="mitre", mitre_limit=5.0)
+
+
 def _with_band(zone: CompiledZone, band_m: float) -> CompiledZone:
+    """Return ``zone`` with its band buffers, boundary and grid for discs up to ``band_m``."""
     if zone.circle is not None:
-        return zone
+        return dataclasses.replace(zone, band_m=band_m)
     width = band_m * (1 + _BAND_REL) + _BAND_ABS
-    inner = shapely.buffer(zone.geometry, -width, quad_segs=8)
-    outer = shapely.buffer(zone.geometry, width, quad_segs=8)
-    boundary = shapely.boundary(zone.geometry)
-    for g in (zone.geometry, inner, outer, boundary):
+    geom = zone.geometry
+    inner, outer = _band_buffer(geom, -width), _band_buffer(geom, width)
+    boundary = shapely.boundary(geom)
+    # Grid over the outward band's bounds: a cell whose centre is deeper than width + half a
+    # diagonal is wholly INSIDE; one farther out than that is wholly OUTSIDE; others are mixed.
+    minx, miny, maxx, maxy = geom.bounds
+    x0, y0 = minx - width, miny - width
+    w, h = maxx - minx + 2 * width, maxy - miny + 2 * width
+    cell = max(max(w, h) / _GRID_MAX_CELLS, _GRID_MIN_CELL_M)
+    nx, ny = max(1, math.ceil(w / cell)), max(1, math.ceil(h / cell))
+    half_diag = cell * math.sqrt(0.5)
+    margin = (width + half_diag) * (1 + _BAND_REL) + _BAND_ABS
+    cx, cy = np.meshgrid(x0 + (np.arange(nx) + 0.5) * cell, y0 + (np.arange(ny) + 0.5) * cell)
+    grid = np.full((ny, nx), STRADDLE, dtype=np.int8)
+    deep, far = _band_buffer(geom, -margin), _band_buffer(geom, margin)
+    grid[shapely.contains_xy(deep, cx, cy)] = INSIDE
+    grid[~shapely.contains_xy(far, cx, cy)] = OUTSIDE
+    for g in (geom, inner, outer, boundary):
         shapely.prepare(g)
-    return CompiledZone(**{**zone.__dict__, "inner": inner, "outer": outer, "boundary": boundary})
+    return dataclasses.replace(
+        zone,
+        band_m=band_m,
+        inner=inner,
+        outer=outer,
+        boundary=boundary,
+        grid=grid,
+        grid_origin=(x0, y0),
+        grid_cell_m=cell,
+    )
 
 
 def _validity(props: Mapping[str, Any], item_id: str, outer: tuple[float, float]) -> tuple[float, float]:
@@ -380,340 +458,3 @@ def compile_conditions(
     )
 
 
-# --------------------------------------------------------------------------- batch engine
-
-
-@dataclass(frozen=True, eq=False)
-class BatchVerdicts:
-    """Verdicts of many fixes, one row per (fix, zone of the fix's owner), fix-major.
-
-    Attributes
-    ----------
-    offsets
-        ``int64[n_fixes + 1]``: rows of fix ``i`` are ``offsets[i]:offsets[i + 1]``.
-    fix
-        ``int64[n_rows]`` fix index of each row.
-    entry
-        ``int32[n_rows]`` index into :attr:`ZoneIndex.zones`.
-    verdict
-        ``int8[n_rows]`` code (:mod:`geofences.verdicts`).
-    depth_m
-        ``float64[n_rows]`` signed depth into the breach region, NaN unless possible/definite.
-    active_until_s
-        ``float64[n_rows]`` end of the active period (``inf`` if open-ended), NaN if inactive.
-    index
-        The :class:`ZoneIndex` that produced them.
-    """
-
-    offsets: np.ndarray
-    fix: np.ndarray
-    entry: np.ndarray
-    verdict: np.ndarray
-    depth_m: np.ndarray
-    active_until_s: np.ndarray
-    index: ZoneIndex
-
-    def __len__(self) -> int:
-        return len(self.verdict)
-
-    def zone_verdicts(self, fix: int) -> list[ZoneVerdict]:
-        """Return the :class:`ZoneVerdict` list of fix number ``fix``."""
-        out = []
-        for row in range(int(self.offsets[fix]), int(self.offsets[fix + 1])):
-            z = self.index.zones[int(self.entry[row])]
-            code = int(self.verdict[row])
-            depth = float(self.depth_m[row])
-            until = float(self.active_until_s[row])
-            out.append(
-                ZoneVerdict(
-                    zone_id=z.zone_id,
-                    kind=z.kind,
-                    verdict=V.verdict_name(code, curfew=z.kind == "curfew"),
-                    code=code,
-                    depth_m=None if math.isnan(depth) else depth,
-                    active_until_s=None if math.isnan(until) else until,
-                )
-            )
-        return out
-
-
-class ZoneIndex:
-    """Zones of many people, evaluated together; each fix only against its own owner's zones.
-
-    Build once from compiled conditions (all compiled with the same CRS and accuracy settings),
-    then call :meth:`evaluate` with arrays. Work is vectorised per *slot* (the k-th zone of each
-    owner), so the Python loop runs over at most max-zones-per-person slots, never over fixes.
-    Per slot: validity and schedule by array lookups; circles exactly with numpy; polygons by a
-    bounding-box test, then prepared ``contains_xy`` against the outward and inward band buffers;
-    only fixes within the band of a boundary get an exact ``distance``.
-
-    Parameters
-    ----------
-    conditions
-        A sequence (owner index = position) or a mapping ``owner key → CompiledConditions``.
-
-    Notes
-    -----
-    Schedules are expanded to UTC intervals over a horizon around the evaluated times and cached;
-    the cache is rebuilt when a batch falls outside it. Not thread-safe.
-    """
-
-    def __init__(self, conditions: Sequence[CompiledConditions] | Mapping[Any, CompiledConditions]):
-        if isinstance(conditions, Mapping):
-            keys, items = list(conditions.keys()), list(conditions.values())
-        else:
-            items = list(conditions)
-            keys = [c.offender_id if c.offender_id is not None else i for i, c in enumerate(items)]
-        self.owners: list[Any] = keys
-        self._owner_pos = {k: i for i, k in enumerate(keys)}
-        settings = {(c.projector.crs, c.max_accuracy_m, c.accuracy_scale) for c in items}
-        if len(settings) > 1:
-            raise ConditionsError(f"conditions compiled with different settings: {sorted(settings)}")
-        first = items[0] if items else None
-        self.projector = first.projector if first else get_projector()
-        self.max_accuracy_m = first.max_accuracy_m if first else 100.0
-        self.accuracy_scale = first.accuracy_scale if first else 1.0
-
-        zones = [z for c in items for z in c.zones]
-        self.zones: tuple[CompiledZone, ...] = tuple(zones)
-        counts = np.array([len(c.zones) for c in items], dtype=np.int64)
-        self._owner_count = counts
-        self._owner_start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        self._min_count = int(counts.min()) if len(counts) else 0
-        self._max_count = int(counts.max()) if len(counts) else 0
-        n = len(zones)
-        self._kind = np.array([_KIND_CODE[z.kind] for z in zones], dtype=np.int8)
-        self._is_circle = np.array([z.circle is not None for z in zones], dtype=bool)
-        circ = np.array([z.circle or (np.nan, np.nan, np.nan) for z in zones], dtype=np.float64)
-        circ = circ.reshape(n, 3)
-        self._cx, self._cy, self._radius = circ[:, 0].copy(), circ[:, 1].copy(), circ[:, 2].copy()
-        self._vf = np.array([z.valid_from_s for z in zones], dtype=np.float64)
-        self._vt = np.array([z.valid_to_s for z in zones], dtype=np.float64)
-        self._always = (self._vf == -np.inf) & (self._vt == np.inf)
-        self._geom = np.array([z.geometry for z in zones], dtype=object)
-        self._inner = np.array([z.inner for z in zones], dtype=object)
-        self._outer = np.array([z.outer for z in zones], dtype=object)
-        self._boundary = np.array([z.boundary for z in zones], dtype=object)
-        ob = np.full((n, 4), np.nan)
-        poly = ~self._is_circle
-        if poly.any():
-            ob[poly] = shapely.bounds(self._outer[poly])
-        self._ominx, self._ominy, self._omaxx, self._omaxy = (ob[:, i].copy() for i in range(4))
-        sched = [i for i, z in enumerate(zones) if z.schedule is not None]
-        self._sched_entries = np.array(sched, dtype=np.int64)
-        self._sched_rank = np.full(n, -1, dtype=np.int64)
-        self._sched_rank[self._sched_entries] = np.arange(len(sched))
-        self._horizon: tuple[float, float] | None = None
-        self._iv_key = self._iv_end = np.empty(0)
-        self._iv_rank = np.empty(0, np.int64)
-
-    # -- owners -------------------------------------------------------------------------------
-
-    def owner_indices(self, keys: Sequence[Any]) -> np.ndarray:
-        """Return the owner index of each key (KeyError for an unknown owner)."""
-        return np.fromiter((self._owner_pos[k] for k in keys), dtype=np.intp, count=len(keys))
-
-    def zones_of(self, owner: int) -> tuple[CompiledZone, ...]:
-        """Return the zones of owner index ``owner``."""
-        s = int(self._owner_start[owner])
-        return self.zones[s : s + int(self._owner_count[owner])]
-
-    # -- schedules ----------------------------------------------------------------------------
-
-    def _ensure_horizon(self, t0: float, t1: float) -> None:
-        if self._horizon is not None and self._horizon[0] <= t0 and t1 <= self._horizon[1]:
-            return
-        h0 = math.floor(t0 / 86400.0) * 86400.0 - 86400.0
-        h1 = max(math.ceil(t1 / 86400.0) * 86400.0, h0 + 8 * 86400.0) + 86400.0
-        stride = h1 - h0 + 86400.0
-        keys, ends, ranks = [], [], []
-        for rank, e in enumerate(self._sched_entries):
-            starts, stops = merged_intervals(self.zones[e].schedule, h0, h1)
-            keys.append(rank * stride + (starts - h0))
-            ends.append(stops)
-            ranks.append(np.full(len(starts), rank, dtype=np.int64))
-        self._iv_key = np.concatenate(keys) if keys else np.empty(0)
-        self._iv_end = np.concatenate(ends) if ends else np.empty(0)
-        self._iv_rank = np.concatenate(ranks) if ranks else np.empty(0, np.int64)
-        self._stride = stride
-        self._horizon = (h0, h1)
-
-    def _schedule_lookup(self, e: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return (active, window_end_s) of scheduled entries ``e`` at times ``ts``."""
-        rank = self._sched_rank[e]
-        h0 = self._horizon[0]
-        pos = np.searchsorted(self._iv_key, rank * self._stride + (ts - h0), side="right") - 1
-        ok = pos >= 0
-        pos = np.where(ok, pos, 0)
-        if len(self._iv_key):
-            ok &= (self._iv_rank[pos] == rank) & (ts < self._iv_end[pos])
-            return ok, np.where(ok, self._iv_end[pos], np.nan)
-        return np.zeros(len(e), bool), np.full(len(e), np.nan)
-
-    # -- evaluation ---------------------------------------------------------------------------
-
-    def evaluate(
-        self,
-        owner: np.ndarray,
-        ts_s: np.ndarray,
-        *,
-        accuracy_m: np.ndarray,
-        x: np.ndarray | None = None,
-        y: np.ndarray | None = None,
-        lon: np.ndarray | None = None,
-        lat: np.ndarray | None = None,
-        with_depth: bool = True,
-    ) -> BatchVerdicts:
-        """Return the verdict of every fix against every zone of its owner.
-
-        Parameters
-        ----------
-        owner
-            Owner index of each fix (see :meth:`owner_indices`).
-        ts_s
-            Fix times, epoch seconds (UTC).
-        accuracy_m
-            Reported horizontal accuracy, metres; NaN or above the limit → ``unusable``.
-        x, y
-            Projected coordinates in metres, or
-        lon, lat
-            WGS84 degrees (projected here, which costs about 0.5 µs per fix).
-        with_depth
-            Compute ``depth_m`` (one exact distance per possible/definite row).
-        """
-        owner = np.asarray(owner, dtype=np.intp)
-        ts = np.asarray(ts_s, dtype=np.float64)
-        acc = np.asarray(accuracy_m, dtype=np.float64)
-        if lon is not None:
-            x, y = self.projector.to_xy(lon, lat)
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        n = len(ts)
-        if not (len(owner) == len(acc) == len(x) == len(y) == n):
-            raise ValueError("owner, ts_s, accuracy_m and coordinates must have the same length")
-        count = self._owner_count[owner] if n else np.empty(0, np.int64)
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(count, out=offsets[1:])
-        rows = int(offsets[-1])
-        out_entry = np.empty(rows, dtype=np.int32)
-        out_verdict = np.empty(rows, dtype=np.int8)
-        out_depth = np.full(rows, np.nan)
-        out_until = np.empty(rows, dtype=np.float64)
-        if rows:
-            if len(self._sched_entries):
-                self._ensure_horizon(float(ts.min()), float(ts.max()))
-            radius = acc * self.accuracy_scale
-            usable = acc <= self.max_accuracy_m  # False for NaN
-            start = self._owner_start[owner]
-            for k in range(int(count.max())):
-                sel = None if k < self._min_count else np.flatnonzero(count > k)
-                pick = (lambda a: a) if sel is None else (lambda a, s=sel: a[s])  # noqa: E731
-                pos = pick(offsets[:-1]) + k
-                e = pick(start) + k
-                v, d, u = self._evaluate_slot(
-                    e, pick(ts), pick(x), pick(y), pick(radius), pick(usable), with_depth
-                )
-                out_entry[pos] = e
-                out_verdict[pos] = v
-                out_depth[pos] = d
-                out_until[pos] = u
-        fix = np.repeat(np.arange(n, dtype=np.int64), count)
-        return BatchVerdicts(offsets, fix, out_entry, out_verdict, out_depth, out_until, self)
-
-    def _evaluate_slot(
-        self,
-        e: np.ndarray,
-        ts: np.ndarray,
-        x: np.ndarray,
-        y: np.ndarray,
-        r: np.ndarray,
-        usable: np.ndarray,
-        with_depth: bool,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        m = len(e)
-        # Activity: validity, then schedules.
-        vt = self._vt[e]
-        if self._always[e].all():
-            active = np.ones(m, bool)
-        else:
-            active = (ts >= self._vf[e]) & (ts < vt)
-        until = vt.copy()
-        if len(self._sched_entries):
-            scheduled = np.flatnonzero(self._sched_rank[e] >= 0)
-            if len(scheduled):
-                ok, end = self._schedule_lookup(e[scheduled], ts[scheduled])
-                active[scheduled] &= ok
-                until[scheduled] = np.minimum(until[scheduled], end)
-        until[~active] = np.nan
-
-        verdict = np.full(m, V.INACTIVE, dtype=np.int8)
-        verdict[active & ~usable] = V.UNUSABLE
-        depth = np.full(m, np.nan)
-        todo = np.flatnonzero(active & usable)
-        if len(todo) == 0:
-            return verdict, depth, until
-        cls, s = self._classify(e[todo], x[todo], y[todo], r[todo])
-        excl = self._kind[e[todo]] == 0
-        v = np.where(excl, cls, 2 - cls).astype(np.int8)  # verdict codes: 0 clear, 1, 2 definite
-        verdict[todo] = v
-        if with_depth:
-            breach = v != V.CLEAR
-            need = breach & np.isnan(s)
-            if need.any():
-                i = np.flatnonzero(need)
-                ei = e[todo[i]]
-                dist = shapely.distance(self._boundary[ei], shapely.points(x[todo[i]], y[todo[i]]))
-                s[i] = np.where(cls[i] == _INSIDE, dist, -dist)
-            depth[todo[breach]] = np.where(excl[breach], s[breach], -s[breach])
-        return verdict, depth, until
-
-    def _classify(
-        self, e: np.ndarray, x: np.ndarray, y: np.ndarray, r: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Return (class, signed distance or NaN): class 2 disc inside, 1 straddles, 0 outside."""
-        m = len(e)
-        cls = np.full(m, _OUTSIDE, dtype=np.int8)
-        s = np.full(m, np.nan)
-        circle = self._is_circle[e]
-        ci = np.flatnonzero(circle) if not circle.all() else None
-        if ci is None or len(ci):
-            ec = e if ci is None else e[ci]
-            xc = x if ci is None else x[ci]
-            yc = y if ci is None else y[ci]
-            rc = r if ci is None else r[ci]
-            sc = self._radius[ec] - np.hypot(xc - self._cx[ec], yc - self._cy[ec])
-            cc = np.where(sc >= rc, _INSIDE, np.where(sc < -rc, _OUTSIDE, _STRADDLE))
-            if ci is None:
-                return cc.astype(np.int8), sc
-            cls[ci] = cc
-            s[ci] = sc
-        pi = np.flatnonzero(~circle)
-        if len(pi) == 0:
-            return cls, s
-        ep, xp, yp = e[pi], x[pi], y[pi]
-        near = (
-            (xp >= self._ominx[ep])
-            & (xp <= self._omaxx[ep])
-            & (yp >= self._ominy[ep])
-            & (yp <= self._omaxy[ep])
-        )
-        ni = np.flatnonzero(near)
-        if len(ni) == 0:
-            return cls, s
-        en, xn, yn = ep[ni], xp[ni], yp[ni]
-        in_outer = shapely.contains_xy(self._outer[en], xn, yn)
-        oi = np.flatnonzero(in_outer)
-        en, xn, yn = en[oi], xn[oi], yn[oi]
-        in_inner = shapely.contains_xy(self._inner[en], xn, yn)
-        cls[pi[ni[oi[in_inner]]]] = _INSIDE
-        bi = np.flatnonzero(~in_inner)
-        if len(bi):
-            eb, xb, yb = en[bi], xn[bi], yn[bi]
-            inside_pt = shapely.intersects_xy(self._geom[eb], xb, yb)
-            dist = shapely.distance(self._boundary[eb], shapely.points(xb, yb))
-            sb = np.where(inside_pt, dist, -dist)
-            where = pi[ni[oi[bi]]]
-            rb = r[where]
-            cls[where] = np.where(sb >= rb, _INSIDE, np.where(sb < -rb, _OUTSIDE, _STRADDLE))
-            s[where] = sb
-        return cls, s

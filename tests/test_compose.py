@@ -89,3 +89,8 @@ def test_prometheus_scrapes_the_published_ports(config: dict) -> None:
     api_env = config["services"]["api"]["environment"]
     assert f"worker:{worker_env['EM_WORKER_METRICS_PORT']}" in text
     assert f"api:{api_env['EM_API_PORT']}" in text
+
+
+def test_kafka_image_matches_devstack_version(config: dict) -> None:
+    image = config["services"]["kafka"]["image"]
+    assert image == f"apache/kafka:{Settings().kafka_version}"

@@ -120,6 +120,13 @@ def fetch_jars(settings: Settings, version: str | None = None) -> Path:
     libs = libs_dir(settings, version)
     if (libs / JARS_MARKER).exists():
         return libs
+    with _locked(libs.parent / ".lock"):
+        if not (libs / JARS_MARKER).exists():  # another process may have just fetched them
+            _mvn_copy_dependencies(libs, version)
+    return libs
+
+
+def _mvn_copy_dependencies(libs: Path, version: str) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise DevstackError("`mvn` (Apache Maven) is not on PATH; it is needed to fetch Kafka jars")
@@ -143,7 +150,6 @@ def fetch_jars(settings: Settings, version: str | None = None) -> Path:
             f"fetching Kafka {version} jars failed (exit {proc.returncode}):\n{_tail(output)}"
         )
     (libs / JARS_MARKER).write_text(f"kafka {version}\n")
-    return libs
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -302,10 +308,10 @@ def _log_tail(paths: _Paths) -> str:
 
 
 @contextlib.contextmanager
-def _locked(paths: _Paths) -> Iterator[None]:
-    """Serialise up/down of one state dir across processes."""
-    paths.root.mkdir(parents=True, exist_ok=True)
-    with paths.lock.open("w") as fh:
+def _locked(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` (serialises up/down and jar fetches across processes)."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -384,19 +390,23 @@ def up(settings: Settings, timeout_s: float = 90.0) -> BrokerInfo:
     """Start the local broker unless one already answers; wait until it serves metadata."""
     paths = _Paths.of(settings)
     bootstrap = _bootstrap(settings)
-    with _locked(paths):
+    with _locked(paths.lock):
         pid = _read_pid(paths)
         if pid is not None and _alive(pid):
             _wait_ready(settings, paths, pid, timeout_s)
+            running = _read_version(paths)
+            note = f"reused the devstack broker (pid {pid})"
+            if running != settings.kafka_version:
+                note += f"; it runs Kafka {running}, not {settings.kafka_version}: down, then up"
             return BrokerInfo(
                 bootstrap=bootstrap,
                 answering=True,
                 pid=pid,
-                version=_read_version(paths),
+                version=running,
                 started=False,
                 managed=True,
                 log_file=paths.log,
-                note=f"reused the devstack broker (pid {pid})",
+                note=note,
             )
         paths.pid.unlink(missing_ok=True)
         if _answers(settings):
@@ -443,7 +453,7 @@ def up(settings: Settings, timeout_s: float = 90.0) -> BrokerInfo:
 def down(settings: Settings, timeout_s: float = 30.0) -> bool:
     """Stop the devstack broker of this state dir; return True if one was running."""
     paths = _Paths.of(settings)
-    with _locked(paths):
+    with _locked(paths.lock):
         pid = _read_pid(paths)
         if pid is None or not _alive(pid):
             paths.pid.unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""Conditions domain: per-offender zones, curfews and devices, published as events."""

@@ -1,0 +1,117 @@
+"""The worker's view of everyone's conditions: versions by event time, and device → offender.
+
+Conditions arrive as events (compacted topic, key = offender_id). Each version applies from its
+``valid_from`` (else ``updated_at``, else always) so that a change takes effect for readings after
+it by *event time*, even when older readings arrive later. A null value removes the offender.
+Compiled geometry is built once per version, on first use.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import msgspec
+
+from em_service.contracts import Conditions
+from geofences import CompiledConditions, compile_conditions
+
+_decoder = msgspec.json.Decoder(Conditions)
+_NEVER = float("-inf")
+MAX_VERSIONS = 8
+
+
+@dataclass
+class Version:
+    """One version of a person's conditions, effective from ``effective_s`` (epoch seconds)."""
+
+    effective_s: float
+    conditions: Conditions
+    crs: str
+    _compiled: CompiledConditions | None = field(default=None, repr=False)
+
+    @property
+    def compiled(self) -> CompiledConditions:
+        """The compiled zones and curfews (built once)."""
+        if self._compiled is None:
+            self._compiled = compile_conditions(msgspec.to_builtins(self.conditions), crs=self.crs)
+        return self._compiled
+
+    def covers(self, ts: datetime) -> bool:
+        """Return True if the conditions are in force at ``ts`` (valid_from/valid_to)."""
+        c = self.conditions
+        return (c.valid_from is None or ts >= c.valid_from) and (
+            c.valid_to is None or ts < c.valid_to
+        )
+
+
+def _effective_s(c: Conditions) -> float:
+    moment = c.valid_from or c.updated_at
+    return moment.timestamp() if moment else _NEVER
+
+
+class ConditionsRegistry:
+    """Versions of every offender's conditions and the device → offender index."""
+
+    def __init__(self, crs: str = "EPSG:27700") -> None:
+        self.crs = crs
+        self._versions: dict[str, list[Version]] = {}
+        self._by_device: dict[str, str] = {}
+        self._raw: dict[str, bytes | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._versions)
+
+    def apply(self, offender_id: str, raw: bytes | None) -> Conditions | None:
+        """Apply one event from the conditions topic; return the conditions, or None if removed.
+
+        Raises ``msgspec.ValidationError`` / ``geofences.ConditionsError`` on an invalid document
+        (the caller counts and logs it; the previous version stays in force).
+        """
+        if self._raw.get(offender_id, b"") == raw:
+            return self.latest(offender_id)
+        if raw is None:
+            for version in self._versions.pop(offender_id, []):
+                for device in version.conditions.device_ids:
+                    if self._by_device.get(device) == offender_id:
+                        del self._by_device[device]
+            self._raw[offender_id] = None
+            return None
+        conditions = _decoder.decode(raw)
+        version = Version(_effective_s(conditions), conditions, self.crs)
+        version.compiled  # noqa: B018 - compile now: reject bad geometry before it is in force
+        versions = self._versions.setdefault(offender_id, [])
+        keys = [v.effective_s for v in versions]
+        at = bisect.bisect_right(keys, version.effective_s)
+        if at and keys[at - 1] == version.effective_s:
+            versions[at - 1] = version  # same effective time: the newer document replaces it
+        else:
+            versions.insert(at, version)
+        del versions[:-MAX_VERSIONS]
+        for device in conditions.device_ids:
+            self._by_device[device] = offender_id
+        self._raw[offender_id] = raw
+        return conditions
+
+    def latest(self, offender_id: str) -> Conditions | None:
+        """Return the newest version's conditions for ``offender_id``."""
+        versions = self._versions.get(offender_id)
+        return versions[-1].conditions if versions else None
+
+    def offender_for(self, device_id: str) -> str | None:
+        """Return the offender wearing ``device_id`` now, or None."""
+        return self._by_device.get(device_id)
+
+    def at(self, offender_id: str, ts: datetime) -> Version | None:
+        """Return the version in force for ``offender_id`` at event time ``ts``, or None."""
+        versions = self._versions.get(offender_id)
+        if not versions:
+            return None
+        at = bisect.bisect_right([v.effective_s for v in versions], ts.timestamp())
+        version = versions[max(at - 1, 0)]
+        return version if version.covers(ts) else None
+
+    def offenders(self) -> list[str]:
+        """Return the ids of everyone with conditions."""
+        return list(self._versions)

@@ -1,0 +1,82 @@
+"""Conditions registry: versions by event time, device lookup, removal, bad documents."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from em_service.conditions.publish import read_documents
+from em_service.conditions.registry import ConditionsRegistry
+from em_service.conditions.validate import InvalidConditions, parse_conditions
+
+EXAMPLES = json.loads(
+    (Path(__file__).resolve().parents[2] / "schemas/examples/conditions.examples.json").read_text()
+)
+BASE = EXAMPLES["valid"][0]
+
+
+def _doc(**changes: object) -> bytes:
+    return json.dumps({**BASE, **changes}).encode()
+
+
+def _t(hour: int) -> datetime:
+    return datetime(2026, 11, 21, hour, tzinfo=UTC)
+
+
+def test_device_lookup_and_removal() -> None:
+    reg = ConditionsRegistry()
+    reg.apply("off-0007", _doc())
+    assert reg.offender_for("tag-0007") == "off-0007"
+    assert reg.at("off-0007", _t(12)) is not None
+    assert reg.apply("off-0007", None) is None
+    assert reg.offender_for("tag-0007") is None
+    assert reg.at("off-0007", _t(12)) is None
+
+
+def test_change_applies_by_event_time() -> None:
+    reg = ConditionsRegistry()
+    reg.apply("off-0007", _doc(updated_at="2026-11-01T00:00:00Z"))
+    changed = _doc(updated_at="2026-11-21T10:00:00Z", zones=[])
+    reg.apply("off-0007", changed)
+    before, after = reg.at("off-0007", _t(9)), reg.at("off-0007", _t(11))
+    assert before and len(before.conditions.zones) == 3
+    assert after and after.conditions.zones == []
+
+
+def test_valid_to_ends_conditions() -> None:
+    reg = ConditionsRegistry()
+    reg.apply("off-0007", _doc(valid_to="2026-11-21T10:00:00Z"))
+    assert reg.at("off-0007", _t(9)) is not None
+    assert reg.at("off-0007", _t(11)) is None
+
+
+def test_invalid_document_keeps_previous_version() -> None:
+    reg = ConditionsRegistry()
+    reg.apply("off-0007", _doc())
+    with pytest.raises(msgspec.ValidationError):
+        reg.apply("off-0007", _doc(device_ids=[]))
+    assert reg.offender_for("tag-0007") == "off-0007"
+
+
+def test_self_intersecting_zone_is_rejected_with_its_name() -> None:
+    bowtie = [[[-0.97, 51.45], [-0.96, 51.46], [-0.96, 51.45], [-0.97, 51.46], [-0.97, 51.45]]]
+    zone = {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": bowtie},
+        "properties": {"zone_id": "z-bowtie", "kind": "exclusion"},
+    }
+    with pytest.raises(InvalidConditions, match="z-bowtie"):
+        parse_conditions(_doc(zones=[zone]))
+
+
+def test_read_documents_reports_bad_files(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text(json.dumps([BASE, EXAMPLES["valid"][1]]))
+    (tmp_path / "b.json").write_text("{not json")
+    (tmp_path / "c.json").write_text(json.dumps({**BASE, "device_ids": []}))
+    good, errors = read_documents(tmp_path, crs="EPSG:27700")
+    assert [c.offender_id for c in good] == ["off-0007", "off-0042"]
+    assert len(errors) == 2 and errors[0].startswith("b.json") and errors[1].startswith("c.json[0]")
