@@ -41,10 +41,85 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.main(stop_all=args.stop)
 
 
+def _conditions(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from em_service.conditions import publish
+    from em_service.settings import get_settings
+
+    return publish.main(get_settings(), Path(args.path), dry_run=args.dry_run)
+
+
 def _schemas(args: argparse.Namespace) -> int:
     from em_service.contracts import schema_export
 
     return schema_export.main(["--write" if args.write else "--check"])
+
+
+def _archiver(args: argparse.Namespace) -> int:
+    from em_service import archiver
+    from em_service.settings import get_settings
+
+    archiver.run(get_settings(), loglevel=args.loglevel)
+    return 0
+
+
+def _store(args: argparse.Namespace) -> int:
+    """db upgrade | tokens create/revoke | caseload assign | retention | audit verify."""
+    from em_service.settings import get_settings
+    from em_service.store import commands as c
+
+    settings = get_settings()
+    match args.command, getattr(args, "action", None):
+        case "db", "upgrade":
+            return c.db_upgrade(settings, args.revision)
+        case "tokens", "create":
+            return c.tokens_create(settings, role=args.role, name=args.name, caseload=args.caseload)
+        case "tokens", "revoke":
+            return c.tokens_revoke(settings, name=args.name)
+        case "caseload", "assign":
+            return c.caseload_assign(
+                settings, name=args.name, offender_ids=args.offenders, remove=args.remove
+            )
+        case "retention", _:
+            return c.run_retention(settings, older_than_days=args.older_than)
+        case "audit", "verify":
+            return c.audit_verify(settings)
+    raise AssertionError(f"unhandled command {args.command} {args.action}")
+
+
+def _add_store_parsers(sub: argparse._SubParsersAction) -> None:
+    archiver = sub.add_parser("archiver", help="archive readings, alerts, conditions to the DB")
+    archiver.add_argument("--loglevel", default="INFO")
+    archiver.set_defaults(func=_archiver)
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    upgrade = db.add_parser("upgrade", help="apply pending migrations")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.set_defaults(func=_store)
+    tok = sub.add_parser("tokens", help="API tokens").add_subparsers(dest="action", required=True)
+    create = tok.add_parser("create", help="create a token (printed once, stored hashed)")
+    create.add_argument(
+        "--role", required=True, choices=["officer", "investigator", "ops", "admin"]
+    )
+    create.add_argument("--name", required=True, help="principal name (created if new)")
+    create.add_argument("--caseload", nargs="*", default=[], metavar="OFFENDER")
+    create.set_defaults(func=_store)
+    revoke = tok.add_parser("revoke", help="revoke every token of a principal")
+    revoke.add_argument("--name", required=True)
+    revoke.set_defaults(func=_store)
+    case = sub.add_parser("caseload", help="caseloads").add_subparsers(dest="action", required=True)
+    assign = case.add_parser("assign", help="put offenders on (or --remove from) a caseload")
+    assign.add_argument("--name", required=True, help="principal name")
+    assign.add_argument("offenders", nargs="+", metavar="OFFENDER")
+    assign.add_argument("--remove", action="store_true")
+    assign.set_defaults(func=_store)
+    ret = sub.add_parser("retention", help="delete trail rows past retention; print counts")
+    ret.add_argument("--older-than", type=float, default=None, metavar="DAYS")
+    ret.set_defaults(func=_store)
+    aud = sub.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True)
+    aud.add_parser("verify", help="verify the hash chain (exit 1 if broken)").set_defaults(
+        func=_store
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,9 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--stop", action="store_true", help="stop what the demo started")
     demo.set_defaults(func=_demo)
 
+    conditions = sub.add_parser("conditions", help="per-offender conditions")
+    conditions_sub = conditions.add_subparsers(dest="action", required=True)
+    load = conditions_sub.add_parser(
+        "load", help="validate FILE.json or every *.json in DIR and publish to the conditions topic"
+    )
+    load.add_argument("path", help="a JSON file (one object or a list) or a directory")
+    load.add_argument("--dry-run", action="store_true", help="validate only; publish nothing")
+    load.set_defaults(func=_conditions)
+
     schemas = sub.add_parser("schemas", help="check (default) or --write schemas/*.schema.json")
     schemas.add_argument("--write", action="store_true")
     schemas.set_defaults(func=_schemas)
+    _add_store_parsers(sub)
     return parser
 
 

@@ -35,3 +35,20 @@ WORKER_UP = Gauge("em_worker_up", "1 while the worker's agents are running")
 def serve(port: int, addr: str = "127.0.0.1") -> None:
     """Start the ``/metrics`` HTTP endpoint on ``addr:port`` (a daemon thread)."""
     start_http_server(port, addr=addr)
+
+
+CONDITIONS_APPLIED = Counter("em_conditions_applied_total", "Conditions events applied")
+CONDITIONS_REJECTED = Counter(
+    "em_conditions_rejected_total", "Conditions events rejected (invalid; previous version kept)"
+)
+ALERTS_EMITTED = Counter(
+    "em_alerts_emitted_total", "Alerts sent to the alerts topic", ["type", "severity"]
+)
+OPEN_EPISODES = Gauge("em_open_episodes", "Open breach episodes on this worker", ["kind"])
+DEVICES_SILENT = Gauge("em_devices_silent", "Devices currently silent on this worker")
+RULE_EVALUATION = Histogram(
+    "em_rule_evaluation_seconds",
+    "Time to evaluate all rules for one reading",
+    buckets=_FAST_BUCKETS,
+)
+TICKS = Counter("em_ticks_total", "Timer ticks processed (silence checks, reorder flushes)")

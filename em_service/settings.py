@@ -8,9 +8,33 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WebhookTarget(BaseModel):
+    """One webhook receiver: which alerts it gets (all, one principal's caseload, a role's
+    caseloads, or listed offenders) and, optionally, its own signing key."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="Short name (metric label)"
+    )
+    url: str = Field(description="http(s) URL the signed alert events are POSTed to")
+    principal: str | None = Field(None, description="Only alerts on this principal's caseload")
+    role: Literal["officer", "investigator", "ops", "admin"] | None = Field(
+        None, description="Only alerts on caseloads of principals with this role"
+    )
+    offender_ids: list[str] = Field([], description="Only alerts of these offenders")
+    secret: SecretStr | None = Field(None, description="HMAC key; default EM_WEBHOOK_SECRET")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("webhook url must start with http:// or https://")
+        return url
 
 
 class Settings(BaseSettings):
@@ -61,6 +85,34 @@ class Settings(BaseSettings):
         False, description="Also dead-letter readings from devices no one is enrolled with"
     )
 
+    # --- Streaming rules -------------------------------------------------------------------
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
+        "exactly_once", description="Faust processing guarantee (exactly_once = Kafka transactions)"
+    )
+    table_store: str = Field(
+        "memory://", description="Faust table store: memory:// (changelog recovery) or rocksdb://"
+    )
+    silence_buffer_s: float = Field(
+        600.0, description="A tag is silent after its reporting interval plus this buffer"
+    )
+    rule_clock: Literal["wall", "event"] = Field(
+        "wall",
+        description="Clock of timer rules (silence, reorder flush, window ends): wall time, or "
+        "the stream's event-time watermark (for replays and accelerated simulations)",
+    )
+    tick_interval_s: float = Field(
+        10.0, description="How often the worker checks silence and flushes reorder buffers"
+    )
+    startup_grace_s: float = Field(
+        120.0, description="No silence alerts until the worker has run this long (catch-up)"
+    )
+    alert_on_info: bool = Field(
+        False, description="Also alert on context events (charging, strap restored)"
+    )
+    possible_only_severity: Literal["low", "medium", "high"] = Field(
+        "medium", description="Severity of a breach episode with only 'possible' evidence"
+    )
+
     # --- Geography and time ----------------------------------------------------------------
     projected_crs: str = Field("EPSG:27700", description="Projected CRS in metres for all geometry")
     timezone: str = Field("Europe/London", description="Default local timezone for schedules")
@@ -71,6 +123,60 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(6066, description="Faust web port of the worker")
     api_host: str = Field("127.0.0.1", description="API bind address")
     api_port: int = Field(8000, description="API port")
+
+    # --- Store: database, trail archive, retention ---------------------------------------
+    db_auto_upgrade: bool = Field(
+        True, description="API and archiver apply pending migrations when they start"
+    )
+    sqlite_busy_timeout_s: float = Field(
+        10.0, description="SQLite: wait up to this long for another writer's lock"
+    )
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "FULL", description="SQLite synchronous pragma; FULL: a commit survives power loss"
+    )
+    trail_retention_days: float = Field(
+        365.0, description="Fixes and alcohol readings older than this (event time) are deleted"
+    )
+    archiver_batch_max_records: int = Field(
+        5000, ge=1, description="Most Kafka records the archiver writes in one DB transaction"
+    )
+    archiver_poll_timeout_s: float = Field(
+        0.1, gt=0, description="Archiver: longest wait for records before writing what it has"
+    )
+    archiver_retention_interval_s: float = Field(
+        3600.0, gt=0, description="How often the archiver runs the retention job"
+    )
+    archiver_metrics_port: int = Field(9110, description="Archiver Prometheus /metrics port")
+    archiver_metrics_host: str = Field("127.0.0.1", description="Archiver /metrics bind address")
+
+    # --- API: pages, trails, streams, metrics --------------------------------------------
+    trail_max_window_s: float = Field(
+        7 * 86400.0, gt=0, description="Longest time range one trail request may read"
+    )
+    sse_poll_interval_s: float = Field(
+        0.2, gt=0, description="How often the API looks for new alert events to stream"
+    )
+    metrics_public: bool = Field(
+        False, description="Serve the API's /metrics without a token (default: ops or admin)"
+    )
+    conditions_publish_timeout_s: float = Field(
+        10.0, gt=0, description="Longest wait for Kafka to acknowledge published conditions"
+    )
+
+    # --- Webhook outlet --------------------------------------------------------------------
+    webhooks: list[WebhookTarget] = Field(
+        [], description='Webhook targets, JSON list (EM_WEBHOOKS=\'[{"name":…,"url":…}]\')'
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key for webhook signatures (set in the environment only)"
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, description="One webhook POST, whole request")
+    webhook_max_attempts: int = Field(5, ge=1, description="Attempts per event before giving up")
+    webhook_backoff_initial_s: float = Field(0.5, gt=0, description="First retry delay")
+    webhook_backoff_max_s: float = Field(30.0, gt=0, description="Longest retry delay")
+    webhook_poll_interval_s: float = Field(
+        0.5, gt=0, description="How often each webhook target looks for new alert events"
+    )
 
     def resolved_state_dir(self) -> Path:
         """Return the state directory, expanded and created."""

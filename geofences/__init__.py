@@ -1,14 +1,8 @@
 """geofences: the zone, curfew and proximity engine (pure: no Kafka, Faust or database)."""
 
 from geofences.errors import ConditionsError, GeometryError
-from geofences.zones import (
-    BatchVerdicts,
-    CompiledConditions,
-    CompiledZone,
-    ZoneIndex,
-    ZoneVerdict,
-    compile_conditions,
-)
+from geofences.index import BatchVerdicts, ZoneIndex
+from geofences.zones import CompiledConditions, CompiledZone, ZoneVerdict, compile_conditions
 
 __all__ = [
     "BatchVerdicts",

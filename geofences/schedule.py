@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -198,8 +198,25 @@ def _local_date(ts_s: float, tz: ZoneInfo) -> date:
     return datetime.fromtimestamp(ts_s, tz).date()
 
 
-def _windows_starting(schedule: Schedule, day: date) -> list[tuple[float, float, float]]:
-    """Return ``(enforced_start_s, end_s, nominal_start_s)`` for windows starting on ``day``."""
+class Window(NamedTuple):
+    """One occurrence of a window in UTC epoch seconds, half-open ``[start_s, end_s)``.
+
+    ``start_s`` includes the grace (``start_offset_s``); ``nominal_start_s`` does not;
+    ``local_date`` is the local date the window starts on (the date exceptions refer to).
+    """
+
+    start_s: float
+    end_s: float
+    nominal_start_s: float
+    local_date: date
+
+    @property
+    def duration_s(self) -> float:
+        """Nominal length of the window, seconds (from the nominal start)."""
+        return self.end_s - self.nominal_start_s
+
+
+def _windows_starting(schedule: Schedule, day: date) -> list[Window]:
     if day in schedule.exceptions:
         times = schedule.exceptions[day]
         pairs = [] if times is None else [times]
@@ -213,19 +230,22 @@ def _windows_starting(schedule: Schedule, day: date) -> list[tuple[float, float,
         end = local_to_utc_s(end_day, end_min, schedule.tz)
         enforced = start + schedule.start_offset_s
         if end > enforced:
-            out.append((enforced, end, start))
+            out.append(Window(enforced, end, start, day))
     return out
 
 
-def windows_overlapping(schedule: Schedule, t0_s: float, t1_s: float) -> list[tuple[float, float]]:
-    """Return the ``(start_s, end_s)`` UTC windows overlapping ``[t0_s, t1_s]``, sorted.
+def windows_overlapping(
+    schedule: Schedule, t0_s: float, t1_s: float, *, nominal: bool = False
+) -> list[Window]:
+    """Return the windows overlapping ``[t0_s, t1_s]`` (epoch seconds), sorted by start.
 
-    Windows are half-open ``[start, end)``; starts include the schedule's grace. Windows are
-    returned as defined (not merged), so two overlapping weekly windows give two entries.
+    Windows are half-open and their ``start_s`` includes the grace (``nominal=True`` tests the
+    overlap from the nominal start instead). They are returned as defined, not merged: two
+    overlapping weekly windows give two entries.
 
     >>> s = parse_schedule([{"days": ["sat"], "start": "19:00", "end": "07:00"}])
     >>> t = datetime(2026, 3, 28, 20, tzinfo=UTC).timestamp()
-    >>> [(e - s_) / 3600 for s_, e in windows_overlapping(s, t, t)]
+    >>> [w.duration_s / 3600 for w in windows_overlapping(s, t, t)]
     [11.0]
     """
     if t1_s < t0_s:
@@ -235,17 +255,24 @@ def windows_overlapping(schedule: Schedule, t0_s: float, t1_s: float) -> list[tu
     out = []
     day = first
     while day <= last:
-        for start, end, _nominal in _windows_starting(schedule, day):
-            if start <= t1_s and end > t0_s:
-                out.append((start, end))
+        for w in _windows_starting(schedule, day):
+            if (w.nominal_start_s if nominal else w.start_s) <= t1_s and w.end_s > t0_s:
+                out.append(w)
         day += timedelta(days=1)
     out.sort()
     return out
 
 
-def windows_covering(schedule: Schedule, ts_s: float) -> list[tuple[float, float]]:
-    """Return the ``(start_s, end_s)`` windows with ``start_s <= ts_s < end_s`` (usually 0 or 1)."""
-    return [(s, e) for s, e in windows_overlapping(schedule, ts_s, ts_s) if s <= ts_s < e]
+def windows_covering(schedule: Schedule, ts_s: float, *, nominal: bool = False) -> list[Window]:
+    """Return the windows with ``start_s <= ts_s < end_s`` (usually none or one).
+
+    With ``nominal=True`` a window covers ``ts_s`` from its nominal start (during the grace too).
+    """
+    return [
+        w
+        for w in windows_overlapping(schedule, ts_s, ts_s, nominal=nominal)
+        if (w.nominal_start_s if nominal else w.start_s) <= ts_s < w.end_s
+    ]
 
 
 def merged_intervals(schedule: Schedule, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -254,7 +281,7 @@ def merged_intervals(schedule: Schedule, t0_s: float, t1_s: float) -> tuple[np.n
     Touching or overlapping windows are merged, so ``ends_s`` is the end of continuous activity.
     """
     merged: list[list[float]] = []
-    for s, e in windows_overlapping(schedule, t0_s, t1_s):
+    for s, e, *_ in windows_overlapping(schedule, t0_s, t1_s):
         if merged and s <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], e)
         else:

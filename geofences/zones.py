@@ -19,13 +19,14 @@ region* (positive = on the breach side), given for ``possible`` and ``definite``
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import lru_cache
 from typing import Any, Literal
 
 import msgspec
@@ -49,8 +50,9 @@ _CIRCLE_QUAD_SEGS = 16
 #: Disc classes: inside the zone, straddling its boundary, outside (also grid cell classes, where
 #: 1 means "mixed: look closer").
 INSIDE, STRADDLE, OUTSIDE = 2, 1, 0
-_GRID_MAX_CELLS = 64
+_GRID_MAX_CELLS = 128
 _GRID_MIN_CELL_M = 25.0
+_DAY_S = 86400.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,6 +94,28 @@ class CompiledZone:
     grid: np.ndarray | None = field(default=None, repr=False)
     grid_origin: tuple[float, float] = (0.0, 0.0)
     grid_cell_m: float = 1.0
+    _intervals: dict[str, Any] = field(default_factory=dict, repr=False, init=False)
+
+    def active_until(self, ts_s: float) -> float | None:
+        """Return the end of the active period containing ``ts_s``, or None if inactive then.
+
+        The end is ``valid_to_s`` (``inf`` if open) or the end of the schedule window, whichever is
+        first; back-to-back windows count as one period (looked ahead about a week).
+        """
+        if not (self.valid_from_s <= ts_s < self.valid_to_s):
+            return None
+        if self.schedule is None:
+            return self.valid_to_s
+        cached = self._intervals.get("h")
+        if cached is None or not (cached[0] + _DAY_S <= ts_s <= cached[1] - _DAY_S):
+            h0 = math.floor(ts_s / _DAY_S) * _DAY_S - _DAY_S
+            starts, ends = merged_intervals(self.schedule, h0, h0 + 9 * _DAY_S)
+            cached = (h0, h0 + 9 * _DAY_S, starts.tolist(), ends.tolist())
+            self._intervals["h"] = cached
+        i = bisect.bisect_right(cached[2], ts_s) - 1
+        if i >= 0 and ts_s < cached[3][i]:
+            return min(cached[3][i], self.valid_to_s)
+        return None
 
     def classify(self, x: float, y: float, r: float) -> tuple[int, float | None]:
         """Return ``(class, signed distance or None)`` of the disc ``(x, y, r)`` (scalar path).
@@ -187,35 +211,55 @@ class CompiledConditions:
                 return z
         raise KeyError(zone_id)
 
-    @cached_property
-    def index(self) -> ZoneIndex:
-        """A single-owner :class:`ZoneIndex` (built on first use, then reused)."""
-        return ZoneIndex([self])
-
     def evaluate_fix(
         self,
         ts: float | datetime,
         *,
+        accuracy_m: float,
         lon: float | None = None,
         lat: float | None = None,
         x: float | None = None,
         y: float | None = None,
-        accuracy_m: float,
     ) -> list[ZoneVerdict]:
         """Return one :class:`ZoneVerdict` per zone and curfew for a single fix.
 
-        A thin wrapper over :meth:`ZoneIndex.evaluate`. Give ``lon``/``lat`` (WGS84 degrees) or
-        ``x``/``y`` (projected metres); ``ts`` is epoch seconds or an aware datetime.
+        The scalar twin of :meth:`ZoneIndex.evaluate` (same rules, plain Python per zone).
+
+        Parameters
+        ----------
+        ts
+            Fix time: epoch seconds or an aware datetime.
+        accuracy_m
+            Reported horizontal accuracy, metres.
+        lon, lat
+            WGS84 degrees, or
+        x, y
+            projected metres.
         """
         ts_s = ts.timestamp() if isinstance(ts, datetime) else float(ts)
-        coords = {"x": x, "y": y} if lon is None else {"lon": lon, "lat": lat}
-        res = self.index.evaluate(
-            np.zeros(1, np.intp),
-            np.array([ts_s]),
-            accuracy_m=np.array([accuracy_m], np.float64),
-            **{k: np.array([v], np.float64) for k, v in coords.items()},
-        )
-        return res.zone_verdicts(0)
+        if lon is not None:
+            x, y = self.projector.forward.transform(float(lon), float(lat))
+        x, y, acc = float(x), float(y), float(accuracy_m)
+        usable = acc <= self.max_accuracy_m and math.isfinite(x) and math.isfinite(y)
+        r = acc * self.accuracy_scale
+        out = []
+        for z in self.zones:
+            until = z.active_until(ts_s)
+            depth = None
+            if until is None:
+                code = V.INACTIVE
+            elif not usable:
+                code = V.UNUSABLE
+            else:
+                cls, s = z.classify(x, y, r)
+                exclusion = z.kind == "exclusion"
+                code = cls if exclusion else 2 - cls
+                if code != V.CLEAR:
+                    s = z.signed_distance(x, y) if s is None else s
+                    depth = s if exclusion else -s
+            name = V.verdict_name(code, curfew=z.kind == "curfew")
+            out.append(ZoneVerdict(z.zone_id, z.kind, name, code, depth, until))
+        return out
 
 
 # --------------------------------------------------------------------------- compilation
@@ -317,8 +361,30 @@ def _with_band(zone: CompiledZone, band_m: float) -> CompiledZone:
     """Return ``zone`` with its band buffers, boundary and grid for discs up to ``band_m``."""
     if zone.circle is not None:
         return dataclasses.replace(zone, band_m=band_m)
+    geom, inner, outer, boundary, grid, origin, cell = _band_structures(
+        shapely.to_wkb(zone.geometry), band_m
+    )
+    return dataclasses.replace(
+        zone,
+        geometry=geom,
+        band_m=band_m,
+        inner=inner,
+        outer=outer,
+        boundary=boundary,
+        grid=grid,
+        grid_origin=origin,
+        grid_cell_m=cell,
+    )
+
+
+@lru_cache(maxsize=1024)
+def _band_structures(wkb: bytes, band_m: float) -> tuple[Any, ...]:
+    """Build (geometry, inner, outer, boundary, grid, origin, cell) once per distinct polygon.
+
+    Cached: people often share a zone (a county, a town centre), so its grid is built once.
+    """
+    geom = shapely.from_wkb(wkb)
     width = band_m * (1 + _BAND_REL) + _BAND_ABS
-    geom = zone.geometry
     inner, outer = _band_buffer(geom, -width), _band_buffer(geom, width)
     boundary = shapely.boundary(geom)
     # Grid over the outward band's bounds: a cell whose centre is deeper than width + half a
@@ -333,20 +399,12 @@ def _with_band(zone: CompiledZone, band_m: float) -> CompiledZone:
     cx, cy = np.meshgrid(x0 + (np.arange(nx) + 0.5) * cell, y0 + (np.arange(ny) + 0.5) * cell)
     grid = np.full((ny, nx), STRADDLE, dtype=np.int8)
     deep, far = _band_buffer(geom, -margin), _band_buffer(geom, margin)
+    shapely.prepare([deep, far])
     grid[shapely.contains_xy(deep, cx, cy)] = INSIDE
     grid[~shapely.contains_xy(far, cx, cy)] = OUTSIDE
-    for g in (geom, inner, outer, boundary):
-        shapely.prepare(g)
-    return dataclasses.replace(
-        zone,
-        band_m=band_m,
-        inner=inner,
-        outer=outer,
-        boundary=boundary,
-        grid=grid,
-        grid_origin=(x0, y0),
-        grid_cell_m=cell,
-    )
+    grid.flags.writeable = False
+    shapely.prepare([geom, inner, outer, boundary])
+    return geom, inner, outer, boundary, grid, (x0, y0), cell
 
 
 def _validity(props: Mapping[str, Any], item_id: str, outer: tuple[float, float]) -> tuple[float, float]:

@@ -1,12 +1,92 @@
-"""One place for the API's dependencies (settings now; database and auth later)."""
+"""One place for the API's dependencies: settings, the store, and the caller with role checks.
+
+Routes declare what they need with the ``Annotated`` aliases below (``Officer``, ``Admin``…).
+No token or an unknown/revoked one → 401; a role the route does not allow → 403. Caseload
+checks (→ 404, never revealing that someone else's offender exists) happen in the routes.
+"""
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from em_service.settings import Settings
+from em_service.store import Store, tokens
+from em_service.store.tokens import Caller
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="Token from `em-service tokens create --role … --name …`",
+)
 
 
 def get_app_settings(request: Request) -> Settings:
     """Return the settings the app was created with."""
     return request.app.state.settings
+
+
+def get_store(request: Request) -> Store:
+    """Return the app's database."""
+    return request.app.state.store
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def get_caller(
+    request: Request,
+    store: StoreDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """Return the authenticated caller, or raise 401."""
+    if credentials is None or not credentials.credentials:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a bearer token is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    with store.read() as session:
+        caller = tokens.authenticate(session, credentials.credentials)
+    if caller is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "unknown or revoked token",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    request.state.caller = caller
+    return caller
+
+
+def require(*roles: tokens.Role):
+    """Return a dependency that admits only callers with one of ``roles`` (else 403)."""
+
+    def _check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+        if caller.role not in roles:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"role {caller.role!r} may not do this (needs {' or '.join(roles)})",
+            )
+        return caller
+
+    return _check
+
+
+AnyCaller = Annotated[Caller, Depends(get_caller)]
+Officer = Annotated[Caller, Depends(require("officer"))]
+Investigator = Annotated[Caller, Depends(require("investigator"))]
+Admin = Annotated[Caller, Depends(require("admin"))]
+OfficerOrAdmin = Annotated[Caller, Depends(require("officer", "admin"))]
+OpsOrAdmin = Annotated[Caller, Depends(require("ops", "admin"))]
+
+
+def visible(caller: Caller) -> frozenset[str] | None:
+    """Return the offenders ``caller`` may see (officers: caseload), None meaning all."""
+    return caller.caseload if caller.role == "officer" else None
+
+
+def not_found(what: str) -> HTTPException:
+    """Return the one 404 used for unknown and not-yours alike (no existence leak)."""
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found")

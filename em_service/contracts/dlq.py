@@ -17,6 +17,7 @@ DlqReason = Literal[
     "future_timestamp",
     "stale_timestamp",
     "unknown_device",
+    "wrong_key",
 ]
 
 

@@ -1,0 +1,138 @@
+"""SSE outlet: ``GET /api/v1/alerts/stream`` — new and changed alerts as Server-Sent Events.
+
+Event ids are the ids of the ``alert_events`` outbox, so a client that reconnects with
+``Last-Event-ID`` gets exactly what it missed. One :class:`AlertEventHub` per app polls the
+outbox head every ``sse_poll_interval_s`` and wakes the streams; each stream then reads only its
+caller's events (an officer's caseload). Events carry no location.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import anyio
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from em_service.api.deps import Officer, StoreDep, visible
+from em_service.api.schemas import AlertEventOut
+from em_service.store import Store, alerts
+from em_service.store.tokens import Caller
+
+__all__ = ["AlertEventHub", "EventSourceResponse", "hub", "stream_alerts"]
+_BATCH = 200
+_IDLE_WAKE_S = 15.0
+
+
+class AlertEventHub:
+    """Watches the outbox head and wakes waiting streams when it moves."""
+
+    def __init__(self, store: Store, poll_interval_s: float) -> None:
+        self.store = store
+        self.poll_interval_s = poll_interval_s
+        self.latest = 0
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task | None = None
+        self._poke = asyncio.Event()
+
+    def _ensure_polling(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._poll())
+
+    async def _poll(self) -> None:
+        while True:
+            latest = await anyio.to_thread.run_sync(self._read_latest)
+            if latest > self.latest:
+                self.latest = latest
+                async with self._changed:
+                    self._changed.notify_all()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poke.wait(), self.poll_interval_s)
+            self._poke.clear()
+
+    def _read_latest(self) -> int:
+        with self.store.read() as session:
+            return alerts.last_event_id(session)
+
+    def poke(self) -> None:
+        """Look now (e.g. after this process changed an alert) instead of at the next poll."""
+        self._poke.set()
+
+    async def wait_beyond(self, event_id: int, timeout_s: float) -> None:
+        """Return when the outbox head passes ``event_id`` or after ``timeout_s``."""
+        self._ensure_polling()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s), self._changed:
+                await self._changed.wait_for(lambda: self.latest > event_id)
+
+    async def stop(self) -> None:
+        """Stop polling."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def hub(app: FastAPI) -> AlertEventHub:
+    """Return the app's hub (created on first use)."""
+    if getattr(app.state, "alert_hub", None) is None:
+        settings = app.state.settings
+        app.state.alert_hub = AlertEventHub(app.state.store, settings.sse_poll_interval_s)
+    return app.state.alert_hub
+
+
+def _fetch(store: Store, after: int, caller: Caller) -> tuple[list[ServerSentEvent], int]:
+    from em_service.api.alerts import summary
+
+    with store.read() as session:
+        head = alerts.last_event_id(session)
+        rows = alerts.events_after(session, after=after, only=visible(caller), limit=_BATCH)
+        events = [
+            ServerSentEvent(
+                id=str(event.id),
+                event="alert",
+                data=AlertEventOut(event_id=event.id, kind=event.kind, at=event.at, alert=summary(row)),
+            )
+            for event, row in rows
+        ]
+    # Nothing of ours up to the head: skip to it, so officers do not rescan others' events.
+    last = int(events[-1].id) if len(events) == _BATCH else max(head, after)
+    return events, last
+
+
+async def stream_alerts(
+    request: Request,
+    caller: Officer,
+    store: StoreDep,
+    last_event_id: Annotated[
+        int | None,
+        Header(alias="Last-Event-ID", ge=0, description="Resume after this event id"),
+    ] = None,
+    after: Annotated[
+        int | None, Query(ge=0, description="Same as Last-Event-ID, for clients without headers")
+    ] = None,
+    max_s: Annotated[
+        float | None,
+        Query(gt=0, le=86400, description="Close the stream after this many seconds"),
+    ] = None,
+) -> AsyncIterator[AlertEventOut]:
+    """Stream alert events for the caller's caseload; without a resume id, only new ones."""
+    the_hub = hub(request.app)
+    cursor = last_event_id if last_event_id is not None else after
+    if cursor is None:
+        cursor = await anyio.to_thread.run_sync(the_hub._read_latest)
+    deadline = None if max_s is None else time.monotonic() + max_s
+    while True:
+        events, cursor = await anyio.to_thread.run_sync(_fetch, store, cursor, caller)
+        for event in events:
+            yield event  # type: ignore[misc]
+        if len(events) == _BATCH:
+            continue
+        remaining = _IDLE_WAKE_S if deadline is None else deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        await the_hub.wait_beyond(cursor, min(remaining, _IDLE_WAKE_S))

@@ -1,0 +1,196 @@
+"""``/api/v1/alerts``: list, read, acknowledge, close (officers, own caseload only)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from pydantic import AwareDatetime
+
+from em_service.api import alert_stream
+from em_service.api.deps import Officer, StoreDep, not_found, visible
+from em_service.api.errors import responses
+from em_service.api.schemas import (
+    PAGE_MAX,
+    AcknowledgeIn,
+    AlertDetail,
+    AlertPage,
+    AlertStatusName,
+    AlertSummary,
+    AlertTypeName,
+    CloseIn,
+    IDENT_PATTERN,
+    LocationOut,
+    SeverityName,
+    TransitionOut,
+)
+from em_service.store import alerts, audit
+from em_service.store.models import AlertRow
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+AlertId = Annotated[str, Path(min_length=8, max_length=80, description="Alert id")]
+
+
+def summary(row: AlertRow) -> AlertSummary:
+    """Return the location-free view of an alert row."""
+    return AlertSummary(
+        alert_id=row.alert_id,
+        type=row.type,
+        severity=row.severity,
+        offender_id=row.offender_id,
+        device_id=row.device_id,
+        occurred_at=row.occurred_at,
+        detected_at=row.detected_at,
+        zone_id=row.zone_id,
+        curfew_id=row.curfew_id,
+        scene_id=row.scene_id,
+        episode_start=row.episode_start,
+        episode_end=row.episode_end,
+        ended_alert_id=row.ended_alert_id,
+        late=row.late,
+        status=row.status,  # type: ignore[arg-type]
+        status_changed_at=row.status_changed_at,
+        has_location=row.lat is not None,
+    )
+
+
+def _detail(row: AlertRow, steps: list) -> AlertDetail:
+    location = None
+    if row.lat is not None and row.lon is not None:
+        location = LocationOut(lat=row.lat, lon=row.lon, accuracy_m=row.accuracy_m)
+    return AlertDetail(
+        **summary(row).model_dump(),
+        ref_alert_id=row.ref_alert_id,
+        location=location,
+        details=json.loads(row.details_json),
+        transitions=[
+            TransitionOut(
+                from_status=t.from_status,
+                to_status=t.to_status,
+                actor=t.actor,
+                role=t.role,
+                at=t.at,
+                note=t.note,
+            )
+            for t in steps
+        ],
+    )
+
+
+@router.get(
+    "",
+    response_model=AlertPage,
+    summary="List alerts on your caseload, newest first",
+    responses=responses(401, 403, 422),
+)
+def list_alerts(
+    caller: Officer,
+    store: StoreDep,
+    status_: Annotated[AlertStatusName | None, Query(alias="status")] = None,
+    type_: Annotated[AlertTypeName | None, Query(alias="type")] = None,
+    severity: SeverityName | None = None,
+    offender_id: Annotated[str | None, Query(max_length=64, pattern=IDENT_PATTERN)] = None,
+    since: Annotated[AwareDatetime | None, Query(description="occurred_at ≥ since")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="occurred_at < until")] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> AlertPage:
+    with store.read() as session:
+        rows, total = alerts.list_alerts(
+            session,
+            only=visible(caller),
+            status=status_,
+            type=type_,
+            severity=severity,
+            offender_id=offender_id,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
+        )
+        items = [summary(r) for r in rows]
+    return AlertPage(items=items, total=total, limit=limit, offset=offset)
+
+
+# Declared before /{alert_id} so that "stream" is not taken for an id.
+router.add_api_route(
+    "/stream",
+    alert_stream.stream_alerts,
+    methods=["GET"],
+    response_class=alert_stream.EventSourceResponse,
+    summary="Server-Sent Events of new and changed alerts (resume with Last-Event-ID)",
+    responses=responses(401, 403, 422),
+)
+
+
+@router.get(
+    "/{alert_id}",
+    response_model=AlertDetail,
+    summary="One alert with its location and history (the location read is audited)",
+    responses=responses(401, 403, 404, 422),
+)
+def get_alert(caller: Officer, store: StoreDep, alert_id: AlertId) -> AlertDetail:
+    with store.write() as session:
+        row = alerts.get(session, alert_id, caller=caller)
+        if row is None:
+            raise not_found("alert")
+        if row.lat is not None:
+            audit.append(
+                session,
+                actor=caller.name,
+                role=caller.role,
+                action="alert.location.read",
+                offender_id=row.offender_id,
+                time_from=row.occurred_at,
+                time_to=row.occurred_at,
+                purpose="alert handling",
+                detail={"alert_id": alert_id},
+            )
+        return _detail(row, alerts.transitions(session, alert_id))
+
+
+def _transition(
+    request: Request, store, caller, alert_id: str, to: str, note: str | None
+) -> AlertDetail:
+    try:
+        with store.write() as session:
+            row = alerts.transition(
+                session, alert_id=alert_id, to=to, caller=caller, note=note, now=datetime.now(UTC)
+            )
+            if row is None:
+                raise not_found("alert")
+            out = _detail(row, alerts.transitions(session, alert_id))
+    except alerts.TransitionRefused as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    alert_stream.hub(request.app).poke()
+    return out
+
+
+@router.post(
+    "/{alert_id}/acknowledge",
+    response_model=AlertDetail,
+    summary="Acknowledge an open alert",
+    responses=responses(401, 403, 404, 409, 422),
+)
+def acknowledge(
+    request: Request,
+    caller: Officer,
+    store: StoreDep,
+    alert_id: AlertId,
+    body: AcknowledgeIn | None = None,
+) -> AlertDetail:
+    return _transition(request, store, caller, alert_id, "acknowledged", body.note if body else None)
+
+
+@router.post(
+    "/{alert_id}/close",
+    response_model=AlertDetail,
+    summary="Close an alert (a note saying what was done is required)",
+    responses=responses(401, 403, 404, 409, 422),
+)
+def close(
+    request: Request, caller: Officer, store: StoreDep, alert_id: AlertId, body: CloseIn
+) -> AlertDetail:
+    return _transition(request, store, caller, alert_id, "closed", body.note)

@@ -1,0 +1,299 @@
+"""Response and request bodies of the HTTP API (pydantic; documented in OpenAPI with examples).
+
+Coordinates follow GeoJSON: positions are ``[lon, lat]`` WGS84 degrees. Times are RFC 3339 UTC.
+Alert lists and streams carry no location; only ``GET /alerts/{id}`` does, and that read is
+audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from em_service.contracts import ALERT_TYPES
+
+AlertTypeName = Literal[ALERT_TYPES]  # type: ignore[valid-type]
+AlertStatusName = Literal["open", "acknowledged", "closed"]
+SeverityName = Literal["info", "low", "medium", "high"]
+IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"
+PAGE_MAX = 500
+Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENT_PATTERN)]
+
+_ALERT_EXAMPLE = {
+    "alert_id": "exclusion_breach:off-0001:zone-7:20261024T2130Z",
+    "type": "exclusion_breach",
+    "severity": "high",
+    "offender_id": "off-0001",
+    "device_id": "tag-0001",
+    "occurred_at": "2026-10-24T21:30:05Z",
+    "detected_at": "2026-10-24T21:30:06Z",
+    "zone_id": "zone-7",
+    "curfew_id": None,
+    "scene_id": None,
+    "episode_start": "2026-10-24T21:30:05Z",
+    "episode_end": None,
+    "ended_alert_id": None,
+    "late": False,
+    "status": "open",
+    "status_changed_at": "2026-10-24T21:30:06Z",
+    "has_location": True,
+}
+
+
+class AlertSummary(BaseModel):
+    """An alert and its lifecycle status, without location."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_ALERT_EXAMPLE]})
+
+    alert_id: str
+    type: str
+    severity: str
+    offender_id: str
+    device_id: str | None
+    occurred_at: datetime
+    detected_at: datetime
+    zone_id: str | None
+    curfew_id: str | None
+    scene_id: str | None
+    episode_start: datetime | None
+    episode_end: datetime | None
+    ended_alert_id: str | None
+    late: bool
+    status: AlertStatusName
+    status_changed_at: datetime
+    has_location: bool
+
+
+class LocationOut(BaseModel):
+    """Where the evidence fix was (WGS84 degrees, accuracy in metres)."""
+
+    lat: float
+    lon: float
+    accuracy_m: float | None
+
+
+class TransitionOut(BaseModel):
+    """One lifecycle step."""
+
+    from_status: AlertStatusName
+    to_status: AlertStatusName
+    actor: str
+    role: str
+    at: datetime
+    note: str | None
+
+
+class AlertDetail(AlertSummary):
+    """An alert with its evidence location, details and lifecycle history."""
+
+    ref_alert_id: str | None
+    location: LocationOut | None
+    details: dict[str, Any]
+    transitions: list[TransitionOut]
+
+
+class AlertPage(BaseModel):
+    """One page of alerts, newest first."""
+
+    items: list[AlertSummary]
+    total: int = Field(description="Alerts matching the filters, all pages")
+    limit: int
+    offset: int
+
+
+class AcknowledgeIn(BaseModel):
+    """Acknowledge an alert, optionally with a note."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "On it"}]})
+
+    note: str | None = Field(None, max_length=2000)
+
+
+class CloseIn(BaseModel):
+    """Close an alert; the note (what was done) is required."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"note": "Spoke to subject; left zone at 21:40"}]},
+    )
+
+    note: str = Field(min_length=1, max_length=2000, pattern=r"\S")
+
+
+class AlertEventOut(BaseModel):
+    """One streamed change: ``kind`` is created, ended, acknowledged or closed."""
+
+    event_id: int
+    kind: str
+    at: datetime
+    alert: AlertSummary
+
+
+class EpisodeOut(BaseModel):
+    """An open episode (breach or silence that has not ended yet)."""
+
+    alert_id: str
+    type: str
+    started_at: datetime
+    zone_id: str | None
+    curfew_id: str | None
+
+
+class OffenderOut(BaseModel):
+    """An offender's current status."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "offender_id": "off-0001",
+                    "status": "in_breach",
+                    "device_ids": ["tag-0001"],
+                    "open_episodes": [
+                        {
+                            "alert_id": "exclusion_breach:off-0001:zone-7:20261024T2130Z",
+                            "type": "exclusion_breach",
+                            "started_at": "2026-10-24T21:30:05Z",
+                            "zone_id": "zone-7",
+                            "curfew_id": None,
+                        }
+                    ],
+                    "open_alerts": 1,
+                    "last_fix_at": "2026-10-24T21:41:00Z",
+                    "conditions_updated_at": "2026-10-01T09:00:00Z",
+                }
+            ]
+        }
+    )
+
+    offender_id: str
+    status: Literal["compliant", "in_breach", "silent"]
+    device_ids: list[str]
+    open_episodes: list[EpisodeOut]
+    open_alerts: int
+    last_fix_at: datetime | None = Field(description="Latest fix (event time); null in lists")
+    conditions_updated_at: datetime | None
+
+
+class OffenderPage(BaseModel):
+    """One page of offenders, by id."""
+
+    items: list[OffenderOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ConditionsAccepted(BaseModel):
+    """Conditions published to the conditions topic and stored."""
+
+    offender_id: str
+    device_ids: list[str]
+    updated_at: datetime
+    topic: str
+    partition: int
+    offset: int
+
+
+class PointGeometry(BaseModel):
+    type: Literal["Point"]
+    coordinates: list[float] = Field(description="[lon, lat]")
+
+
+class LineStringGeometry(BaseModel):
+    type: Literal["LineString"]
+    coordinates: list[list[float]] = Field(description="[[lon, lat], …] in time order")
+
+
+class FixProperties(BaseModel):
+    device_id: str
+    ts: datetime
+    accuracy_m: float
+    speed_mps: float | None
+    heading_deg: float | None
+
+
+class FixFeature(BaseModel):
+    """One fix."""
+
+    type: Literal["Feature"]
+    geometry: PointGeometry
+    properties: FixProperties
+
+
+class TrackProperties(BaseModel):
+    offender_id: str
+    time_from: datetime
+    time_to: datetime
+    fixes: int
+
+
+class TrackFeature(BaseModel):
+    """The fixes joined in time order (present when there are at least two)."""
+
+    type: Literal["Feature"]
+    geometry: LineStringGeometry
+    properties: TrackProperties
+
+
+class TrailOut(BaseModel):
+    """GeoJSON FeatureCollection: the track (LineString) first, then every fix (Point)."""
+
+    type: Literal["FeatureCollection"]
+    features: list[TrackFeature | FixFeature]
+
+
+class AuditOut(BaseModel):
+    """One audit entry."""
+
+    seq: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    offender_id: str | None
+    time_from: datetime | None
+    time_to: datetime | None
+    purpose: str | None
+    detail: dict[str, Any]
+    hash: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AuditVerifyOut(BaseModel):
+    """Result of recomputing the audit hash chain."""
+
+    ok: bool
+    checked: int
+    problems: list[str]
+
+
+class MeOut(BaseModel):
+    """Who the token belongs to."""
+
+    name: str
+    role: str
+    caseload: list[str]
+
+
+class CaseloadIn(BaseModel):
+    """The offenders a principal's caseload should hold (replaces it)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"offender_ids": ["off-0001"]}]}
+    )
+
+    offender_ids: list[Ident] = Field(max_length=5000)
+
+
+class CaseloadOut(BaseModel):
+    name: str
+    offender_ids: list[str]

@@ -1,0 +1,202 @@
+"""``em-service archiver``: archive readings and materialise alerts and conditions in the database.
+
+A plain aiokafka consumer in its own group (``<app_id>-archiver``), apart from the Faust worker
+so it never slows the alerting path. Each poll becomes one write transaction; offsets are
+committed only after the database commit. A crash in between re-delivers the batch, and the
+idempotent inserts make that harmless: at-least-once delivery, effectively-once storage.
+A failed write is retried (offsets rewound), never skipped. Retention runs periodically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from em_service.settings import Settings
+from em_service.store import Store, ingest, migrate, open_store, retention
+from em_service.store import metrics as m
+
+log = logging.getLogger(__name__)
+_RETRY_BACKOFF_MAX_S = 30.0
+
+
+def group_id(settings: Settings) -> str:
+    """Return the archiver's consumer group."""
+    return f"{settings.app_id}-archiver"
+
+
+class Archiver:
+    """Consume readings, alerts and conditions; write them in batches; run retention."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.kinds = {
+            settings.topic_readings: "readings",
+            settings.topic_alerts: "alerts",
+            settings.topic_conditions: "conditions",
+        }
+
+    def decode(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> ingest.Batch:
+        """Return the decoded batch of one poll (records of each partition in offset order)."""
+        batch, now = ingest.Batch(), datetime.now(UTC)
+        for tp, msgs in records.items():
+            kind = self.kinds[tp.topic]
+            for msg in msgs:
+                if kind == "readings":
+                    batch.add_reading(msg.value, self.settings, now)
+                elif kind == "alerts":
+                    batch.add_alert(msg.value)
+                else:
+                    published = datetime.fromtimestamp(msg.timestamp / 1000, tz=UTC)
+                    batch.add_conditions(msg.key, msg.value, published)
+        return batch
+
+    def write(self, batch: ingest.Batch) -> Counter:
+        """Write one batch in one transaction (blocking: call it in a thread)."""
+        m.DB_WRITE_BATCH_ROWS.labels("fixes").observe(len(batch.gps))
+        m.DB_WRITE_BATCH_ROWS.labels("alcohol").observe(len(batch.alcohol))
+        m.DB_WRITE_BATCH_ROWS.labels("alerts").observe(len(batch.alerts))
+        start = time.perf_counter()
+        with self.store.write() as session:
+            outcomes = ingest.write(session, batch, crs=self.settings.projected_crs)
+        m.DB_WRITE_SECONDS.observe(time.perf_counter() - start)
+        return outcomes
+
+    async def _handle(
+        self, consumer: AIOKafkaConsumer, records: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> None:
+        batch = self.decode(records)
+        outcomes = await asyncio.to_thread(self.write, batch) if not batch.empty else batch.outcomes
+        for (topic, outcome), n in outcomes.items():
+            m.ARCHIVER_RECORDS.labels(topic, outcome).inc(n)
+        m.ORPHAN_ENDED.inc(outcomes.get(("alerts", "orphan_ended"), 0))
+        offsets = {tp: msgs[-1].offset + 1 for tp, msgs in records.items() if msgs}
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # Partitions moved during the batch: whoever gets them re-reads it; inserts are
+            # idempotent, so nothing is stored twice.
+            log.warning("offset commit failed (batch will be re-delivered): %s", exc)
+
+    async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+        assigned = consumer.assignment()
+        m.ARCHIVER_ASSIGNED.set(len(assigned))
+        lag: Counter[str] = Counter()
+        for tp in assigned:
+            high = consumer.highwater(tp)
+            if high is not None:
+                lag[tp.topic] += max(high - await consumer.position(tp), 0)
+        for topic, kind in self.kinds.items():
+            m.ARCHIVER_LAG.labels(kind).set(lag.get(topic, 0))
+
+    async def consume(self, stop: asyncio.Event) -> None:
+        """Run the consume → write → commit loop until ``stop`` is set."""
+        s = self.settings
+        consumer = AIOKafkaConsumer(
+            *self.kinds,
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=group_id(s),
+            client_id=f"{s.app_id}-archiver",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=s.archiver_batch_max_records,
+        )
+        await consumer.start()
+        m.ARCHIVER_UP.set(1)
+        backoff = 0.5
+        try:
+            while not stop.is_set():
+                records = await consumer.getmany(
+                    timeout_ms=int(s.archiver_poll_timeout_s * 1000),
+                    max_records=s.archiver_batch_max_records,
+                )
+                if records:
+                    try:
+                        await self._handle(consumer, records)
+                        backoff = 0.5
+                    except Exception:
+                        m.ARCHIVER_WRITE_ERRORS.inc()
+                        log.exception("archiver write failed; retrying in %.1f s", backoff)
+                        for tp, msgs in records.items():
+                            consumer.seek(tp, msgs[0].offset)
+                        await _wait(stop, backoff)
+                        backoff = min(backoff * 2, _RETRY_BACKOFF_MAX_S)
+                await self._update_lag(consumer)
+        finally:
+            m.ARCHIVER_UP.set(0)
+            await consumer.stop()
+
+    def run_retention(self) -> retention.RetentionReport:
+        """Delete trail rows past ``trail_retention_days`` (blocking)."""
+        report = retention.purge_trail(
+            self.store, older_than=timedelta(days=self.settings.trail_retention_days)
+        )
+        m.RETENTION_DELETED.labels("fixes").inc(report.fixes_deleted)
+        m.RETENTION_DELETED.labels("alcohol_readings").inc(report.alcohol_deleted)
+        log.info(
+            "retention: deleted %d fixes, %d alcohol readings before %s",
+            report.fixes_deleted,
+            report.alcohol_deleted,
+            report.cutoff.isoformat(),
+        )
+        return report
+
+    async def retain(self, stop: asyncio.Event) -> None:
+        """Run retention now and then every ``archiver_retention_interval_s`` until ``stop``."""
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.run_retention)
+            except Exception:
+                log.exception("retention run failed; will try again next interval")
+            await _wait(stop, self.settings.archiver_retention_interval_s)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def run_async(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Prepare the database and topics, then consume and retain until ``stop`` (or a signal)."""
+    from em_service.devstack import ensure_topics_async
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    store = open_store(settings)
+    try:
+        if settings.db_auto_upgrade:
+            await asyncio.to_thread(migrate.upgrade, store)
+        elif not migrate.is_current(store):
+            raise SystemExit("database schema is not current: run `em-service db upgrade`")
+        created = await ensure_topics_async(settings)
+        if created:
+            log.info("created topics: %s", ", ".join(created))
+        archiver = Archiver(settings, store)
+        retain = asyncio.create_task(archiver.retain(stop))
+        try:
+            await archiver.consume(stop)
+        finally:
+            stop.set()
+            await retain
+    finally:
+        store.dispose()
+
+
+def run(settings: Settings, loglevel: str = "INFO") -> None:
+    """Entry point of ``em-service archiver``: serve /metrics, archive until SIGTERM."""
+    from prometheus_client import start_http_server
+
+    logging.basicConfig(level=loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    start_http_server(settings.archiver_metrics_port, addr=settings.archiver_metrics_host)
+    asyncio.run(run_async(settings))

@@ -1,0 +1,307 @@
+"""Zone and curfew rules: geofences verdicts → debounced episodes → breach alerts.
+
+Each fix is evaluated against every zone and curfew of the conditions in force at its event time
+(:meth:`geofences.CompiledConditions.evaluate_fix`); each (zone or curfew) has its own
+:class:`geofences.episodes.EpisodeState`. An ``episode_opened`` becomes ``exclusion_breach``,
+``inclusion_breach`` or ``curfew_breach`` (high if any evidence fix was definite, else
+``possible_only_severity``); ``episode_closed`` becomes the matching ``…_ended`` with the duration.
+
+Curfew breaches say which pattern they are (``details.pattern``): ``late_return`` (no fix at home
+in this window before the episode started), ``away_during_curfew`` (was home, then left), and at
+the end ``early_leave`` when an ``away_during_curfew`` episode lasted to the window end. Alerts
+carry the window's local start and end (the conditions' timezone) next to UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import msgspec
+from msgspec import Struct
+
+from em_service.conditions.registry import Version
+from em_service.contracts import Alert, GpsReading, Location
+from em_service.rules.ids import alert_id
+from em_service.settings import Settings
+from geofences import verdicts as V
+from geofences.curfew import curfew_window_at as _window_at
+from geofences.episodes import (
+    EpisodeConfig,
+    EpisodeEvent,
+    EpisodeState,
+    Observation,
+    advance,
+    close_episode,
+    is_open,
+    push,
+)
+
+
+class CurfewMemo(Struct):
+    """What a curfew rule remembers about the current window."""
+
+    window_start_s: float | None = None
+    home_seen: bool = False
+    pattern: str | None = None
+
+
+class ZoneRulesState(Struct):
+    """Per-device episode state for each zone and curfew (key = zone_id or curfew_id)."""
+
+    episodes: dict[str, EpisodeState] = msgspec.field(default_factory=dict)
+    kinds: dict[str, str] = msgspec.field(default_factory=dict)
+    curfews: dict[str, CurfewMemo] = msgspec.field(default_factory=dict)
+
+
+EPISODES = EpisodeConfig()
+
+
+def _utc(ts_s: float) -> datetime:
+    return datetime.fromtimestamp(ts_s, UTC)
+
+
+def _local(ts_s: float, tz: str) -> str:
+    return datetime.fromtimestamp(ts_s, ZoneInfo(tz)).isoformat()
+
+
+def curfew_window_at(version: Version, t: datetime) -> tuple[str, datetime] | None:
+    """Return ``(curfew_id, window start)`` of a curfew window active at ``t``, or None."""
+    for curfew in version.conditions.curfews:
+        window = _window_at(version.compiled, curfew.curfew_id, t.timestamp())
+        if window is not None:
+            return curfew.curfew_id, _utc(window.nominal_start_s)
+    return None
+
+
+def open_kinds(state: ZoneRulesState) -> list[str]:
+    """Return the kind of every open episode."""
+    return [state.kinds.get(s, "exclusion") for s, ep in state.episodes.items() if is_open(ep)]
+
+
+def _alerts(
+    events: list[EpisodeEvent],
+    state: ZoneRulesState,
+    subject: str,
+    version: Version,
+    offender_id: str,
+    device_id: str,
+    now: datetime,
+    settings: Settings,
+    fix: GpsReading | None,
+) -> list[Alert]:
+    kind = state.kinds[subject]
+    rule = f"{kind}_breach"
+    tz = version.conditions.timezone
+    out = []
+    for ev in events:
+        start = _utc(ev.start_s)
+        details: dict[str, object] = {
+            "n_fixes": ev.n_fixes,
+            "max_depth_m": None if ev.max_depth_m is None else round(ev.max_depth_m, 1),
+            "evidence": "definite" if ev.definite else "possible",
+            "occurred_at_local": _local(ev.start_s, tz),
+        }
+        if kind == "curfew":
+            details.update(_curfew_details(state, subject, version, ev, tz))
+        if ev.kind == "episode_opened":
+            severity = "high" if ev.definite else settings.possible_only_severity
+            location = (
+                Location(lat=fix.lat, lon=fix.lon, accuracy_m=fix.accuracy_m) if fix else None
+            )
+            out.append(
+                _alert(
+                    rule,
+                    severity,
+                    offender_id,
+                    device_id,
+                    subject,
+                    kind,
+                    start,
+                    start,
+                    None,
+                    now,
+                    ev.late,
+                    location,
+                    None,
+                    details,
+                )
+            )
+        else:
+            end = _utc(ev.end_s if ev.end_s is not None else ev.detected_s)
+            details.update(
+                duration_s=ev.duration_s,
+                reason=ev.reason,
+                ended_at_local=_local(end.timestamp(), tz),
+            )
+            ref = alert_id(offender_id, rule, subject, start)
+            out.append(
+                _alert(
+                    f"{rule}_ended",
+                    "info",
+                    offender_id,
+                    device_id,
+                    subject,
+                    kind,
+                    end,
+                    start,
+                    end,
+                    now,
+                    ev.late,
+                    None,
+                    ref,
+                    details,
+                )
+            )
+    return out
+
+
+def _alert(
+    rule: str,
+    severity: str,
+    offender_id: str,
+    device_id: str,
+    subject: str,
+    kind: str,
+    occurred: datetime,
+    start: datetime,
+    end: datetime | None,
+    now: datetime,
+    late: bool,
+    location: Location | None,
+    ref: str | None,
+    details: dict,
+) -> Alert:
+    return Alert(
+        alert_id=alert_id(offender_id, rule, subject, start),
+        type=rule,  # type: ignore[arg-type]
+        severity=severity,  # type: ignore[arg-type]
+        offender_id=offender_id,
+        device_id=device_id,
+        occurred_at=occurred,
+        detected_at=now,
+        location=location,
+        zone_id=None if kind == "curfew" else subject,
+        curfew_id=subject if kind == "curfew" else None,
+        episode_start=start,
+        episode_end=end,
+        ref_alert_id=ref,
+        late=late,
+        details=details,
+    )
+
+
+def _curfew_details(
+    state: ZoneRulesState, subject: str, version: Version, ev: EpisodeEvent, tz: str
+) -> dict[str, object]:
+    try:
+        window = _window_at(version.compiled, subject, ev.start_s)
+    except KeyError:  # the curfew was removed from the conditions
+        window = None
+    memo = state.curfews.setdefault(subject, CurfewMemo())
+    details: dict[str, object] = {}
+    if window is not None:
+        details["window_start_local"] = _local(window.nominal_start_s, tz)
+        details["window_end_local"] = _local(window.end_s, tz)
+        details["window_start"] = _utc(window.nominal_start_s).isoformat()
+        details["window_end"] = _utc(window.end_s).isoformat()
+    if ev.kind == "episode_opened":
+        same_window = window is not None and memo.window_start_s == window.nominal_start_s
+        memo.pattern = "away_during_curfew" if same_window and memo.home_seen else "late_return"
+        details["pattern"] = memo.pattern
+    else:
+        pattern = memo.pattern or "away_during_curfew"
+        if ev.reason == "window_end" and pattern == "away_during_curfew":
+            pattern = "early_leave"
+        details["pattern"] = pattern
+    return details
+
+
+def _note_home(state: ZoneRulesState, subject: str, version: Version, ts_s: float) -> None:
+    """Remember that the person was seen at home in the current window."""
+    window = _window_at(version.compiled, subject, ts_s)
+    if window is None:
+        return
+    memo = state.curfews.setdefault(subject, CurfewMemo())
+    if memo.window_start_s != window.nominal_start_s:
+        memo.window_start_s, memo.home_seen, memo.pattern = window.nominal_start_s, False, None
+    memo.home_seen = True
+
+
+def on_fix(
+    state: ZoneRulesState,
+    version: Version,
+    offender_id: str,
+    fix: GpsReading,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> list[Alert]:
+    """Apply one GPS fix to every zone and curfew; return the alerts (mutates ``state``)."""
+    ts_s = fix.ts.timestamp()
+    verdicts = version.compiled.evaluate_fix(
+        ts_s, lon=fix.lon, lat=fix.lat, accuracy_m=fix.accuracy_m
+    )
+    alerts = _retire_missing(
+        state, {v.zone_id for v in verdicts}, version, offender_id, fix.device_id, now, settings
+    )
+    for v in verdicts:
+        ep = state.episodes.get(v.zone_id)
+        if ep is None:
+            if v.code in (V.INACTIVE, V.CLEAR, V.UNUSABLE) and v.kind != "curfew":
+                continue  # nothing to remember yet: keeps the state small
+            ep = EpisodeState()
+        state.kinds[v.zone_id] = v.kind
+        if v.kind == "curfew" and v.code == V.CLEAR:
+            _note_home(state, v.zone_id, version, ts_s)
+        ep, events = push(ep, Observation.from_verdict(ts_s, v), EPISODES)
+        state.episodes[v.zone_id] = ep
+        alerts += _alerts(
+            events, state, v.zone_id, version, offender_id, fix.device_id, now, settings, fix
+        )
+    return alerts
+
+
+def on_tick(
+    state: ZoneRulesState,
+    version: Version,
+    offender_id: str,
+    device_id: str,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> list[Alert]:
+    """Time reached ``now``: flush reorder buffers, close episodes whose window ended."""
+    alerts: list[Alert] = []
+    for subject, ep in list(state.episodes.items()):
+        if not ep.buffer and not is_open(ep):
+            continue
+        ep, events = advance(ep, now.timestamp(), EPISODES)
+        state.episodes[subject] = ep
+        alerts += _alerts(
+            events, state, subject, version, offender_id, device_id, now, settings, None
+        )
+    return alerts
+
+
+def _retire_missing(
+    state: ZoneRulesState,
+    present: set[str],
+    version: Version,
+    offender_id: str,
+    device_id: str,
+    now: datetime,
+    settings: Settings,
+) -> list[Alert]:
+    """Close and forget episodes of zones that the conditions no longer have."""
+    alerts: list[Alert] = []
+    for subject in [s for s in state.episodes if s not in present]:
+        ep = state.episodes.pop(subject)
+        if is_open(ep):
+            _, events = close_episode(ep, now.timestamp(), EPISODES, reason="conditions_changed")
+            alerts += _alerts(
+                events, state, subject, version, offender_id, device_id, now, settings, None
+            )
+        state.kinds.pop(subject, None)
+        state.curfews.pop(subject, None)
+    return alerts

@@ -1,0 +1,125 @@
+"""What the store's CLI sub-commands do (``em-service db|tokens|caseload|retention|audit``).
+
+Each function takes the settings and plain arguments, prints a short result and returns the
+process exit code; ``em_service.cli`` only parses arguments and calls these.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+
+from em_service.settings import Settings
+from em_service.store import audit, migrate, open_store, retention, tokens
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _ready_store(settings: Settings):
+    store = open_store(settings)
+    if settings.db_auto_upgrade:
+        migrate.upgrade(store)
+    return store
+
+
+def db_upgrade(settings: Settings, revision: str = "head") -> int:
+    """Apply pending migrations; print the revision reached."""
+    store = open_store(settings)
+    try:
+        print(f"database at revision {migrate.upgrade(store, revision)}")
+    finally:
+        store.dispose()
+    return 0
+
+
+def tokens_create(settings: Settings, *, role: str, name: str, caseload: Sequence[str]) -> int:
+    """Create a token for ``name`` (creating the principal) and print it once."""
+    store = _ready_store(settings)
+    try:
+        with store.write() as session:
+            token = tokens.create_token(
+                session, name=name, role=role, caseload=caseload, actor=_actor()
+            )
+    except tokens.TokenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.dispose()
+    print(token)
+    print(
+        f"(token for {name!r}, role {role}: shown once, only its hash is stored)", file=sys.stderr
+    )
+    return 0
+
+
+def tokens_revoke(settings: Settings, *, name: str) -> int:
+    """Revoke every token of ``name``."""
+    store = _ready_store(settings)
+    try:
+        with store.write() as session:
+            n = tokens.revoke_tokens(session, name=name, actor=_actor())
+    except tokens.TokenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.dispose()
+    print(f"revoked {n} token(s) of {name!r}")
+    return 0
+
+
+def caseload_assign(
+    settings: Settings, *, name: str, offender_ids: Sequence[str], remove: bool = False
+) -> int:
+    """Add (or remove) offenders on ``name``'s caseload; print the caseload."""
+    store = _ready_store(settings)
+    try:
+        with store.write() as session:
+            current = tokens.assign_caseload(
+                session, name=name, offender_ids=offender_ids, remove=remove, actor=_actor()
+            )
+    except tokens.TokenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.dispose()
+    print(f"caseload of {name!r}: {', '.join(current) or '(empty)'}")
+    return 0
+
+
+def run_retention(settings: Settings, *, older_than_days: float | None) -> int:
+    """Delete trail rows older than the given days (default: the configured retention)."""
+    days = settings.trail_retention_days if older_than_days is None else older_than_days
+    if days <= 0:
+        print("error: --older-than must be positive", file=sys.stderr)
+        return 2
+    store = _ready_store(settings)
+    try:
+        report = retention.purge_trail(store, older_than=timedelta(days=days), actor=_actor())
+    finally:
+        store.dispose()
+    print(
+        f"deleted {report.fixes_deleted} fixes and {report.alcohol_deleted} alcohol readings "
+        f"older than {report.cutoff.isoformat()}"
+    )
+    return 0
+
+
+def audit_verify(settings: Settings) -> int:
+    """Verify the audit hash chain; exit 1 and list problems if it is broken."""
+    store = open_store(settings)
+    try:
+        with store.read() as session:
+            result = audit.verify(session)
+    finally:
+        store.dispose()
+    if result.ok:
+        print(f"audit log intact: {result.checked} entries verified")
+        return 0
+    print(f"audit log BROKEN ({result.checked} entries checked):", file=sys.stderr)
+    for problem in result.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1

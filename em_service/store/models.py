@@ -1,0 +1,273 @@
+"""Tables (SQLAlchemy 2 declarative). The first migration creates exactly these.
+
+Trail rows (``fixes``, ``alcohol_readings``) keep event time as integer epoch milliseconds UTC
+(``ts_ms``): compact, exact, portable and cheap to index; the device sequence number is ``-1``
+when the device sends none, so ``(device_id, ts_ms, seq)`` is a real unique key. Every other time
+is an aware UTC :class:`~em_service.store.types.UtcDateTime`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from em_service.store.types import UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+#: An auto-incrementing 64-bit key (SQLite's INTEGER PRIMARY KEY is its rowid).
+BigId = BigInteger().with_variant(Integer, "sqlite")
+IDENT = 64
+ALERT_ID = 80
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+# --- Trail archive ------------------------------------------------------------------------
+
+
+class Fix(Base):
+    """A GPS fix as received, plus projected metres and its spatial-index cell."""
+
+    __tablename__ = "fixes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(IDENT))
+    ts_ms: Mapped[int] = mapped_column(BigInteger, doc="event time, epoch ms UTC")
+    seq: Mapped[int] = mapped_column(BigInteger, doc="device sequence number, -1 if none")
+    lat: Mapped[float] = mapped_column(Double)
+    lon: Mapped[float] = mapped_column(Double)
+    accuracy_m: Mapped[float] = mapped_column(Double)
+    speed_mps: Mapped[float | None] = mapped_column(Double)
+    heading_deg: Mapped[float | None] = mapped_column(Double)
+    battery_pct: Mapped[float | None] = mapped_column(Double)
+    x_m: Mapped[float] = mapped_column(Double, doc="easting in the projected CRS, m")
+    y_m: Mapped[float] = mapped_column(Double, doc="northing in the projected CRS, m")
+    cell: Mapped[int] = mapped_column(BigInteger, doc="see em_service.store.spatial_index")
+
+    __table_args__ = (
+        UniqueConstraint("device_id", "ts_ms", "seq"),
+        Index("ix_fixes_cell_ts", "cell", "ts_ms"),
+        Index("ix_fixes_ts", "ts_ms"),
+    )
+
+
+class AlcoholSample(Base):
+    """A transdermal alcohol reading as received."""
+
+    __tablename__ = "alcohol_readings"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(IDENT))
+    ts_ms: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    tac_g_dl: Mapped[float] = mapped_column(Double)
+    skin_temp_c: Mapped[float] = mapped_column(Double)
+    ir_value: Mapped[float] = mapped_column(Double)
+    ir_contact: Mapped[bool | None] = mapped_column(Boolean)
+
+    __table_args__ = (
+        UniqueConstraint("device_id", "ts_ms", "seq"),
+        Index("ix_alcohol_readings_ts", "ts_ms"),
+    )
+
+
+# --- Offenders and devices ----------------------------------------------------------------
+
+
+class Offender(Base):
+    """A person under monitoring; ``conditions_json`` is their current conditions message."""
+
+    __tablename__ = "offenders"
+    offender_id: Mapped[str] = mapped_column(String(IDENT), primary_key=True)
+    conditions_json: Mapped[str | None] = mapped_column(Text)
+    conditions_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DeviceAssignment(Base):
+    """Who wore a device when: fixes belong to an offender only inside these intervals."""
+
+    __tablename__ = "device_assignments"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(IDENT), index=True)
+    offender_id: Mapped[str] = mapped_column(
+        ForeignKey("offenders.offender_id", ondelete="CASCADE"), index=True
+    )
+    assigned_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    unassigned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+# --- Alerts -------------------------------------------------------------------------------
+
+
+class AlertRow(Base):
+    """An alert from ``em.alerts`` and where it is in its lifecycle (open → acknowledged → closed).
+
+    An ``…_ended`` message does not make a row of its own: it sets ``episode_end`` and
+    ``ended_alert_id`` on the alert it names (only an orphan, whose alert is unknown, is kept as
+    a row so that nothing is lost).
+    """
+
+    __tablename__ = "alerts"
+    alert_id: Mapped[str] = mapped_column(String(ALERT_ID), primary_key=True)
+    type: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(8))
+    offender_id: Mapped[str] = mapped_column(String(IDENT))
+    device_id: Mapped[str | None] = mapped_column(String(IDENT))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    detected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    lat: Mapped[float | None] = mapped_column(Double)
+    lon: Mapped[float | None] = mapped_column(Double)
+    accuracy_m: Mapped[float | None] = mapped_column(Double)
+    zone_id: Mapped[str | None] = mapped_column(String(IDENT))
+    curfew_id: Mapped[str | None] = mapped_column(String(IDENT))
+    scene_id: Mapped[str | None] = mapped_column(String(IDENT))
+    episode_start: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    episode_end: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ref_alert_id: Mapped[str | None] = mapped_column(String(ALERT_ID), index=True)
+    ended_alert_id: Mapped[str | None] = mapped_column(String(ALERT_ID))
+    late: Mapped[bool] = mapped_column(Boolean)
+    details_json: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    status_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index("ix_alerts_offender_occurred", "offender_id", "occurred_at"),
+        Index("ix_alerts_status_occurred", "status", "occurred_at"),
+        Index("ix_alerts_occurred", "occurred_at"),
+    )
+
+
+class AlertTransition(Base):
+    """One lifecycle step of an alert: who moved it, when, from what to what, and why."""
+
+    __tablename__ = "alert_transitions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"), index=True)
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertEvent(Base):
+    """Outbox of alert changes (created, ended, acknowledged, closed): the id is the SSE event
+    id and the webhook cursor, so streams resume exactly where they stopped."""
+
+    __tablename__ = "alert_events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"))
+    offender_id: Mapped[str] = mapped_column(String(IDENT))
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- Principals, tokens, caseloads --------------------------------------------------------
+
+
+class Principal(Base):
+    """Someone (or something) that calls the API, with one role."""
+
+    __tablename__ = "principals"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ApiToken(Base):
+    """A bearer token, stored only as the SHA-256 of its text."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    principal_id: Mapped[int] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), index=True
+    )
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class CaseloadEntry(Base):
+    """An offender on a principal's caseload (officers see only these)."""
+
+    __tablename__ = "caseloads"
+    principal_id: Mapped[int] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True
+    )
+    offender_id: Mapped[str] = mapped_column(String(IDENT), primary_key=True, index=True)
+
+
+# --- Audit --------------------------------------------------------------------------------
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained record of who did or read what (see :mod:`.audit`)."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(40))
+    offender_id: Mapped[str | None] = mapped_column(String(IDENT), index=True)
+    time_from: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    time_to: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    purpose: Mapped[str | None] = mapped_column(String(200))
+    detail_json: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The one row naming the last audit entry: appends lock it, verify checks the tail."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- Outlets ------------------------------------------------------------------------------
+
+
+class OutletCursor(Base):
+    """How far an outlet (one webhook target) has delivered ``alert_events``."""
+
+    __tablename__ = "outlet_cursors"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutletFailure(Base):
+    """An alert event an outlet gave up on after its retries (kept for replay, never lost)."""
+
+    __tablename__ = "outlet_failures"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    outlet: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text)
+    failed_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,121 @@
+"""THE spatio-temporal index of archived fixes — the one module that knows how it works.
+
+Design: a portable grid cell plus time B-tree. Every fix gets ``cell``, the id of the
+``CELL_M`` × ``CELL_M`` square of the projected grid it falls in; the composite index
+``(cell, ts_ms)`` then answers "fixes in these cells between t0 and t1" with one range seek per
+cell. :func:`fixes_near` asks for the cells that touch the circle, and refines the candidates
+by exact distance in projected metres. Plain integers and a B-tree: the same SQL runs on SQLite
+and PostgreSQL (no R*Tree, no PostGIS), and inserts stay cheap.
+
+``CELL_M`` is part of the stored data: changing it needs a migration that recomputes ``cell``.
+250 m keeps a typical crime-scene query (radius ≤ 250 m) to at most 4–9 cells while a cell holds
+few fixes of any one day.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from em_service.store.models import Fix
+from em_service.store.records import StoredFix
+from em_service.store.types import from_ms, to_ms
+
+CELL_M = 250.0
+_OFFSET = 1 << 25  # cell index offset: covers ±8,000 km of grid in either axis
+_SHIFT = 1 << 26
+_CELLS_PER_QUERY = 500
+MAX_RADIUS_M = 50_000.0
+
+
+def cell_of(x_m: ArrayLike, y_m: ArrayLike) -> NDArray[np.int64]:
+    """Return the cell id(s) of projected point(s) ``x_m``, ``y_m`` (metres).
+
+    >>> int(cell_of(100.0, 100.0)) == int(cell_of(249.9, 0.0))
+    True
+    """
+    ix = np.floor(np.asarray(x_m, float) / CELL_M).astype(np.int64) + _OFFSET
+    iy = np.floor(np.asarray(y_m, float) / CELL_M).astype(np.int64) + _OFFSET
+    return ix * _SHIFT + iy
+
+
+def cells_near(x_m: float, y_m: float, radius_m: float) -> list[int]:
+    """Return the ids of every cell that has a point within ``radius_m`` of (``x_m``, ``y_m``)."""
+    ix0, ix1 = math.floor((x_m - radius_m) / CELL_M), math.floor((x_m + radius_m) / CELL_M)
+    iy0, iy1 = math.floor((y_m - radius_m) / CELL_M), math.floor((y_m + radius_m) / CELL_M)
+    cells = []
+    for ix in range(ix0, ix1 + 1):
+        dx = max(ix * CELL_M - x_m, 0.0, x_m - (ix + 1) * CELL_M)
+        for iy in range(iy0, iy1 + 1):
+            dy = max(iy * CELL_M - y_m, 0.0, y_m - (iy + 1) * CELL_M)
+            if dx * dx + dy * dy <= radius_m * radius_m:
+                cells.append((ix + _OFFSET) * _SHIFT + iy + _OFFSET)
+    return cells
+
+
+def fixes_near(
+    session: Session,
+    x: float,
+    y: float,
+    radius_m: float,
+    t0: datetime,
+    t1: datetime,
+) -> dict[str, list[StoredFix]]:
+    """Return fixes within ``radius_m`` metres of projected (``x``, ``y``) with ``t0 <= ts <= t1``.
+
+    Parameters
+    ----------
+    session
+        An open session.
+    x, y
+        Easting and northing in the projected CRS (``settings.projected_crs``), metres.
+    radius_m
+        Search radius in metres, ``0 < radius_m <= MAX_RADIUS_M``.
+    t0, t1
+        Aware datetimes bounding event time, inclusive.
+
+    Returns
+    -------
+    dict
+        ``device_id`` → its fixes in time order, each with ``distance_m`` from (x, y).
+        A fix's own ``accuracy_m`` is not added: callers wanting "possibly within R" pass a
+        larger radius and filter.
+    """
+    if not 0 < radius_m <= MAX_RADIUS_M:
+        raise ValueError(f"radius_m must be in (0, {MAX_RADIUS_M:.0f}] m, got {radius_m}")
+    lo, hi = to_ms(t0), to_ms(t1)
+    cells = cells_near(x, y, radius_m)
+    r2 = radius_m * radius_m
+    out: dict[str, list[StoredFix]] = defaultdict(list)
+    for start in range(0, len(cells), _CELLS_PER_QUERY):
+        chunk = cells[start : start + _CELLS_PER_QUERY]
+        stmt = select(Fix).where(
+            Fix.cell.in_(chunk),
+            Fix.ts_ms.between(lo, hi),
+            (Fix.x_m - x) * (Fix.x_m - x) + (Fix.y_m - y) * (Fix.y_m - y) <= r2,
+        )
+        for row in session.scalars(stmt):
+            out[row.device_id].append(
+                StoredFix(
+                    device_id=row.device_id,
+                    ts=from_ms(row.ts_ms),
+                    seq=None if row.seq < 0 else row.seq,
+                    lon=row.lon,
+                    lat=row.lat,
+                    accuracy_m=row.accuracy_m,
+                    x_m=row.x_m,
+                    y_m=row.y_m,
+                    speed_mps=row.speed_mps,
+                    heading_deg=row.heading_deg,
+                    distance_m=math.hypot(row.x_m - x, row.y_m - y),
+                )
+            )
+    for fixes in out.values():
+        fixes.sort(key=lambda f: f.ts)
+    return dict(out)

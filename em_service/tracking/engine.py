@@ -1,0 +1,139 @@
+"""The tracking engine: one device's state + one reading (or tick) → new state + alerts.
+
+Pure and synchronous (no Faust, no clock reads): the agents pass ``now``, load and store
+:class:`DeviceState`, and send the alerts. Rules live in :mod:`em_service.rules`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import msgspec
+from msgspec import Struct
+
+from em_service.conditions.registry import ConditionsRegistry
+from em_service.contracts import AlcoholReading, Alert, DeviceEvent, GpsReading, Reading
+from em_service.rules import alcohol, device, silence, zones
+from em_service.settings import Settings
+
+
+class DeviceState(Struct):
+    """Everything the rules remember about one device (a changelogged table value)."""
+
+    partition: int = -1
+    offender_id: str | None = None
+    is_gps: bool = False
+    silence: silence.SilenceState = msgspec.field(default_factory=silence.SilenceState)
+    alcohol: alcohol.AlcoholState = msgspec.field(default_factory=alcohol.AlcoholState)
+    zones: zones.ZoneRulesState = msgspec.field(default_factory=zones.ZoneRulesState)
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(DeviceState)
+
+
+def dump_state(state: DeviceState) -> bytes:
+    """Serialise a device state for the table."""
+    return _encoder.encode(state)
+
+
+def load_state(raw: bytes | None) -> DeviceState:
+    """Deserialise a device state (a new one for None)."""
+    return _decoder.decode(raw) if raw else DeviceState()
+
+
+@dataclass
+class Outcome:
+    """What processing one reading produced."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    unknown_device: bool = False
+
+
+@dataclass
+class Engine:
+    """Applies every rule to a device's readings; holds no per-device state itself."""
+
+    registry: ConditionsRegistry
+    settings: Settings
+    alcohol_cfg: alcohol.AlcoholConfig = field(default_factory=alcohol.AlcoholConfig)
+
+    def on_reading(self, state: DeviceState, reading: Reading, *, now: datetime) -> Outcome:
+        """Apply ``reading`` to ``state`` (mutated) and return the alerts it raises."""
+        offender_id = self.registry.offender_for(reading.device_id)
+        if offender_id is None:
+            return Outcome(unknown_device=True)
+        if state.offender_id not in (None, offender_id):
+            state.zones = zones.ZoneRulesState()  # the tag moved to someone else: start afresh
+        state.offender_id = offender_id
+        state.is_gps = state.is_gps or isinstance(reading, GpsReading)
+        version = self.registry.at(offender_id, reading.ts)
+        late = state.silence.last_ts is not None and reading.ts < state.silence.last_ts
+        out = Outcome()
+        out.alerts += silence.on_reading(
+            state.silence, offender_id, reading.device_id, reading.ts, now=now
+        )
+        if version is None:
+            return out  # conditions not in force at that time: nothing to check
+        if isinstance(reading, GpsReading):
+            out.alerts += zones.on_fix(
+                state.zones, version, offender_id, reading, now=now, settings=self.settings
+            )
+        elif isinstance(reading, AlcoholReading):
+            if version.conditions.alcohol_monitoring:
+                out.alerts += alcohol.step(
+                    state.alcohol, reading, offender_id, now=now, late=late, cfg=self.alcohol_cfg
+                )
+        elif isinstance(reading, DeviceEvent):
+            out.alerts += device.device_event_alerts(
+                reading, offender_id, now=now, late=late, alert_on_info=self.settings.alert_on_info
+            )
+        return out
+
+    def on_tick(
+        self,
+        state: DeviceState,
+        device_id: str,
+        *,
+        now: datetime,
+        detected_at: datetime,
+        check_silence: bool = True,
+    ) -> list[Alert]:
+        """Time passes: silence checks, reorder flushes, curfew window ends.
+
+        ``now`` is the rule clock (wall or event time); ``detected_at`` the wall clock.
+        """
+        if state.offender_id is None or state.silence.last_ts is None:
+            return []
+        version = self.registry.at(state.offender_id, now) or self.registry.at(
+            state.offender_id, state.silence.last_ts
+        )
+        if version is None:
+            return []
+        alerts = zones.on_tick(
+            state.zones, version, state.offender_id, device_id, now=now, settings=self.settings
+        )
+        if (
+            state.is_gps and check_silence
+        ):  # silence is a GPS-tag rule; alcohol tags have missed-readings
+            alerts += silence.check(
+                state.silence,
+                state.offender_id,
+                device_id,
+                now=now,
+                interval_s=version.conditions.gps_interval_s,
+                buffer_s=self.settings.silence_buffer_s,
+                curfew_at=lambda t: zones.curfew_window_at(version, t),
+            )
+        return [msgspec.structs.replace(a, detected_at=detected_at) for a in alerts]
+
+    @staticmethod
+    def open_episode_kinds(state: DeviceState) -> list[str]:
+        """Return the kind (exclusion, inclusion, curfew) of each open breach episode."""
+        return zones.open_kinds(state.zones)
+
+
+def utc_now() -> datetime:
+    """The wall clock, aware UTC (the only clock read, done by the agents)."""
+    return datetime.now(UTC)
