@@ -26,8 +26,8 @@ import shapely
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from geofences import ZoneIndex, compile_conditions  # noqa: E402
-from geofences.projection import get_projector  # noqa: E402
+from geofences import ZoneIndex, compile_conditions
+from geofences.projection import get_projector
 
 CENTRE_XY = (383_000.0, 398_000.0)  # Manchester, British National Grid metres
 T0 = datetime(2026, 6, 1, tzinfo=UTC).timestamp()  # a Monday
@@ -98,11 +98,12 @@ def make_people(n_people: int, rng: np.random.Generator) -> tuple[list[dict], np
     return people, homes
 
 
-def make_fixes(homes: np.ndarray, per_person: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def make_fixes(
+    homes: np.ndarray, per_person: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Return stream-ordered fixes: owner, ts_s, x, y, accuracy_m (a wandering trail per person)."""
     n_people = len(homes)
     steps = rng.normal(0, 150, (n_people, per_person, 2))
-    pos = np.cumsum(steps, axis=1) * 0.97 ** np.arange(per_person)[None, :, None] * 0 + 0
     # An AR(1) wander around home (stationary spread ~4 km), cheap to build vectorised.
     pos = np.empty_like(steps)
     pos[:, 0] = rng.normal(0, 4_000, (n_people, 2))
@@ -160,7 +161,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     t_batch, res = best_of(
         args.repeats,
         lambda: index.evaluate(
-            fixes["owner"], fixes["ts_s"], x=fixes["x"], y=fixes["y"], accuracy_m=fixes["accuracy_m"]
+            fixes["owner"],
+            fixes["ts_s"],
+            x=fixes["x"],
+            y=fixes["y"],
+            accuracy_m=fixes["accuracy_m"],
         ),
     )
     proj = get_projector()
@@ -208,11 +213,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "ceiling_fixes_per_s": round(n / t_ceiling),
         "batch_vs_ceiling": round(t_ceiling / t_batch, 3),
     }
-    print(f"geofences bench: {args.people} people × {n_zones // max(args.people, 1)} zones "
-          f"= {n_zones} zones, {n:,} fixes ({len(res):,} fix×zone rows)")
+    print(
+        f"geofences bench: {args.people} people × {n_zones // max(args.people, 1)} zones "
+        f"= {n_zones} zones, {n:,} fixes ({len(res):,} fix×zone rows)"
+    )
     print(f"  setup: generate {t_gen:.2f} s, compile+index {t_compile:.2f} s")
     print(f"  batch (x/y metres)   {t_batch:8.3f} s  {n / t_batch:12,.0f} fixes/s")
-    print(f"  batch (lon/lat)      {t_lonlat:8.3f} s  {n / t_lonlat:12,.0f} fixes/s  (incl. projection)")
+    print(
+        f"  batch (lon/lat)      {t_lonlat:8.3f} s  {n / t_lonlat:12,.0f} fixes/s  (incl. projection)"
+    )
     print(f"  scalar ({ns:,} fixes) {t_scalar:8.3f} s  {ns / t_scalar:12,.0f} fixes/s")
     print(f"  ceiling contains_xy  {t_ceiling:8.3f} s  {n / t_ceiling:12,.0f} fixes/s")
     print(f"  batch / ceiling      {t_ceiling / t_batch:8.1%}")

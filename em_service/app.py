@@ -19,7 +19,8 @@ def build_app(settings: Settings) -> faust.App:
         topic_replication_factor=1,
         web_enabled=False,
         autodiscover=False,
-        store="memory://",
+        store=settings.table_store,
+        processing_guarantee=settings.processing_guarantee,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
     )

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 
 async def partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
@@ -77,3 +77,17 @@ async def send_all(
     finally:
         await producer.stop()
     return len(futures)
+
+
+async def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -> list[str]:
+    """Create the missing topics among ``names`` (replication 1); return those created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            await admin.create_topics([NewTopic(n, partitions, 1) for n in missing])
+        return missing
+    finally:
+        await admin.close()

@@ -80,7 +80,10 @@ class Observation(msgspec.Struct, frozen=True, array_like=True):
         """Return the observation of a scalar :class:`~geofences.zones.ZoneVerdict` at ``ts_s``."""
         until = verdict.active_until_s
         return cls(
-            float(ts_s), verdict.code, verdict.depth_m, None if until in (None, float("inf")) else until
+            float(ts_s),
+            verdict.code,
+            verdict.depth_m,
+            None if until in (None, float("inf")) else until,
         )
 
 
@@ -355,7 +358,8 @@ def _apply_late(state: EpisodeState, obs: Observation, cfg: EpisodeConfig) -> li
     live = state.live
     evidence = obs.verdict in (V.POSSIBLE, V.DEFINITE)
     if live.ep_start_s is not None and (
-        obs.ts_s >= live.ep_start_s or (live.last_break_s is not None and live.last_break_s < obs.ts_s)
+        obs.ts_s >= live.ep_start_s
+        or (live.last_break_s is not None and live.last_break_s < obs.ts_s)
     ):
         if evidence:
             _absorb(live, obs)

@@ -22,6 +22,7 @@ import numpy as np
 import shapely
 
 from geofences import verdicts as V
+from geofences.episodes import Observation
 from geofences.errors import ConditionsError
 from geofences.projection import get_projector
 from geofences.schedule import merged_intervals
@@ -50,6 +51,8 @@ class BatchVerdicts:
         ``float64[n_rows]`` signed depth into the breach region; NaN unless possible/definite.
     active_until_s
         ``float64[n_rows]`` end of the active period (``inf`` if open-ended); NaN if inactive.
+    ts_s
+        ``float64[n_fixes]`` the fix times given.
     index
         The :class:`ZoneIndex` that produced them.
     """
@@ -60,6 +63,7 @@ class BatchVerdicts:
     verdict: np.ndarray
     depth_m: np.ndarray
     active_until_s: np.ndarray
+    ts_s: np.ndarray
     index: ZoneIndex
 
     def __len__(self) -> int:
@@ -68,6 +72,17 @@ class BatchVerdicts:
     def zone_ids(self) -> np.ndarray:
         """Return the ``zone_id`` (or ``curfew_id``) of each row, as an object array."""
         return self.index.zone_ids[self.entry]
+
+    def observation(self, row: int) -> Observation:
+        """Return row ``row`` as an :class:`~geofences.episodes.Observation` for :func:`push`."""
+        depth = float(self.depth_m[row])
+        until = float(self.active_until_s[row])
+        return Observation(
+            float(self.ts_s[self.fix[row]]),
+            int(self.verdict[row]),
+            None if math.isnan(depth) else depth,
+            None if not math.isfinite(until) else until,
+        )
 
     def zone_verdicts(self, fix: int) -> list[ZoneVerdict]:
         """Return the :class:`~geofences.zones.ZoneVerdict` list of fix number ``fix``."""
@@ -129,7 +144,9 @@ class ZoneIndex:
         self._owner_pos = {k: i for i, k in enumerate(keys)}
         settings = {(c.projector.crs, c.max_accuracy_m, c.accuracy_scale) for c in items}
         if len(settings) > 1:
-            raise ConditionsError(f"conditions compiled with different settings: {sorted(settings)}")
+            raise ConditionsError(
+                f"conditions compiled with different settings: {sorted(settings)}"
+            )
         first = items[0] if items else None
         self.projector = first.projector if first else get_projector()
         self.max_accuracy_m = first.max_accuracy_m if first else 100.0
@@ -291,7 +308,7 @@ class ZoneIndex:
                 out_depth[pos] = d
                 out_until[pos] = u
         fix = np.repeat(np.arange(n, dtype=np.int64), count)
-        return BatchVerdicts(offsets, fix, out_entry, out_verdict, out_depth, out_until, self)
+        return BatchVerdicts(offsets, fix, out_entry, out_verdict, out_depth, out_until, ts, self)
 
     def _evaluate_slot(
         self,

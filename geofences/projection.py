@@ -56,14 +56,22 @@ class Projector:
     best_available: bool
     area_of_use: tuple[float, float, float, float]
 
-    def to_xy(self, lon: np.ndarray | float, lat: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    def to_xy(
+        self, lon: np.ndarray | float, lat: np.ndarray | float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(x_m, y_m)`` for WGS84 ``lon``/``lat`` degrees (arrays or scalars)."""
-        x, y = self.forward.transform(np.asarray(lon, dtype=np.float64), np.asarray(lat, np.float64))
+        x, y = self.forward.transform(
+            np.asarray(lon, dtype=np.float64), np.asarray(lat, np.float64)
+        )
         return np.asarray(x), np.asarray(y)
 
-    def to_lonlat(self, x: np.ndarray | float, y: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    def to_lonlat(
+        self, x: np.ndarray | float, y: np.ndarray | float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(lon, lat)`` degrees for projected ``x``/``y`` metres."""
-        lon, lat = self.inverse.transform(np.asarray(x, dtype=np.float64), np.asarray(y, np.float64))
+        lon, lat = self.inverse.transform(
+            np.asarray(x, dtype=np.float64), np.asarray(y, np.float64)
+        )
         return np.asarray(lon), np.asarray(lat)
 
     def in_area(self, lon: np.ndarray | float, lat: np.ndarray | float) -> np.ndarray:
@@ -116,7 +124,12 @@ def get_projector(crs: str = "EPSG:27700") -> Projector:
         bounds.append(forward.area_of_use.bounds)
     if bounds:
         b = np.array(bounds)
-        area = (float(b[:, 0].max()), float(b[:, 1].max()), float(b[:, 2].min()), float(b[:, 3].min()))
+        area = (
+            float(b[:, 0].max()),
+            float(b[:, 1].max()),
+            float(b[:, 2].min()),
+            float(b[:, 3].min()),
+        )
     else:
         area = (-180.0, -90.0, 180.0, 90.0)
     return Projector(

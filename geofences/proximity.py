@@ -34,7 +34,8 @@ class Approach:
     source
         ``"fix"`` or ``"segment"``: which estimate gave the minimum.
     index
-        The fix index, or the segment index ``i`` (between fixes ``i`` and ``i + 1``).
+        The fix index, or for a segment the index of its earlier fix (indices are positions in
+        the input arrays, whatever their order).
     dwell_s
         Seconds the trail's disc was within ``radius_m`` of the point.
     fix_distance_m
@@ -42,7 +43,8 @@ class Approach:
     fixes_used
         Indices of fixes in the time window.
     segments_used
-        Indices ``i`` of the segments interpolated (gap and speed plausible, in the window).
+        ``int64[k, 2]``: the (earlier, later) fix indices of each segment interpolated (gap and
+        speed plausible, overlapping the window).
     """
 
     distance_m: float
@@ -142,18 +144,18 @@ def closest_approach(
         distance, when, source, index = np.inf, np.nan, "fix", -1
     elif d_seg < d_fix:
         i = int(seg[best_seg])
-        distance, when, source, index = d_seg, ts[i] + u[best_seg] * dt[i], "segment", i
+        distance, when, source, index = d_seg, ts[i] + u[best_seg] * dt[i], "segment", order[i]
     else:
-        distance, when, source, index = d_fix, ts[best_fix], "fix", best_fix
+        distance, when, source, index = d_fix, ts[best_fix], "fix", order[best_fix]
     unsort = np.empty(n, dtype=np.int64)
     unsort[order] = np.arange(n)
     return Approach(
         distance_m=float(distance),
         ts_s=float(when),
         source=source,
-        index=int(order[index]) if source == "fix" and index >= 0 else index,
+        index=int(index),
         dwell_s=dwell,
         fix_distance_m=fix_d[unsort],
         fixes_used=np.sort(order[in_window]),
-        segments_used=seg,
+        segments_used=np.column_stack([order[seg], order[seg + 1]]).astype(np.int64),
     )

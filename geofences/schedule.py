@@ -104,7 +104,9 @@ def _as_date(value: Any, item_id: str | None) -> date:
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        raise ConditionsError(f"exception date {value!r} is not YYYY-MM-DD", item_id=item_id) from None
+        raise ConditionsError(
+            f"exception date {value!r} is not YYYY-MM-DD", item_id=item_id
+        ) from None
 
 
 def parse_schedule(
@@ -141,7 +143,11 @@ def parse_schedule(
         if not idx:
             raise ConditionsError("a window needs at least one day", item_id=item_id)
         specs.append(
-            WindowSpec(idx, parse_hhmm(_field(w, "start"), item_id=item_id), parse_hhmm(_field(w, "end"), item_id=item_id))
+            WindowSpec(
+                idx,
+                parse_hhmm(_field(w, "start"), item_id=item_id),
+                parse_hhmm(_field(w, "end"), item_id=item_id),
+            )
         )
     exc_map: dict[date, tuple[int, int] | None] = {}
     for e in exceptions:
@@ -290,7 +296,9 @@ def merged_intervals(schedule: Schedule, t0_s: float, t1_s: float) -> tuple[np.n
     return arr[:, 0].copy(), arr[:, 1].copy()
 
 
-def to_epoch_s(value: float | int | str | datetime | None, *, item_id: str | None = None) -> float | None:
+def to_epoch_s(
+    value: float | int | str | datetime | None, *, item_id: str | None = None
+) -> float | None:
     """Return epoch seconds for an aware datetime, an RFC 3339 string or a number; None stays None."""
     if value is None:
         return None

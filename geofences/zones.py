@@ -288,17 +288,16 @@ def _project(geom: shapely.Geometry, projector: Projector) -> shapely.Geometry:
 
 
 def _compile_geometry(
-    item_id: str,
-    geojson: Any,
-    radius_m: float | None,
-    projector: Projector,
-    max_extent_m: float,
-) -> tuple[shapely.Geometry, tuple[float, float, float] | None]:
+    item_id: str, geojson: Any, radius_m: float | None, projector: Projector
+) -> tuple[shapely.Geometry | None, tuple[float, float, float] | None]:
+    """Parse GeoJSON (WGS84), check it is in the CRS's area, project it: (polygon, circle)."""
     if not isinstance(geojson, Mapping) or "type" not in geojson:
         raise GeometryError("geometry is missing or not GeoJSON", item_id=item_id)
     gtype = geojson["type"]
     if gtype not in ("Point", "Polygon", "MultiPolygon"):
-        raise GeometryError(f"geometry type {gtype!r} is not Point/Polygon/MultiPolygon", item_id=item_id)
+        raise GeometryError(
+            f"geometry type {gtype!r} is not Point/Polygon/MultiPolygon", item_id=item_id
+        )
     try:
         lonlat = sgeom.shape(geojson)
     except (ValueError, TypeError, IndexError, shapely.errors.GEOSException) as exc:
@@ -322,19 +321,34 @@ def _compile_geometry(
     if gtype == "Point":
         if radius_m is None or not (math.isfinite(radius_m) and radius_m > 0):
             raise GeometryError("a Point needs a positive radius_m", item_id=item_id)
-        if 2 * radius_m > max_extent_m:
-            raise GeometryError(
-                f"absurd size: circle {2 * radius_m / 1000:.1f} km across "
-                f"(limit {max_extent_m / 1000:.0f} km)",
-                item_id=item_id,
-            )
         cx, cy = (float(v) for v in projector.to_xy(lonlat.x, lonlat.y))
-        circle = (cx, cy, float(radius_m))
-        poly = shapely.buffer(shapely.Point(cx, cy), radius_m, quad_segs=_CIRCLE_QUAD_SEGS)
-        return poly, circle
+        return None, (cx, cy, float(radius_m))
     if radius_m is not None:
         raise GeometryError("radius_m is only for a Point", item_id=item_id)
-    geom = _project(lonlat, projector)
+    return _project(lonlat, projector), None
+
+
+def _validate_xy(zone: CompiledZone, projector: Projector, max_extent_m: float) -> CompiledZone:
+    """Return ``zone`` checked (and its circle polygonised) or raise :class:`GeometryError`."""
+    item_id = zone.zone_id
+    limit = f"(limit {max_extent_m / 1000:.0f} km)"
+    if zone.circle is not None:
+        cx, cy, radius = zone.circle
+        if not (math.isfinite(cx) and math.isfinite(cy)):
+            raise GeometryError(f"cannot be projected to {projector.crs}", item_id=item_id)
+        if not (math.isfinite(radius) and radius > 0):
+            raise GeometryError("a circle needs a positive radius_m", item_id=item_id)
+        if 2 * radius > max_extent_m:
+            raise GeometryError(
+                f"absurd size: circle {2 * radius / 1000:.1f} km across {limit}", item_id=item_id
+            )
+        poly = shapely.buffer(shapely.Point(cx, cy), radius, quad_segs=_CIRCLE_QUAD_SEGS)
+        return dataclasses.replace(zone, geometry=poly)
+    geom = zone.geometry
+    if geom is None or geom.is_empty:
+        raise GeometryError("geometry is empty", item_id=item_id)
+    if shapely.get_type_id(geom) not in (3, 6):
+        raise GeometryError(f"{geom.geom_type} is not a Polygon/MultiPolygon", item_id=item_id)
     if not np.isfinite(shapely.get_coordinates(geom)).all():
         raise GeometryError(f"cannot be projected to {projector.crs}", item_id=item_id)
     reason = shapely.is_valid_reason(geom)
@@ -345,11 +359,8 @@ def _compile_geometry(
     minx, miny, maxx, maxy = geom.bounds
     extent = max(maxx - minx, maxy - miny)
     if extent > max_extent_m:
-        raise GeometryError(
-            f"absurd size: {extent / 1000:.1f} km across (limit {max_extent_m / 1000:.0f} km)",
-            item_id=item_id,
-        )
-    return geom, None
+        raise GeometryError(f"absurd size: {extent / 1000:.1f} km across {limit}", item_id=item_id)
+    return zone
 
 
 def _band_buffer(geom: shapely.Geometry, distance: float) -> shapely.Geometry:
@@ -407,7 +418,9 @@ def _band_structures(wkb: bytes, band_m: float) -> tuple[Any, ...]:
     return geom, inner, outer, boundary, grid, (x0, y0), cell
 
 
-def _validity(props: Mapping[str, Any], item_id: str, outer: tuple[float, float]) -> tuple[float, float]:
+def _validity(
+    props: Mapping[str, Any], item_id: str, outer: tuple[float, float]
+) -> tuple[float, float]:
     vf = to_epoch_s(props.get("valid_from"), item_id=item_id)
     vt = to_epoch_s(props.get("valid_to"), item_id=item_id)
     lo = max(outer[0], -math.inf if vf is None else vf)
@@ -463,17 +476,10 @@ def compile_conditions(
     projector = get_projector(crs)
     tz_name = _get(conditions, "timezone", "Europe/London")
     tz = get_timezone(tz_name)
-    outer = _validity(conditions, str(_get(conditions, "offender_id", "conditions")), (-math.inf, math.inf))
-    band = max_accuracy_m * accuracy_scale
-    compiled: list[CompiledZone] = []
-    seen: set[str] = set()
-
-    def add(zone: CompiledZone) -> None:
-        if zone.zone_id in seen:
-            raise ConditionsError("zone_id/curfew_id is not unique", item_id=zone.zone_id)
-        seen.add(zone.zone_id)
-        compiled.append(_with_band(zone, band))
-
+    outer = _validity(
+        conditions, str(_get(conditions, "offender_id", "conditions")), (-math.inf, math.inf)
+    )
+    raw: list[CompiledZone] = []
     for feature in _get(conditions, "zones", []):
         props = _get(feature, "properties", {})
         zone_id = str(props.get("zone_id") or feature.get("id") or "?")
@@ -481,17 +487,17 @@ def compile_conditions(
         if kind not in ("exclusion", "inclusion"):
             raise ConditionsError(f"kind {kind!r} is not exclusion/inclusion", item_id=zone_id)
         geom, circle = _compile_geometry(
-            zone_id, feature.get("geometry"), props.get("radius_m"), projector, max_extent_m
+            zone_id, feature.get("geometry"), props.get("radius_m"), projector
         )
         windows = props.get("schedule")
         schedule = parse_schedule(windows, timezone=tz, item_id=zone_id) if windows else None
         vf, vt = _validity(props, zone_id, outer)
-        add(CompiledZone(zone_id, kind, geom, circle, schedule, vf, vt, props.get("name")))
+        raw.append(CompiledZone(zone_id, kind, geom, circle, schedule, vf, vt, props.get("name")))
 
     for curfew in _get(conditions, "curfews", []):
         curfew_id = str(curfew.get("curfew_id") or "?")
         geom, circle = _compile_geometry(
-            curfew_id, curfew.get("geometry"), curfew.get("radius_m"), projector, max_extent_m
+            curfew_id, curfew.get("geometry"), curfew.get("radius_m"), projector
         )
         windows = curfew.get("windows") or []
         if not windows:
@@ -503,16 +509,65 @@ def compile_conditions(
             start_offset_s=float(_get(curfew, "grace_s", 0.0)),
             item_id=curfew_id,
         )
-        add(CompiledZone(curfew_id, "curfew", geom, circle, schedule, outer[0], outer[1]))
+        raw.append(CompiledZone(curfew_id, "curfew", geom, circle, schedule, outer[0], outer[1]))
 
-    return CompiledConditions(
+    return compile_zones(
+        raw,
         offender_id=conditions.get("offender_id"),
-        zones=tuple(compiled),
-        projector=projector,
+        crs=crs,
         timezone=tz_name,
         gps_interval_s=float(_get(conditions, "gps_interval_s", 60.0)),
-        max_accuracy_m=float(max_accuracy_m),
-        accuracy_scale=float(accuracy_scale),
+        max_accuracy_m=max_accuracy_m,
+        accuracy_scale=accuracy_scale,
+        max_extent_m=max_extent_m,
     )
 
 
+def compile_zones(
+    zones: Sequence[CompiledZone],
+    *,
+    offender_id: str | None = None,
+    crs: str = "EPSG:27700",
+    timezone: str = "Europe/London",
+    gps_interval_s: float = 60.0,
+    max_accuracy_m: float = 100.0,
+    accuracy_scale: float = 1.0,
+    max_extent_m: float = 100_000.0,
+) -> CompiledConditions:
+    """Return :class:`CompiledConditions` from zones already in projected metres.
+
+    The lower half of :func:`compile_conditions`, for callers (tests, benchmarks) that hold
+    projected geometry: give each :class:`CompiledZone` its ``zone_id``, ``kind``, ``geometry``
+    (Polygon/MultiPolygon in metres; None for a circle), ``circle``, ``schedule`` and validity.
+    The geometry is validated as in :func:`compile_conditions` (not the area-of-use check).
+
+    Examples
+    --------
+    >>> z = CompiledZone("z1", "inclusion", None, (0.0, 0.0, 500.0), None, -math.inf, math.inf)
+    >>> cc = compile_zones([z], crs="EPSG:27700")
+    >>> [v.verdict for v in cc.evaluate_fix(0, x=600.0, y=0.0, accuracy_m=50)]
+    ['definite']
+    """
+    if not (max_accuracy_m > 0 and accuracy_scale > 0):
+        raise ConditionsError("max_accuracy_m and accuracy_scale must be positive")
+    projector = get_projector(crs)
+    get_timezone(timezone)
+    band = max_accuracy_m * accuracy_scale
+    compiled: list[CompiledZone] = []
+    seen: set[str] = set()
+    for zone in zones:
+        if zone.zone_id in seen:
+            raise ConditionsError("zone_id/curfew_id is not unique", item_id=zone.zone_id)
+        if zone.kind not in ("exclusion", "inclusion", "curfew"):
+            raise ConditionsError(f"kind {zone.kind!r} is unknown", item_id=zone.zone_id)
+        seen.add(zone.zone_id)
+        compiled.append(_with_band(_validate_xy(zone, projector, max_extent_m), band))
+    return CompiledConditions(
+        offender_id=offender_id,
+        zones=tuple(compiled),
+        projector=projector,
+        timezone=timezone,
+        gps_interval_s=float(gps_interval_s),
+        max_accuracy_m=float(max_accuracy_m),
+        accuracy_scale=float(accuracy_scale),
+    )

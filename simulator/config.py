@@ -47,7 +47,8 @@ class SimConfig:
     persons
         Number of simulated people (one GPS tag each; some also wear an alcohol tag).
     start
-        Aware start instant (converted to UTC); the simulation covers ``[start, start + days)``.
+        Aware start instant (converted to UTC, whole seconds); the simulation covers
+        ``[start, start + days)``.
     days
         Simulated duration in days (may be fractional).
     seed
@@ -67,6 +68,10 @@ class SimConfig:
     curfew_fraction, alcohol_fraction, inclusion_fraction, scheduled_zone_fraction
         Shares of the background cohort with a curfew, an alcohol tag, an inclusion zone, and of
         exclusion zones with a weekly schedule.
+    drinking_per_day
+        Chance per day that a background person with an alcohol tag drinks in the evening.
+    scenes_per_day
+        Background burglary scenes reported per simulated day (random places, overnight windows).
     silence_buffer_s
         Assumed service buffer for the silence rule: a tag is silent when nothing arrived for
         ``gps_interval_s + silence_buffer_s`` (used for the ground truth only).
@@ -89,13 +94,15 @@ class SimConfig:
     alcohol_fraction: float = 0.2
     inclusion_fraction: float = 0.1
     scheduled_zone_fraction: float = 0.3
+    drinking_per_day: float = 0.05
+    scenes_per_day: float = 2.0
     silence_buffer_s: float = 600.0
     timezone: str = "Europe/London"
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.start.utcoffset() is None:
             raise ValueError("start must be an aware datetime (e.g. 2026-11-16T00:00:00Z)")
-        object.__setattr__(self, "start", self.start.astimezone(UTC))
+        object.__setattr__(self, "start", self.start.astimezone(UTC).replace(microsecond=0))
         if self.persons < 1:
             raise ValueError("persons must be at least 1")
         if not 0 < self.days <= 400:

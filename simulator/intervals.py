@@ -50,3 +50,30 @@ class IntervalSet:
 def overlaps(t0: float, t1: float, taken: list[tuple[float, float]], margin_s: float) -> bool:
     """Return whether ``[t0, t1)`` comes within ``margin_s`` of any interval in ``taken``."""
     return any(t0 < b + margin_s and t1 > a - margin_s for a, b in taken)
+
+
+class PiecewiseSeries:
+    """Piecewise-linear values per device (e.g. battery percent), interpolated in bulk."""
+
+    def __init__(self, t_s: list[list[float]], values: list[list[float]]) -> None:
+        counts = np.array([len(t) for t in t_s])
+        self.offsets = np.concatenate([[0], np.cumsum(counts)])
+        self.t_s = np.concatenate([np.asarray(t, float) for t in t_s])
+        self.v = np.concatenate([np.asarray(v, float) for v in values])
+        dev = np.repeat(np.arange(len(t_s)), counts)
+        self._origin = float(self.t_s.min()) - 1.0
+        self._scale = 10.0 ** np.ceil(np.log10(float(self.t_s.max() - self._origin) + 10.0) + 1)
+        self._key = dev * self._scale + (self.t_s - self._origin)
+
+    def at(self, dev: np.ndarray, t_s: np.ndarray) -> np.ndarray:
+        """Return the value of each ``dev`` at ``t_s`` (held constant outside its knots)."""
+        dev, t_s = np.asarray(dev, np.int64), np.asarray(t_s, float)
+        key = dev * self._scale + (t_s - self._origin)
+        k = np.searchsorted(self._key, key, side="right") - 1
+        lo, hi = self.offsets[dev], self.offsets[dev + 1] - 1
+        k = np.clip(k, lo, hi)
+        k1 = np.minimum(k + 1, hi)
+        t0, t1 = self.t_s[k], self.t_s[k1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.where(t1 > t0, np.clip((t_s - t0) / (t1 - t0), 0.0, 1.0), 0.0)
+        return self.v[k] + u * (self.v[k1] - self.v[k])

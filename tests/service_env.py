@@ -85,13 +85,36 @@ class ServiceEnv:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
 
+    def wait_until(self, predicate, timeout_s: float, what: str = "condition"):
+        """Like :func:`wait_until`, but fail at once (with the log) if a service process died."""
+
+        def check():
+            for proc in self.procs:
+                if proc.poll() is not None:
+                    logs = "\n".join(
+                        p.read_text(errors="replace")[-3000:] for p in self.state_dir.glob("*.log")
+                    )
+                    raise RuntimeError(f"service exited with {proc.returncode}:\n{logs}")
+            return predicate()
+
+        return wait_until(check, timeout_s, what=what, fatal=(RuntimeError,))
+
     def stop_all(self) -> None:
         for proc in self.procs:
             self.stop(proc)
 
 
-def wait_until(predicate, timeout_s: float, interval_s: float = 0.2, what: str = "condition"):
-    """Poll ``predicate`` until it returns a truthy value (returned) or fail after ``timeout_s``."""
+def wait_until(
+    predicate,
+    timeout_s: float,
+    interval_s: float = 0.2,
+    what: str = "condition",
+    fatal: tuple[type[Exception], ...] = (),
+):
+    """Poll ``predicate`` until it returns a truthy value (returned) or fail after ``timeout_s``.
+
+    Exceptions of the ``fatal`` types end the wait at once; others are retried.
+    """
     deadline = time.monotonic() + timeout_s
     last_exc: Exception | None = None
     while time.monotonic() < deadline:
@@ -99,6 +122,8 @@ def wait_until(predicate, timeout_s: float, interval_s: float = 0.2, what: str =
             value = predicate()
             if value:
                 return value
+        except fatal:
+            raise
         except Exception as exc:  # keep polling; report the last error on timeout
             last_exc = exc
         time.sleep(interval_s)

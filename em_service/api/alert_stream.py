@@ -95,7 +95,9 @@ def _fetch(store: Store, after: int, caller: Caller) -> tuple[list[ServerSentEve
             ServerSentEvent(
                 id=str(event.id),
                 event="alert",
-                data=AlertEventOut(event_id=event.id, kind=event.kind, at=event.at, alert=summary(row)),
+                data=AlertEventOut(
+                    event_id=event.id, kind=event.kind, at=event.at, alert=summary(row)
+                ),
             )
             for event, row in rows
         ]

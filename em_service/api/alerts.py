@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
-from pydantic import AwareDatetime
 
 from em_service.api import alert_stream
 from em_service.api.deps import Officer, StoreDep, not_found, visible
 from em_service.api.errors import responses
 from em_service.api.schemas import (
+    IDENT_PATTERN,
     PAGE_MAX,
     AcknowledgeIn,
     AlertDetail,
@@ -21,10 +21,10 @@ from em_service.api.schemas import (
     AlertSummary,
     AlertTypeName,
     CloseIn,
-    IDENT_PATTERN,
     LocationOut,
     SeverityName,
     TransitionOut,
+    UtcTime,
 )
 from em_service.store import alerts, audit
 from em_service.store.models import AlertRow
@@ -92,8 +92,8 @@ def list_alerts(
     type_: Annotated[AlertTypeName | None, Query(alias="type")] = None,
     severity: SeverityName | None = None,
     offender_id: Annotated[str | None, Query(max_length=64, pattern=IDENT_PATTERN)] = None,
-    since: Annotated[AwareDatetime | None, Query(description="occurred_at ≥ since")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="occurred_at < until")] = None,
+    since: Annotated[UtcTime | None, Query(description="occurred_at ≥ since")] = None,
+    until: Annotated[UtcTime | None, Query(description="occurred_at < until")] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> AlertPage:
@@ -181,7 +181,9 @@ def acknowledge(
     alert_id: AlertId,
     body: AcknowledgeIn | None = None,
 ) -> AlertDetail:
-    return _transition(request, store, caller, alert_id, "acknowledged", body.note if body else None)
+    return _transition(
+        request, store, caller, alert_id, "acknowledged", body.note if body else None
+    )
 
 
 @router.post(

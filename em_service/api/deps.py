@@ -16,7 +16,7 @@ from em_service.settings import Settings
 from em_service.store import Store, tokens
 from em_service.store.tokens import Caller
 
-_bearer = HTTPBearer(
+bearer = HTTPBearer(
     auto_error=False,
     description="Token from `em-service tokens create --role … --name …`",
 )
@@ -39,7 +39,7 @@ StoreDep = Annotated[Store, Depends(get_store)]
 def get_caller(
     request: Request,
     store: StoreDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
     """Return the authenticated caller, or raise 401."""
     if credentials is None or not credentials.credentials:

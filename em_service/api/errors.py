@@ -48,6 +48,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         403: "The token's role may not do this",
         404: "Not found (or not on your caseload)",
         409: "Conflicts with the current state",
+        413: "Body too large",
         422: "Invalid parameters or body",
         503: "A dependency (Kafka) did not answer",
     }

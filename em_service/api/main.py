@@ -1,23 +1,93 @@
-"""FastAPI application factory."""
+"""FastAPI application factory: routers, error handlers, request metrics and the lifespan.
+
+The lifespan brings the database schema up to date, starts the conditions producer and the
+webhook outlet, and stops them (and the SSE hub) on shutdown.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import msgspec
 from fastapi import FastAPI
-from prometheus_client import make_asgi_app
+from fastapi.openapi.utils import get_openapi
 
 from em_service import __version__
-from em_service.api import health
+from em_service.api import (
+    alerts,
+    audit,
+    errors,
+    health,
+    http_metrics,
+    offenders,
+    principals,
+    trails,
+)
+from em_service.api.alert_stream import hub
+from em_service.api.conditions_publisher import ConditionsPublisher
+from em_service.api.webhook import WebhookOutlet
+from em_service.contracts import Conditions
 from em_service.settings import Settings, get_settings
+from em_service.store import migrate, open_store
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Prepare the database, start the producer and the webhook outlet; stop them after."""
+    settings: Settings = app.state.settings
+    store = app.state.store
+    if settings.db_auto_upgrade:
+        await anyio.to_thread.run_sync(migrate.upgrade, store)
+    await app.state.publisher.start()
+    outlet = WebhookOutlet(settings, store)
+    outlet.start()
+    try:
+        yield
+    finally:
+        await outlet.stop()
+        await hub(app).stop()
+        await app.state.publisher.stop()
+        store.dispose()
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """Return the OpenAPI document, with the ``Conditions`` contract's JSON Schema included."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    _, components = msgspec.json.schema_components(
+        [Conditions], ref_template="#/components/schemas/{name}"
+    )
+    doc.setdefault("components", {}).setdefault("schemas", {}).update(components)
+    app.openapi_schema = doc
+    return doc
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Return the API app; nothing heavy is built before this is called."""
+    settings = settings or get_settings()
     app = FastAPI(
         title="EM alert service",
         version=__version__,
-        description="Alerts, offender status and crime-scene matches for IOM teams.",
+        description=(
+            "Alerts, offender status, trails and audit for IOM teams. Bearer tokens carry one "
+            "role: officer (alerts and status of their caseload), investigator (trails, purpose "
+            "required), ops (metrics), admin (conditions, caseloads, audit). Every error is "
+            'JSON `{"detail": "…"}`.'
+        ),
+        lifespan=lifespan,
     )
-    app.state.settings = settings or get_settings()
-    app.include_router(health.router)
-    app.mount("/metrics", make_asgi_app())
+    app.state.settings = settings
+    app.state.store = open_store(settings)
+    app.state.publisher = ConditionsPublisher(settings)
+    errors.install(app)
+    app.add_middleware(http_metrics.RequestMetrics)
+    for module in (health, http_metrics, principals, alerts, offenders, trails, audit):
+        app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -7,10 +7,10 @@ audited.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from em_service.contracts import ALERT_TYPES
 
@@ -20,6 +20,22 @@ SeverityName = Literal["info", "low", "medium", "high"]
 IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"
 PAGE_MAX = 500
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENT_PATTERN)]
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _utc_in_range(value: datetime) -> datetime:
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        value = _LATEST
+    if not _EARLIEST <= value < _LATEST:
+        raise ValueError("time must be between 1970-01-01 and 9000-01-01 UTC")
+    return value
+
+
+#: A query time: RFC 3339 with an offset (naive is refused), in a sane range, as UTC.
+UtcTime = Annotated[AwareDatetime, AfterValidator(_utc_in_range)]
 
 _ALERT_EXAMPLE = {
     "alert_id": "exclusion_breach:off-0001:zone-7:20261024T2130Z",
@@ -197,12 +213,12 @@ class ConditionsAccepted(BaseModel):
     offset: int
 
 
-class PointGeometry(BaseModel):
+class GeoPoint(BaseModel):
     type: Literal["Point"]
     coordinates: list[float] = Field(description="[lon, lat]")
 
 
-class LineStringGeometry(BaseModel):
+class GeoLineString(BaseModel):
     type: Literal["LineString"]
     coordinates: list[list[float]] = Field(description="[[lon, lat], …] in time order")
 
@@ -219,7 +235,7 @@ class FixFeature(BaseModel):
     """One fix."""
 
     type: Literal["Feature"]
-    geometry: PointGeometry
+    geometry: GeoPoint
     properties: FixProperties
 
 
@@ -234,7 +250,7 @@ class TrackFeature(BaseModel):
     """The fixes joined in time order (present when there are at least two)."""
 
     type: Literal["Feature"]
-    geometry: LineStringGeometry
+    geometry: GeoLineString
     properties: TrackProperties
 
 

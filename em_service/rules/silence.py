@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import msgspec
 from msgspec import Struct
 
 from em_service.contracts import Alert
@@ -120,11 +121,38 @@ def check(
 
 
 def on_reading(
-    state: SilenceState, offender_id: str, device_id: str, ts: datetime, *, now: datetime
+    state: SilenceState,
+    offender_id: str,
+    device_id: str,
+    ts: datetime,
+    *,
+    now: datetime,
+    interval_s: float | None = None,
+    buffer_s: float = 0.0,
+    curfew_between: Callable[[datetime, datetime], tuple[str, datetime] | None] | None = None,
 ) -> list[Alert]:
-    """Record a reading at event time ``ts``; return ``…_ended`` alerts if it restores contact."""
+    """Record a reading at event time ``ts``; return the alerts it implies.
+
+    A reading after a gap longer than ``interval_s + buffer_s`` that no timer noticed (the worker
+    was down, or a replay ran faster than its ticks) raises the silence alert late
+    (``late: true``; ``curfew_unverified`` if a curfew window overlapped the overdue part of the
+    gap, per ``curfew_between(t0, t1)``); then every open silence alert gets its ``…_ended``.
+    Pass ``interval_s=None`` for devices whose silence is not watched.
+    """
     alerts: list[Alert] = []
-    if state.last_ts is not None and ts > state.last_ts and state.open:
+    if state.last_ts is not None and ts > state.last_ts:
+        due = state.last_ts + timedelta(seconds=(interval_s or 0.0) + buffer_s)
+        if interval_s is not None and not state.open and ts > due:
+            found = check(
+                state,
+                offender_id,
+                device_id,
+                now=ts,
+                interval_s=interval_s,
+                buffer_s=buffer_s,
+                curfew_at=lambda _t: curfew_between(due, ts) if curfew_between else None,
+            )
+            alerts += [msgspec.structs.replace(a, late=True, detected_at=now) for a in found]
         gap_s = (ts - state.last_ts).total_seconds()
         for o in state.open:
             alerts.append(

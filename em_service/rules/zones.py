@@ -26,6 +26,7 @@ from em_service.rules.ids import alert_id
 from em_service.settings import Settings
 from geofences import verdicts as V
 from geofences.curfew import curfew_window_at as _window_at
+from geofences.curfew import curfew_windows
 from geofences.episodes import (
     EpisodeConfig,
     EpisodeEvent,
@@ -72,6 +73,22 @@ def curfew_window_at(version: Version, t: datetime) -> tuple[str, datetime] | No
         if window is not None:
             return curfew.curfew_id, _utc(window.nominal_start_s)
     return None
+
+
+def curfew_window_between(
+    version: Version, t0: datetime, t1: datetime
+) -> tuple[str, datetime] | None:
+    """Return ``(curfew_id, window start)`` of the first curfew window overlapping ``[t0, t1]``."""
+    found = [
+        (w.start_s, c.curfew_id, w.nominal_start_s)
+        for c in version.conditions.curfews
+        for w in curfew_windows(version.compiled, c.curfew_id, t0.timestamp(), t1.timestamp())
+        if w.start_s < t1.timestamp() and w.end_s > t0.timestamp()
+    ]
+    if not found:
+        return None
+    _, curfew_id, nominal = min(found)
+    return curfew_id, _utc(nominal)
 
 
 def open_kinds(state: ZoneRulesState) -> list[str]:

@@ -79,12 +79,12 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """Yield a session for reading; whatever it did is rolled back at the end."""
+        """Yield a session for reading; closing it ends (rolls back) its transaction.
+
+        Objects loaded stay usable after the block (closed, not expired).
+        """
         with self._read() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -148,6 +148,45 @@ def assign_caseload(
     return sorted(current)
 
 
+def principal_exists(session: Session, name: str) -> bool:
+    """Return True if a principal called ``name`` exists."""
+    return session.scalar(select(Principal.id).where(Principal.name == name)) is not None
+
+
+def set_caseload(
+    session: Session, *, name: str, offender_ids: Iterable[str], actor: str
+) -> list[str]:
+    """Replace ``name``'s caseload with ``offender_ids``; return it (audited as the change)."""
+    principal = _principal(session, name)
+    wanted = set(offender_ids)
+    current = set(
+        session.scalars(
+            select(CaseloadEntry.offender_id).where(CaseloadEntry.principal_id == principal.id)
+        )
+    )
+    session.execute(
+        delete(CaseloadEntry).where(
+            CaseloadEntry.principal_id == principal.id,
+            CaseloadEntry.offender_id.in_(sorted(current - wanted)),
+        )
+    )
+    for offender_id in sorted(wanted - current):
+        session.add(CaseloadEntry(principal_id=principal.id, offender_id=offender_id))
+    audit.append(
+        session,
+        actor=actor,
+        role="admin",
+        action="caseload.set",
+        detail={
+            "principal": name,
+            "added": sorted(wanted - current),
+            "removed": sorted(current - wanted),
+        },
+    )
+    session.flush()
+    return sorted(wanted)
+
+
 def authenticate(session: Session, token: str) -> Caller | None:
     """Return the caller holding ``token``, or None if it is unknown or revoked."""
     row = session.execute(

@@ -49,7 +49,11 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
     ticks = app.topic(ticks_name, **raw)
     dlq = app.topic(settings.topic_dlq, **raw)
     alerts_out = app.topic(settings.topic_alerts, **raw)
-    states = app.Table("device-state", partitions=settings.topic_partitions, **raw)
+    states = app.Table(
+        "device-state",
+        partitions=settings.topic_partitions,
+        schema=faust.Schema(key_type=bytes, value_type=bytes, **raw),
+    )
 
     async def send_alerts(alerts: list[Alert], partition: int) -> None:
         for alert in alerts:
@@ -70,6 +74,7 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
             log.info("dead-lettered %s@%s: %s", msg.partition, msg.offset, outcome.detail)
             await dlq.send(key=event.key, value=encode(outcome), partition=msg.partition)
             return
+        metrics.READINGS_CONSUMED.labels(reading_type(outcome)).inc()
         key = outcome.device_id.encode()
         if event.key != key:
             rejected = Rejected("wrong_key", f"key {event.key!r} is not device_id {key!r}")
@@ -110,7 +115,6 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
             return
         states[key] = dump_state(state)
         await send_alerts(result.alerts, msg.partition)
-        metrics.READINGS_CONSUMED.labels(reading_type(outcome)).inc()
         metrics.EVENT_LAG.observe((utc_now() - outcome.ts).total_seconds())
         metrics.PROCESSING.observe(time.perf_counter() - started_at)
 

@@ -71,11 +71,19 @@ class Engine:
         version = self.registry.at(offender_id, reading.ts)
         late = state.silence.last_ts is not None and reading.ts < state.silence.last_ts
         out = Outcome()
-        out.alerts += silence.on_reading(
-            state.silence, offender_id, reading.device_id, reading.ts, now=now
-        )
         if version is None:
+            silence.on_reading(state.silence, offender_id, reading.device_id, reading.ts, now=now)
             return out  # conditions not in force at that time: nothing to check
+        out.alerts += silence.on_reading(
+            state.silence,
+            offender_id,
+            reading.device_id,
+            reading.ts,
+            now=now,
+            interval_s=version.conditions.gps_interval_s if state.is_gps else None,
+            buffer_s=self.settings.silence_buffer_s,
+            curfew_between=lambda t0, t1: zones.curfew_window_between(version, t0, t1),
+        )
         if isinstance(reading, GpsReading):
             out.alerts += zones.on_fix(
                 state.zones, version, offender_id, reading, now=now, settings=self.settings

@@ -38,11 +38,18 @@ async def follow_conditions(
             for records in batch.values():
                 for record in records:
                     _apply(registry, record.key, record.value)
-            if not ready.is_set() and all(await consumer.position(tp) >= end[tp] for tp in tps):
+            if not ready.is_set() and await _caught_up(consumer, end):
                 log.info("conditions loaded for %d offenders", len(registry))
                 ready.set()
     finally:
         await consumer.stop()
+
+
+async def _caught_up(consumer: AIOKafkaConsumer, end: dict) -> bool:
+    for tp, offset in end.items():
+        if await consumer.position(tp) < offset:
+            return False
+    return True
 
 
 def _apply(registry: ConditionsRegistry, key: bytes | None, value: bytes | None) -> None:

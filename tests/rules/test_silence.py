@@ -65,3 +65,47 @@ def test_ids_do_not_depend_on_when_the_check_ran() -> None:
         on_reading(state, "off-1", "tag-1", T0, now=T0)
         ids.append(_check(state, T0 + timedelta(seconds=delay))[0].alert_id)
     assert len(set(ids)) == 1
+
+
+def test_gap_noticed_only_when_contact_returns_is_alerted_late() -> None:
+    state = SilenceState()
+    on_reading(state, "off-1", "tag-1", T0, now=T0, interval_s=60, buffer_s=600)
+    back = T0 + timedelta(hours=2)
+    alerts = on_reading(
+        state,
+        "off-1",
+        "tag-1",
+        back,
+        now=back,
+        interval_s=60,
+        buffer_s=600,
+        curfew_between=lambda t0, t1: None,
+    )
+    assert [(a.type, a.late) for a in alerts] == [
+        ("device_silent", True),
+        ("device_silent_ended", False),
+    ]
+    assert alerts[0].occurred_at == T0 + timedelta(seconds=660)
+    # The same gap seen live by a timer gets the same id: no duplicate after a crash.
+    live = SilenceState()
+    on_reading(live, "off-1", "tag-1", T0, now=T0)
+    assert _check(live, T0 + timedelta(hours=1))[0].alert_id == alerts[0].alert_id
+
+
+def test_gap_overlapping_a_curfew_is_curfew_unverified() -> None:
+    state = SilenceState()
+    last = CURFEW_START - timedelta(hours=1)
+    on_reading(state, "off-1", "tag-1", last, now=last, interval_s=60, buffer_s=600)
+    back = CURFEW_START + timedelta(hours=3)
+    alerts = on_reading(
+        state,
+        "off-1",
+        "tag-1",
+        back,
+        now=back,
+        interval_s=60,
+        buffer_s=600,
+        curfew_between=lambda t0, t1: ("c-home", CURFEW_START),
+    )
+    assert [a.type for a in alerts] == ["curfew_unverified", "curfew_unverified_ended"]
+    assert alerts[0].occurred_at == CURFEW_START and alerts[0].late

@@ -14,7 +14,7 @@ import pytest
 from em_service import kafka_io
 from em_service.devstack import ensure_topics
 from em_service.scrape import scrape, total
-from tests.service_env import ServiceEnv, wait_until
+from tests.service_env import ServiceEnv
 
 pytestmark = pytest.mark.kafka
 
@@ -57,12 +57,15 @@ def test_worker_consumes_valid_and_dead_letters_invalid(
         (json.dumps({"type": "bluetooth", "device_id": "x"}).encode(), "unknown_type"),
         (b'{"type":"gps","pad":"' + b"x" * 20_000 + b'"}', "oversize"),
     ]
-    messages = [(b"tag-it-1", json.dumps(v).encode()) for v in valid]
+    messages = [(v["device_id"].encode(), json.dumps(v).encode()) for v in valid]
     messages += [(b"tag-it-1", raw) for raw, _ in invalid]
+    wrong_key = json.dumps(_gps(now)).encode()
+    messages.append((b"tag-other", wrong_key))
+    invalid.append((wrong_key, "wrong_key"))
     worker = env.start("worker", log_name="worker")
     try:
         asyncio.run(kafka_io.send_all(kafka_bootstrap, env.settings.topic_readings, messages))
-        samples = wait_until(
+        samples = env.wait_until(
             lambda: (
                 (s := scrape(env.metrics_url))
                 and total(s, "em_readings_consumed_total") >= len(valid)
@@ -80,7 +83,7 @@ def test_worker_consumes_valid_and_dead_letters_invalid(
         assert worker.poll() is None, env.log("worker")
     finally:
         env.stop_all()
-    assert total(samples, "em_readings_consumed_total", type="gps") == 1
+    assert total(samples, "em_readings_consumed_total", type="gps") == 2  # one had a wrong key
     assert total(samples, "em_readings_consumed_total", type="alcohol") == 1
     assert total(samples, "em_readings_consumed_total", type="event") == 1
     assert total(samples, "em_readings_rejected_total") == len(invalid)
@@ -88,4 +91,4 @@ def test_worker_consumes_valid_and_dead_letters_invalid(
     assert sorted(d["reason"] for d in decoded) == sorted(reason for _, reason in invalid)
     originals = {base64.b64decode(d["original_b64"]) for d in decoded}
     assert originals == {raw for raw, _ in invalid}, "dead letters keep the exact original bytes"
-    assert all(r.key == b"tag-it-1" for r in letters)
+    assert sorted(r.key for r in letters) == [b"tag-it-1"] * (len(invalid) - 1) + [b"tag-other"]

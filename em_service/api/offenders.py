@@ -1,0 +1,188 @@
+"""``/api/v1/offenders``: list and status (officers: own caseload; admin: all) and, for admins,
+``PUT …/conditions`` (validated as the ``Conditions`` contract, published, stored, audited)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import anyio
+import msgspec
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+
+from em_service.api.conditions_publisher import PublishFailed
+from em_service.api.deps import Admin, OfficerOrAdmin, SettingsDep, StoreDep, not_found, visible
+from em_service.api.errors import responses
+from em_service.api.schemas import (
+    IDENT_PATTERN,
+    PAGE_MAX,
+    ConditionsAccepted,
+    EpisodeOut,
+    OffenderOut,
+    OffenderPage,
+)
+from em_service.contracts import Conditions
+from em_service.contracts.codec import encode
+from em_service.store import audit, offenders
+from em_service.store.offenders import OffenderState
+
+router = APIRouter(prefix="/api/v1/offenders", tags=["offenders"])
+OffenderId = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=IDENT_PATTERN, description="Offender id")
+]
+MAX_CONDITIONS_BYTES = 1_048_576
+_conditions_decoder = msgspec.json.Decoder(Conditions)
+
+#: OpenAPI body of PUT conditions: the contract's own JSON Schema (see ``main.openapi``).
+CONDITIONS_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Conditions"}}},
+    }
+}
+
+
+def offender_out(state: OffenderState) -> OffenderOut:
+    """Return the API view of an offender's state."""
+    return OffenderOut(
+        offender_id=state.offender_id,
+        status=state.status,
+        device_ids=state.device_ids,
+        open_episodes=[
+            EpisodeOut(
+                alert_id=e.alert_id,
+                type=e.type,
+                started_at=e.started_at,
+                zone_id=e.zone_id,
+                curfew_id=e.curfew_id,
+            )
+            for e in state.open_episodes
+        ],
+        open_alerts=state.open_alerts,
+        last_fix_at=state.last_fix_at,
+        conditions_updated_at=state.conditions_updated_at,
+    )
+
+
+@router.get(
+    "",
+    response_model=OffenderPage,
+    summary="List offenders (officers: their caseload) with status",
+    responses=responses(401, 403, 422),
+)
+def list_offenders(
+    caller: OfficerOrAdmin,
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> OffenderPage:
+    with store.read() as session:
+        states, total = offenders.list_offenders(
+            session, only=visible(caller), limit=limit, offset=offset
+        )
+    return OffenderPage(
+        items=[offender_out(s) for s in states], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get(
+    "/{offender_id}",
+    response_model=OffenderOut,
+    summary="Current status: compliant / in breach / silent, open episodes, last fix time",
+    responses=responses(401, 403, 404, 422),
+)
+def get_offender(caller: OfficerOrAdmin, store: StoreDep, offender_id: OffenderId) -> OffenderOut:
+    if not caller.sees(offender_id):
+        raise not_found("offender")
+    with store.read() as session:
+        state = offenders.state(session, offender_id=offender_id)
+    if state is None:
+        raise not_found("offender")
+    return offender_out(state)
+
+
+def _decode(raw: bytes, offender_id: str) -> Conditions:
+    if len(raw) > MAX_CONDITIONS_BYTES:
+        raise HTTPException(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            f"conditions body is {len(raw)} bytes; the limit is {MAX_CONDITIONS_BYTES}",
+        )
+    try:
+        conditions = _conditions_decoder.decode(raw)
+    except (msgspec.MsgspecError, ValueError) as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid conditions: {exc}"
+        ) from None
+    if conditions.offender_id != offender_id:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"body offender_id {conditions.offender_id!r} differs from the path {offender_id!r}",
+        )
+    return conditions
+
+
+@router.put(
+    "/{offender_id}/conditions",
+    response_model=ConditionsAccepted,
+    summary="Replace an offender's conditions (admin): publish to the conditions topic and store",
+    responses=responses(401, 403, 409, 413, 422, 503),
+    openapi_extra=CONDITIONS_BODY,
+)
+async def put_conditions(
+    request: Request,
+    caller: Admin,
+    store: StoreDep,
+    settings: SettingsDep,
+    offender_id: OffenderId,
+) -> ConditionsAccepted:
+    conditions = _decode(await request.body(), offender_id)
+    now = datetime.now(UTC)
+    if conditions.updated_at is None:
+        conditions = msgspec.structs.replace(conditions, updated_at=now)
+
+    def taken() -> dict[str, str]:
+        with store.read() as session:
+            holders = offenders.device_holders(session, list(conditions.device_ids))
+        return {d: o for d, o in holders.items() if o != offender_id}
+
+    conflicts = await anyio.to_thread.run_sync(taken)
+    if conflicts:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "devices still assigned to another offender: " + ", ".join(sorted(conflicts)),
+        )
+    try:
+        meta = await request.app.state.publisher.publish(offender_id, encode(conditions))
+    except PublishFailed as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"conditions not published: {exc}"
+        ) from None
+
+    def store_it() -> None:
+        with store.write() as session:
+            offenders.put_conditions(session, conditions=conditions, changed_at=now)
+            audit.append(
+                session,
+                actor=caller.name,
+                role=caller.role,
+                action="conditions.put",
+                offender_id=offender_id,
+                detail={
+                    "device_ids": list(conditions.device_ids),
+                    "zones": len(conditions.zones),
+                    "curfews": len(conditions.curfews),
+                    "partition": meta.partition,
+                    "offset": meta.offset,
+                },
+                at=now,
+            )
+
+    await anyio.to_thread.run_sync(store_it)
+    return ConditionsAccepted(
+        offender_id=offender_id,
+        device_ids=list(conditions.device_ids),
+        updated_at=conditions.updated_at or now,
+        topic=meta.topic,
+        partition=meta.partition,
+        offset=meta.offset,
+    )

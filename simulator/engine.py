@@ -1,0 +1,344 @@
+"""Run a simulation: cohort → scenarios → conditions → trails → tags → readings → ground truth.
+
+Every random stream is seeded from ``(seed, stream number[, chunk])``, so a configuration always
+gives the same output, independent of progress reporting or output mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+
+from em_service.contracts import Conditions, Scene
+from simulator.alcohol import AlcoholPlan, AlcoholReadings, random_drink, reading_times, simulate_tag
+from simulator.cohort import Person, build_cohort
+from simulator.conditions import (
+    ZoneSpec,
+    build_conditions,
+    inclusion_shape,
+    make_zone,
+    place_background_zones,
+)
+from simulator.config import SimConfig
+from simulator.device import DevicePlan, plan_battery, plan_random_gaps
+from simulator.geo import LocalFrame
+from simulator.gps import GpsFixes, NoiseSets, deliver, generate_fixes
+from simulator.intervals import IntervalSet, PiecewiseSeries
+from simulator.localtime import local_dates, local_to_utc_s, weekly_windows_utc
+from simulator.movement import Itinerary, Trajectories, default_bounds, jittered, plan_default_day
+from simulator.scenarios import KINDS, Ctx, ScenarioSkipped, Script, assign
+from simulator.scenes import SceneSpec, make_scene
+from simulator.truth import TruthRecord
+
+STREAMS = {
+    "cohort": 1,
+    "scenarios": 2,
+    "zones": 3,
+    "movement": 4,
+    "device": 5,
+    "alcohol": 6,
+    "events": 7,
+    "scenes": 8,
+    "gps": 100,
+}
+GPS_CHUNK = 256
+Progress = Callable[[str, int, int], None]
+
+
+def stream(seed: int, name: str, *extra: int) -> np.random.Generator:
+    """Return the random generator of stream ``name`` (and chunk ``extra``)."""
+    return np.random.default_rng([seed, STREAMS[name], *extra])
+
+
+@dataclass(slots=True)
+class DeviceEvents:
+    """Device events of GPS tags, one row each."""
+
+    dev: np.ndarray
+    ts_s: np.ndarray
+    kind: list[str]
+    detail: list[str | None]
+    delivered_s: np.ndarray
+    buffered: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts_s)
+
+
+@dataclass
+class Simulation:
+    """Everything a run produced; readings are in tables, messages are built by ``output``."""
+
+    config: SimConfig
+    frame: LocalFrame
+    persons: list[Person]
+    zones: dict[int, list[ZoneSpec]]
+    conditions: list[Conditions]
+    scripts: list[Script]
+    skipped: list[tuple[str, str, str]]
+    scene_specs: list[SceneSpec]
+    trajectories: Trajectories
+    device_plans: list[DevicePlan]
+    alcohol_plans: dict[int, AlcoholPlan]
+    curfew_windows: dict[int, list[tuple[float, float, date]]]
+    fixes: GpsFixes
+    alcohol: AlcoholReadings
+    events: DeviceEvents
+    fix_seq: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    event_seq: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    alcohol_seq: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    truth: list[TruthRecord] = field(default_factory=list)
+
+    @property
+    def scenes(self) -> list[Scene]:
+        """The scene messages."""
+        return [s.message() for s in self.scene_specs]
+
+    @property
+    def end_s(self) -> float:
+        """Simulation end, epoch seconds."""
+        return self.config.start_s + self.config.duration_s
+
+    def delivery_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(kind, index)`` of every reading in delivery order (0 gps, 1 alcohol, 2 event).
+
+        Ties in delivery time are broken by kind, device and sequence number.
+        """
+        f, a, e = self.fixes, self.alcohol, self.events
+        kind = np.concatenate([np.zeros(len(f), np.int8), np.ones(len(a), np.int8), np.full(len(e), 2, np.int8)])
+        index = np.concatenate([np.arange(len(f)), np.arange(len(a)), np.arange(len(e))])
+        delivered = np.concatenate([f.delivered_s, a.delivered_s, e.delivered_s])
+        dev = np.concatenate([f.dev, a.dev, e.dev])
+        seq = np.concatenate([self.fix_seq, self.alcohol_seq, self.event_seq])
+        order = np.lexsort((seq, dev, kind, delivered))
+        return kind[order], index[order]
+
+
+def _scripts(config: SimConfig, frame: LocalFrame, persons: list[Person], inclusion: dict):
+    scripts, skipped = [], []
+    for n, inst in enumerate(assign(config.scenarios, config.persons)):
+        person = persons[inst.person] if inst.person is not None else None
+        ctx = Ctx(
+            config, frame, person, stream(config.seed, "scenarios", n), inst.scenario_id,
+            inst.kind, inst.number, inclusion.get(inst.person),
+        )
+        try:
+            scripts.append(KINDS[inst.kind].build(ctx))
+        except ScenarioSkipped as exc:
+            skipped.append((inst.scenario_id, inst.kind, str(exc)))
+    return scripts, skipped
+
+
+def _zones(config, frame, persons, scripts_of, inclusion) -> dict[int, list[ZoneSpec]]:
+    rng = stream(config.seed, "zones")
+    out = {}
+    for p in persons:
+        scripted = [z for s in scripts_of[p.index] for z in s.zones]
+        paths = p.routes + [path for s in scripts_of[p.index] for path in s.paths]
+        background = place_background_zones(
+            p, rng, frame, count=max(0, p.n_zones - len(scripted)), avoid_paths=paths,
+            taken=scripted, half_size_m=config.half_size_m,
+            scheduled_fraction=config.scheduled_zone_fraction,
+        )
+        zones = scripted + background
+        if p.index in inclusion:
+            zones.append(
+                make_zone(frame, f"z-{p.index:05d}-in", inclusion[p.index], kind="inclusion",
+                          name="Simulated inclusion area")
+            )
+        out[p.index] = zones
+    return out
+
+
+def _trails(config, persons, scripts_of, curfew_windows, dates) -> Trajectories:
+    rng = stream(config.seed, "movement")
+    tz = config.timezone
+    end_s = config.start_s + config.duration_s
+    t0 = local_to_utc_s(dates[0], 0.0, tz)
+    itineraries = []
+    for p in persons:
+        it = Itinerary(t0, jittered(rng, p.home))
+        scripted = {s.day: s for s in scripts_of[p.index] if s.plan_day is not None}
+        for day in dates:
+            if day in scripted:
+                scripted[day].plan_day(it, rng)
+            else:
+                bounds = default_bounds(rng, day, curfew_windows.get(p.index, []), tz)
+                plan_default_day(it, p, rng, bounds)
+        it.stay_until(max(it.now_s, end_s + 2 * 86400.0))
+        itineraries.append(it)
+    return Trajectories(itineraries, t0 - 1.0)
+
+
+def _devices(config, persons, scripts_of, dates) -> list[DevicePlan]:
+    rng = stream(config.seed, "device")
+    start, end = config.start_s, config.start_s + config.duration_s
+    plans = []
+    for p in persons:
+        plan = DevicePlan()
+        low_at = None
+        for s in scripts_of[p.index]:
+            plan.clean += s.clean
+            plan.silences += s.silences
+            plan.outages += s.outages
+            plan.events += s.events
+            low_at = s.battery_low_at_s or low_at
+        plan_battery(plan, rng, dates, config.timezone, low_at_s=low_at)
+        plan_random_gaps(
+            plan, rng, start_s=start, end_s=end, phase_s=p.gps_phase_s,
+            interval_s=config.gps_interval_s, outages_per_day=config.noise.outages_per_day,
+            long_outages_per_day=config.noise.long_outages_per_day,
+            nofix_per_day=config.noise.nofix_gaps_per_day,
+        )
+        plan.events = sorted(
+            e for e in plan.events
+            if start <= e[0] < end and not any(a <= e[0] < b for a, b in plan.silences)
+        )
+        plans.append(plan)
+    return plans
+
+
+def _interval_set(plans: list[DevicePlan], attr: str) -> IntervalSet:
+    rows = [(i, a, b) for i, plan in enumerate(plans) for a, b in getattr(plan, attr)]
+    if not rows:
+        return IntervalSet([], [], [])
+    dev, t0, t1 = zip(*rows, strict=True)
+    return IntervalSet(dev, t0, t1)
+
+
+def _alcohol(config, persons, scripts_of, dates) -> tuple[dict[int, AlcoholPlan], AlcoholReadings]:
+    rng = stream(config.seed, "alcohol")
+    start, end = config.start_s, config.start_s + config.duration_s
+    plans, parts = {}, []
+    for p in persons:
+        if p.alcohol_device_id is None:
+            continue
+        plan = AlcoholPlan(float(rng.uniform(32.0, 34.0)), float(rng.uniform(900, 1400)))
+        scripted = scripts_of[p.index]
+        for s in scripted:
+            plan.drinks += s.drinks
+            plan.interferents += s.interferents
+            plan.removals += s.removals
+        if not scripted:
+            for day in dates:
+                if rng.random() < config.drinking_per_day:
+                    t = local_to_utc_s(day, float(rng.uniform(1080, 1260)), config.timezone)
+                    if start <= t < end:
+                        plan.drinks.append(random_drink(rng, t))
+        plans[p.index] = plan
+        ts = reading_times(start, end, p.alcohol_phase_s, config.alcohol_interval_s)
+        parts.append(simulate_tag(p.index, plan, ts, rng))
+    return plans, AlcoholReadings.concat(parts) if parts else AlcoholReadings.empty()
+
+
+def _events(config, plans: list[DevicePlan], outages: IntervalSet) -> DeviceEvents:
+    rows = [(i, t, k, d) for i, plan in enumerate(plans) for t, k, d in plan.events]
+    dev = np.array([r[0] for r in rows], np.int32)
+    ts = np.array([int(r[1]) for r in rows], np.int64)
+    delivered, buffered = deliver(dev, ts.astype(float), outages, stream(config.seed, "events"))
+    return DeviceEvents(dev, ts, [r[2] for r in rows], [r[3] for r in rows], delivered, buffered)
+
+
+def _background_scenes(config, frame, dates) -> list[SceneSpec]:
+    rng = stream(config.seed, "scenes")
+    start, end = config.start_s, config.start_s + config.duration_s
+    out = []
+    h = config.half_size_m - 500.0
+    for _ in range(rng.poisson(config.scenes_per_day * config.days)):
+        day = dates[int(rng.integers(len(dates)))]
+        ws = local_to_utc_s(day, float(rng.uniform(1260, 1380)), config.timezone)
+        we = ws + float(rng.uniform(6, 10)) * 3600.0
+        x, y = (float(v) for v in rng.uniform(-h, h, size=2))
+        if ws < start or we > end:
+            continue
+        out.append(
+            make_scene(frame, f"sc-bg-{len(out) + 1:04d}", (x, y), (ws, we),
+                       we + float(rng.uniform(1, 6)) * 3600.0)
+        )
+    return out
+
+
+def _seqs(sim: Simulation) -> None:
+    f, e, a = sim.fixes, sim.events, sim.alcohol
+    dev = np.concatenate([f.dev, e.dev])
+    ts = np.concatenate([f.ts_s, e.ts_s])
+    kind = np.concatenate([np.zeros(len(f), np.int8), np.ones(len(e), np.int8)])
+    order = np.lexsort((kind, ts, dev))
+    seq = np.empty(len(order), np.int64)
+    sdev = dev[order]
+    first = np.searchsorted(sdev, sdev, side="left")
+    seq[order] = np.arange(len(order)) - first
+    sim.fix_seq, sim.event_seq = seq[: len(f)], seq[len(f) :]
+    aorder = np.lexsort((a.ts_s, a.dev))
+    adev = a.dev[aorder]
+    aseq = np.empty(len(a), np.int64)
+    aseq[aorder] = np.arange(len(a)) - np.searchsorted(adev, adev, side="left")
+    sim.alcohol_seq = aseq
+
+
+def simulate(config: SimConfig, progress: Progress | None = None) -> Simulation:
+    """Return a complete, deterministic simulation for ``config``.
+
+    ``progress(stage, done, total)`` is called as GPS chunks are generated.
+    """
+    from simulator.derive import derive_truth
+
+    frame = LocalFrame(config.centre_lat, config.centre_lon)
+    tz = config.timezone
+    start, end = config.start_s, config.start_s + config.duration_s
+    dates = local_dates(start, end, tz)
+    instances = assign(config.scenarios, config.persons)
+    needs = {i.person: set(KINDS[i.kind].needs) for i in instances if i.person is not None}
+    persons = build_cohort(config, stream(config.seed, "cohort"), needs)
+    for inst in instances:
+        if inst.person is not None:
+            persons[inst.person].scenario = inst.kind
+    inclusion = {p.index: inclusion_shape(p.routes) for p in persons if p.inclusion}
+    scripts, skipped = _scripts(config, frame, persons, inclusion)
+    scripts_of: dict[int, list[Script]] = {p.index: [] for p in persons}
+    for s in scripts:
+        if s.person is not None:
+            scripts_of[s.person.index].append(s)
+    zones = _zones(config, frame, persons, scripts_of, inclusion)
+    conditions = [
+        build_conditions(frame, p, zones[p.index], gps_interval_s=config.gps_interval_s,
+                         timezone=tz, updated_at=config.start)
+        for p in persons
+    ]
+    span = (local_to_utc_s(dates[0], 0.0, tz), local_to_utc_s(dates[-1], 1439.0, tz))
+    curfew_windows = {
+        p.index: weekly_windows_utc(p.curfew.windows, *span, tz) for p in persons if p.curfew
+    }
+    traj = _trails(config, persons, scripts_of, curfew_windows, dates)
+    plans = _devices(config, persons, scripts_of, dates)
+    noise = NoiseSets(*(_interval_set(plans, a) for a in ("outages", "nofix", "silences", "clean")))
+    battery = PiecewiseSeries([p.battery_t_s for p in plans], [p.battery_pct for p in plans])
+    phases = np.array([p.gps_phase_s for p in persons], float)
+    parts = []
+    n_chunks = (len(persons) + GPS_CHUNK - 1) // GPS_CHUNK
+    for c in range(n_chunks):
+        dev = np.arange(c * GPS_CHUNK, min((c + 1) * GPS_CHUNK, len(persons)))
+        parts.append(
+            generate_fixes(
+                dev, phases[dev], start_s=start, end_s=end, interval_s=config.gps_interval_s,
+                outlier_rate=config.noise.outlier_rate, traj=traj, noise=noise, battery=battery,
+                frame=frame, rng=stream(config.seed, "gps", c),
+            )
+        )
+        if progress:
+            progress("gps", int(dev[-1]) + 1, len(persons))
+    alcohol_plans, alcohol = _alcohol(config, persons, scripts_of, dates)
+    sim = Simulation(
+        config=config, frame=frame, persons=persons, zones=zones, conditions=conditions,
+        scripts=scripts, skipped=skipped,
+        scene_specs=[sc for s in scripts for sc in s.scenes] + _background_scenes(config, frame, dates),
+        trajectories=traj, device_plans=plans, alcohol_plans=alcohol_plans,
+        curfew_windows=curfew_windows, fixes=GpsFixes.concat(parts), alcohol=alcohol,
+        events=_events(config, plans, noise.outages),
+    )
+    _seqs(sim)
+    sim.truth = derive_truth(sim)
+    return sim

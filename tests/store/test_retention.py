@@ -1,0 +1,74 @@
+"""Retention deletes exactly the trail rows older than the cutoff; alerts and audit stay."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from em_service.store import Store, alerts, audit, retention, trail
+from em_service.store.models import AlcoholSample, AlertRow, Fix
+from em_service.store.types import from_ms
+from tests.store.factories import T0, alcohol, alert, gps
+
+NOW = T0 + timedelta(days=400)
+CUTOFF = NOW - timedelta(days=365)
+
+
+def _seed(store: Store) -> None:
+    ms = timedelta(milliseconds=1)
+    fix_times = [CUTOFF - timedelta(days=30), CUTOFF - ms, CUTOFF, CUTOFF + ms, NOW]
+    with store.write() as s:
+        trail.insert_fixes(s, readings=[gps(ts=t) for t in fix_times], crs="EPSG:27700")
+        trail.insert_alcohol(s, readings=[alcohol(ts=t) for t in fix_times[:3]])
+        alerts.apply_alert(s, alert(occurred_at=CUTOFF - timedelta(days=10)))
+
+
+def test_exactly_the_old_rows_go(store: Store) -> None:
+    _seed(store)
+    report = retention.purge_trail(store, older_than=timedelta(days=365), now=NOW)
+    assert (report.fixes_deleted, report.alcohol_deleted, report.cutoff) == (2, 2, CUTOFF)
+    with store.read() as s:
+        kept = sorted(from_ms(ms) for ms in s.scalars(select(Fix.ts_ms)))
+        assert kept == [CUTOFF, CUTOFF + timedelta(milliseconds=1), NOW]
+        assert s.scalar(select(func.count()).select_from(AlcoholSample)) == 1
+        assert s.scalar(select(func.count()).select_from(AlertRow)) == 1  # alerts are kept
+        entries, _ = audit.list_entries(s, action="retention.purge")
+        assert entries[0].detail_json == '{"alcohol_deleted":2,"fixes_deleted":2}'
+        assert audit.verify(s).ok
+    again = retention.purge_trail(store, older_than=timedelta(days=365), now=NOW)
+    assert (again.fixes_deleted, again.alcohol_deleted) == (0, 0)
+
+
+def test_deletes_in_batches(store: Store, monkeypatch) -> None:
+    monkeypatch.setattr(retention, "BATCH_ROWS", 7)
+    with store.write() as s:
+        trail.insert_fixes(
+            s, readings=[gps(ts=T0, seq=i) for i in range(30)] + [gps(ts=NOW)], crs="EPSG:27700"
+        )
+    report = retention.purge_trail(store, older_than=timedelta(days=1), now=NOW)
+    assert report.fixes_deleted == 30
+
+
+def test_cli_reports_counts(store: Store, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    with store.write() as s:
+        trail.insert_fixes(
+            s,
+            readings=[gps(ts=now - timedelta(days=40)), gps(ts=now - timedelta(days=1))],
+            crs="EPSG:27700",
+        )
+    env = {**os.environ, "EM_DATABASE_URL": store.url, "EM_STATE_DIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "em_service.cli", "retention", "--older-than", "30"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "deleted 1 fixes and 0 alcohol readings" in proc.stdout
