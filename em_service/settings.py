@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     startup_grace_s: float = Field(
         120.0, description="No silence alerts until the worker has run this long (catch-up)"
     )
+    late_after_s: float = Field(
+        300.0, description="A reading older than the stream clock by more than this is late"
+    )
     alert_on_info: bool = Field(
         False, description="Also alert on context events (charging, strap restored)"
     )

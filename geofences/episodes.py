@@ -123,7 +123,7 @@ class EpisodeEvent(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None = None
 
 
-class Lane(msgspec.Struct, kw_only=True):
+class Lane(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Debounce state of one lane (live or late). All times are epoch seconds."""
 
     last_s: float | None = None
@@ -145,7 +145,7 @@ class Lane(msgspec.Struct, kw_only=True):
     clear_last_s: float | None = None
 
 
-class EpisodeState(msgspec.Struct, kw_only=True):
+class EpisodeState(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Everything kept per (person, rule). Plain data; JSON round-trips.
 
     Attributes

@@ -106,6 +106,7 @@ def _alerts(
     now: datetime,
     settings: Settings,
     fix: GpsReading | None,
+    late: bool = False,
 ) -> list[Alert]:
     kind = state.kinds[subject]
     rule = f"{kind}_breach"
@@ -138,7 +139,7 @@ def _alerts(
                     start,
                     None,
                     now,
-                    ev.late,
+                    ev.late or late,
                     location,
                     None,
                     details,
@@ -164,7 +165,7 @@ def _alerts(
                     start,
                     end,
                     now,
-                    ev.late,
+                    ev.late or late,
                     None,
                     ref,
                     details,
@@ -253,8 +254,12 @@ def on_fix(
     *,
     now: datetime,
     settings: Settings,
+    late: bool = False,
 ) -> list[Alert]:
-    """Apply one GPS fix to every zone and curfew; return the alerts (mutates ``state``)."""
+    """Apply one GPS fix to every zone and curfew; return the alerts (mutates ``state``).
+
+    ``late`` marks alerts raised by this fix as late (the fix arrived well after its time).
+    """
     ts_s = fix.ts.timestamp()
     verdicts = version.compiled.evaluate_fix(
         ts_s, lon=fix.lon, lat=fix.lat, accuracy_m=fix.accuracy_m
@@ -274,7 +279,7 @@ def on_fix(
         ep, events = push(ep, Observation.from_verdict(ts_s, v), EPISODES)
         state.episodes[v.zone_id] = ep
         alerts += _alerts(
-            events, state, v.zone_id, version, offender_id, fix.device_id, now, settings, fix
+            events, state, v.zone_id, version, offender_id, fix.device_id, now, settings, fix, late
         )
     return alerts
 

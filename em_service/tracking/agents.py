@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from datetime import datetime
 
 import faust
 
@@ -49,6 +50,7 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
     ticks = app.topic(ticks_name, **raw)
     dlq = app.topic(settings.topic_dlq, **raw)
     alerts_out = app.topic(settings.topic_alerts, **raw)
+    watermarks: dict[int, datetime] = {}  # partition -> newest event time seen (event clock)
     states = app.Table(
         "device-state",
         partitions=settings.topic_partitions,
@@ -92,8 +94,14 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
             return
         state = load_state(states.get(key))
         state.partition = msg.partition
+        stream_now = now
+        if settings.rule_clock == "event":
+            mark = watermarks.get(msg.partition)
+            stream_now = watermarks[msg.partition] = (
+                outcome.ts if mark is None else max(mark, outcome.ts)
+            )
         rules_began = time.perf_counter()
-        result = engine.on_reading(state, outcome, now=now)
+        result = engine.on_reading(state, outcome, now=now, stream_now=stream_now)
         metrics.RULE_EVALUATION.observe(time.perf_counter() - rules_began)
         if result.unknown_device:
             metrics.UNKNOWN_DEVICES.inc()
@@ -129,6 +137,8 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
         rule_now = wall
         if settings.rule_clock == "event":
             seen = [s.silence.last_ts for _, _, s in mine if s.silence.last_ts]
+            if partition in watermarks:
+                seen.append(watermarks[partition])
             rule_now = max(seen) if seen else wall
         check_silence = (
             settings.rule_clock == "event" or time.monotonic() - started >= settings.startup_grace_s

@@ -59,8 +59,20 @@ class Engine:
     settings: Settings
     alcohol_cfg: alcohol.AlcoholConfig = field(default_factory=alcohol.AlcoholConfig)
 
-    def on_reading(self, state: DeviceState, reading: Reading, *, now: datetime) -> Outcome:
-        """Apply ``reading`` to ``state`` (mutated) and return the alerts it raises."""
+    def on_reading(
+        self,
+        state: DeviceState,
+        reading: Reading,
+        *,
+        now: datetime,
+        stream_now: datetime | None = None,
+    ) -> Outcome:
+        """Apply ``reading`` to ``state`` (mutated) and return the alerts it raises.
+
+        ``now`` is the wall clock (``detected_at``); ``stream_now`` the rule clock (default
+        ``now``): a reading older than it by more than ``late_after_s``, or older than the
+        device's newest reading, raises its alerts with ``late: true``.
+        """
         offender_id = self.registry.offender_for(reading.device_id)
         if offender_id is None:
             return Outcome(unknown_device=True)
@@ -69,7 +81,10 @@ class Engine:
         state.offender_id = offender_id
         state.is_gps = state.is_gps or isinstance(reading, GpsReading)
         version = self.registry.at(offender_id, reading.ts)
-        late = state.silence.last_ts is not None and reading.ts < state.silence.last_ts
+        lag_s = ((stream_now or now) - reading.ts).total_seconds()
+        late = lag_s > self.settings.late_after_s or (
+            state.silence.last_ts is not None and reading.ts < state.silence.last_ts
+        )
         out = Outcome()
         if version is None:
             silence.on_reading(state.silence, offender_id, reading.device_id, reading.ts, now=now)
@@ -86,7 +101,13 @@ class Engine:
         )
         if isinstance(reading, GpsReading):
             out.alerts += zones.on_fix(
-                state.zones, version, offender_id, reading, now=now, settings=self.settings
+                state.zones,
+                version,
+                offender_id,
+                reading,
+                now=now,
+                late=late,
+                settings=self.settings,
             )
         elif isinstance(reading, AlcoholReading):
             if version.conditions.alcohol_monitoring:

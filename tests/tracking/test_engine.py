@@ -6,32 +6,14 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from pyproj import Transformer
 
 from em_service.conditions.registry import ConditionsRegistry
 from em_service.contracts import DeviceEvent, GpsReading
 from em_service.settings import Settings
 from em_service.tracking.engine import DeviceState, Engine, dump_state, load_state
+from tests.trails import ORIGIN_X, ORIGIN_Y, TO_M, ll, square
 
-TO_M = Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True)
-TO_LL = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
-HOME_X, HOME_Y = TO_M.transform(-0.98, 51.45)
-
-
-def _ll(x: float, y: float) -> tuple[float, float]:
-    lon, lat = TO_LL.transform(x, y)
-    return float(lon), float(lat)
-
-
-def _square(cx: float, cy: float, half_m: float) -> list:
-    ring = [
-        (cx - half_m, cy - half_m),
-        (cx + half_m, cy - half_m),
-        (cx + half_m, cy + half_m),
-        (cx - half_m, cy + half_m),
-        (cx - half_m, cy - half_m),
-    ]
-    return [[list(_ll(x, y)) for x, y in ring]]
+HOME_X, HOME_Y = ORIGIN_X, ORIGIN_Y
 
 
 ZONE_X, ZONE_Y = HOME_X + 2000, HOME_Y
@@ -44,14 +26,14 @@ def _conditions(**extra: object) -> bytes:
         "zones": [
             {
                 "type": "Feature",
-                "geometry": {"type": "Polygon", "coordinates": _square(ZONE_X, ZONE_Y, 150)},
+                "geometry": {"type": "Polygon", "coordinates": square(ZONE_X, ZONE_Y, 150)},
                 "properties": {"zone_id": "z-1", "kind": "exclusion"},
             }
         ],
         "curfews": [
             {
                 "curfew_id": "c-home",
-                "geometry": {"type": "Point", "coordinates": list(_ll(HOME_X, HOME_Y))},
+                "geometry": {"type": "Point", "coordinates": list(ll(HOME_X, HOME_Y))},
                 "radius_m": 60,
                 "windows": [
                     {
@@ -74,7 +56,7 @@ def _engine() -> Engine:
 
 
 def _fix(t: datetime, x: float, y: float, acc: float = 8.0) -> GpsReading:
-    lon, lat = _ll(x, y)
+    lon, lat = ll(x, y)
     return GpsReading(device_id="tag-1", ts=t, lat=lat, lon=lon, accuracy_m=acc)
 
 

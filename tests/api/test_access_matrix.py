@@ -1,0 +1,138 @@
+"""Every role × endpoint pair: 401 without a valid token, 403 for a role the endpoint does not
+serve, 404 for someone else's offender (no existence leak), 2xx otherwise. Table-driven."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Api
+from tests.store.factories import T0
+
+pytestmark = pytest.mark.kafka
+
+CALLERS = (None, "bogus", "officer", "officer-2", "investigator", "ops", "admin")
+TRAIL = {"from": T0.isoformat(), "to": (T0.replace(hour=23)).isoformat(), "purpose": "CR-77"}
+NEW_CONDITIONS = {"offender_id": "off-3", "device_ids": ["tag-3"]}
+
+
+def expect(ok: dict[str, int], default: int = 403) -> dict[str | None, int]:
+    """Return the status per caller: ``ok`` as given, 401 without a valid token, else ``default``."""
+    return {c: 401 if c in (None, "bogus") else ok.get(c, default) for c in CALLERS}
+
+
+@dataclass
+class Row:
+    method: str
+    path: str
+    want: dict[str | None, int]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+EVERYONE = {"officer": 200, "officer-2": 200, "investigator": 200, "ops": 200, "admin": 200}
+TABLE: dict[str, Row] = {
+    "me": Row("GET", "/api/v1/me", expect(EVERYONE)),
+    "alerts.list": Row("GET", "/api/v1/alerts", expect({"officer": 200, "officer-2": 200})),
+    "alerts.get": Row(
+        "GET", "/api/v1/alerts/alert-off-1", expect({"officer": 200, "officer-2": 404})
+    ),
+    "alerts.get.unknown": Row(
+        "GET", "/api/v1/alerts/alert-nobody", expect({"officer": 404, "officer-2": 404})
+    ),
+    "alerts.acknowledge": Row(
+        "POST",
+        "/api/v1/alerts/alert-off-1/acknowledge",
+        expect({"officer": 200, "officer-2": 404}),
+        {"json": {"note": "seen"}},
+    ),
+    "alerts.close": Row(
+        "POST",
+        "/api/v1/alerts/alert-off-1/close",
+        expect({"officer": 200, "officer-2": 404}),
+        {"json": {"note": "spoke to him"}},
+    ),
+    "alerts.stream": Row(
+        "GET",
+        "/api/v1/alerts/stream",
+        expect({"officer": 200, "officer-2": 200}),
+        {"params": {"max_s": 0.05}},
+    ),
+    "offenders.list": Row(
+        "GET", "/api/v1/offenders", expect({"officer": 200, "officer-2": 200, "admin": 200})
+    ),
+    "offenders.get": Row(
+        "GET", "/api/v1/offenders/off-1", expect({"officer": 200, "officer-2": 404, "admin": 200})
+    ),
+    "offenders.get.unknown": Row(
+        "GET", "/api/v1/offenders/off-9", expect({"officer": 404, "officer-2": 404, "admin": 404})
+    ),
+    "offenders.conditions": Row(
+        "PUT",
+        "/api/v1/offenders/off-3/conditions",
+        expect({"admin": 200}),
+        {"json": NEW_CONDITIONS},
+    ),
+    "trail": Row(
+        "GET", "/api/v1/offenders/off-1/trail", expect({"investigator": 200}), {"params": TRAIL}
+    ),
+    "trail.unknown": Row(
+        "GET", "/api/v1/offenders/off-9/trail", expect({"investigator": 404}), {"params": TRAIL}
+    ),
+    "audit.list": Row("GET", "/api/v1/audit", expect({"admin": 200})),
+    "audit.verify": Row("GET", "/api/v1/audit/verify", expect({"admin": 200})),
+    "caseloads.get": Row("GET", "/api/v1/caseloads/officer-1", expect({"admin": 200})),
+    "caseloads.get.unknown": Row("GET", "/api/v1/caseloads/nobody", expect({"admin": 404})),
+    "caseloads.put": Row(
+        "PUT",
+        "/api/v1/caseloads/officer-1",
+        expect({"admin": 200}),
+        {"json": {"offender_ids": ["off-1", "off-2"]}},
+    ),
+    "metrics": Row("GET", "/metrics", expect({"ops": 200, "admin": 200})),
+}
+
+
+@pytest.mark.parametrize("name", list(TABLE))
+def test_role_endpoint_matrix(kafka_api: Api, name: str) -> None:
+    row = TABLE[name]
+    # Callers that succeed go last, so a state change (acknowledge…) cannot mask another row.
+    order = sorted(CALLERS, key=lambda c: 200 <= row.want[c] < 300)
+    got = {}
+    for caller in order:
+        response = kafka_api.client.request(
+            row.method, row.path, headers=kafka_api.headers(caller), **row.kwargs
+        )
+        got[caller] = response.status_code
+        if response.status_code >= 400:
+            assert set(response.json()) == {"detail"}, response.text
+        if response.status_code == 401:
+            assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert got == row.want
+
+
+def test_health_is_open(kafka_api: Api) -> None:
+    assert kafka_api.client.get("/healthz").status_code == 200
+    ready = kafka_api.client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"kafka": "ok", "database": "ok"}
+
+
+def test_every_api_route_is_in_the_table(kafka_api: Api) -> None:
+    documented = {
+        (method.upper(), path)
+        for path, ops in kafka_api.app.openapi()["paths"].items()
+        for method in ops
+        if path.startswith("/api/") or path == "/metrics"
+    }
+    covered = {(r.method, r.path.replace("off-1", "{offender_id}")) for r in TABLE.values()}
+    normalise = {
+        "/api/v1/alerts/alert-off-1": "/api/v1/alerts/{alert_id}",
+        "/api/v1/alerts/alert-off-1/acknowledge": "/api/v1/alerts/{alert_id}/acknowledge",
+        "/api/v1/alerts/alert-off-1/close": "/api/v1/alerts/{alert_id}/close",
+        "/api/v1/offenders/off-3/conditions": "/api/v1/offenders/{offender_id}/conditions",
+        "/api/v1/caseloads/officer-1": "/api/v1/caseloads/{name}",
+    }
+    covered = {(m, normalise.get(p, p)) for m, p in covered}
+    assert documented <= covered, documented - covered
