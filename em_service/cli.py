@@ -31,6 +31,7 @@ def _api(args: argparse.Namespace) -> int:
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         log_level="info",
+        timeout_graceful_shutdown=settings.api_shutdown_grace_s,
     )
     return 0
 

@@ -42,10 +42,16 @@ async def read_since(
     *,
     want: int,
     timeout_s: float,
+    isolation_level: str = "read_committed",
 ) -> list[ConsumerRecord]:
-    """Return records of ``topic`` after ``mark`` (or from the start) until ``want`` or timeout."""
+    """Return records of ``topic`` after ``mark`` (or from the start) until ``want`` or timeout.
+
+    Reads committed records only by default: the worker writes in Kafka transactions.
+    """
     tps = list(mark) if mark else await partitions(bootstrap, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level=isolation_level
+    )
     await consumer.start()
     records: list[ConsumerRecord] = []
     try:

@@ -159,6 +159,9 @@ class Settings(BaseSettings):
     sse_poll_interval_s: float = Field(
         0.2, gt=0, description="How often the API looks for new alert events to stream"
     )
+    api_shutdown_grace_s: float = Field(
+        3.0, gt=0, description="On shutdown, close open streams (SSE) after this long"
+    )
     metrics_public: bool = Field(
         False, description="Serve the API's /metrics without a token (default: ops or admin)"
     )

@@ -30,6 +30,8 @@ from geofences.zones import INSIDE, OUTSIDE, STRADDLE, CompiledConditions, Compi
 
 _KIND_CODE = {"exclusion": 0, "inclusion": 1, "curfew": 2}
 _DAY_S = 86400.0
+#: A batch spanning more than this is evaluated in slices, so expanded schedules stay small.
+_MAX_SPAN_S = 31 * _DAY_S
 
 
 @dataclass(frozen=True, eq=False)
@@ -288,7 +290,27 @@ class ZoneIndex:
         out_verdict = np.empty(rows, dtype=np.int8)
         out_depth = np.full(rows, np.nan)
         out_until = np.empty(rows, dtype=np.float64)
-        if rows:
+        outputs = (out_entry, out_verdict, out_depth, out_until)
+        if rows and len(self._sched_entries) and float(ts.max() - ts.min()) > _MAX_SPAN_S:
+            # Fixes spread over months: evaluate month by month so each horizon stays small.
+            bucket = ((ts - ts.min()) // _MAX_SPAN_S).astype(np.int64)
+            for b in np.unique(bucket):
+                idx = np.flatnonzero(bucket == b)
+                sub = self.evaluate(
+                    owner[idx],
+                    ts[idx],
+                    x=x[idx],
+                    y=y[idx],
+                    accuracy_m=acc[idx],
+                    with_depth=with_depth,
+                )
+                first = np.repeat(offsets[idx] - sub.offsets[:-1], count[idx])
+                at = first + np.arange(len(sub))
+                for out, part in zip(
+                    outputs, (sub.entry, sub.verdict, sub.depth_m, sub.active_until_s), strict=True
+                ):
+                    out[at] = part
+        elif rows:
             if len(self._sched_entries):
                 self._ensure_horizon(float(ts.min()), float(ts.max()))
             usable = (acc <= self.max_accuracy_m) & np.isfinite(x) & np.isfinite(y)

@@ -50,7 +50,7 @@ _CIRCLE_QUAD_SEGS = 16
 #: Disc classes: inside the zone, straddling its boundary, outside (also grid cell classes, where
 #: 1 means "mixed: look closer").
 INSIDE, STRADDLE, OUTSIDE = 2, 1, 0
-_GRID_MAX_CELLS = 128
+_GRID_MAX_CELLS = 64
 _GRID_MIN_CELL_M = 25.0
 _DAY_S = 86400.0
 
@@ -411,8 +411,9 @@ def _band_structures(wkb: bytes, band_m: float) -> tuple[Any, ...]:
     grid = np.full((ny, nx), STRADDLE, dtype=np.int8)
     deep, far = _band_buffer(geom, -margin), _band_buffer(geom, margin)
     shapely.prepare([deep, far])
-    grid[shapely.contains_xy(deep, cx, cy)] = INSIDE
-    grid[~shapely.contains_xy(far, cx, cy)] = OUTSIDE
+    near = shapely.contains_xy(far, cx, cy)
+    grid[~near] = OUTSIDE
+    grid[near] = np.where(shapely.contains_xy(deep, cx[near], cy[near]), INSIDE, STRADDLE)
     grid.flags.writeable = False
     shapely.prepare([geom, inner, outer, boundary])
     return geom, inner, outer, boundary, grid, (x0, y0), cell

@@ -75,7 +75,7 @@ def normal_routes(home: XY, places: list[XY]) -> list[list[XY]]:
 
 def routes_geometry(paths: list[list[XY]]) -> shapely.Geometry:
     """Return the paths as one shapely MultiLineString (local metres)."""
-    return shapely.multilinestrings([np.asarray(p, float) for p in paths])
+    return shapely.MultiLineString([np.asarray(p, float) for p in paths])
 
 
 def choose_curfew(rng: np.random.Generator, index: int, *, all_week: bool) -> CurfewSpec:

@@ -80,25 +80,6 @@ def make_zone(
     return ZoneSpec(zone_id, kind, published, geometry, schedule, name, scenario_id)
 
 
-def shape_geometry(shape: Shape) -> shapely.Geometry:
-    """Return a shapely geometry for distance checks (local metres)."""
-    return shape.shapely
-
-
-def random_shape(rng: np.random.Generator, cx: float, cy: float) -> Shape:
-    """Return a circle (r 100–350 m) or a rotated rectangle (150–600 m sides) at ``(cx, cy)``."""
-    if rng.random() < 0.5:
-        return Circle(cx, cy, float(rng.uniform(100, 350)))
-    w, h = rng.uniform(150, 600, size=2)
-    return rectangle(cx, cy, float(w), float(h), float(rng.uniform(0, np.pi)))
-
-
-def clear_of(shapes: list[Shape], avoid: shapely.Geometry, clearance_m: float) -> np.ndarray:
-    """Return, per shape, whether it keeps ``clearance_m`` from ``avoid``."""
-    geoms = np.array([s.shapely for s in shapes], dtype=object)
-    return shapely.distance(geoms, avoid) >= clearance_m
-
-
 def place_background_zones(
     person: Person,
     rng: np.random.Generator,
@@ -110,37 +91,58 @@ def place_background_zones(
     half_size_m: float,
     scheduled_fraction: float,
 ) -> list[ZoneSpec]:
-    """Return ``count`` exclusion zones clear of ``avoid_paths`` and of the zones ``taken``."""
+    """Return ``count`` exclusion zones clear of ``avoid_paths`` and of the zones ``taken``.
+
+    Candidates are circles (r 100–350 m) or rotated rectangles (sides 150–600 m) 0.3–3 km from
+    home; a candidate is kept when its bounding circle keeps :data:`CLEARANCE_M` from every path
+    and 20 m from the other zones (conservative for rectangles).
+    """
+    if count <= 0:
+        return []
     avoid = routes_geometry(avoid_paths)
+    centres = [z.shape.centre for z in taken]
+    bounds = [z.shape.bounding_radius_m for z in taken]
     out: list[ZoneSpec] = []
     for _attempt in range(20):
-        if len(out) >= count:
-            break
-        dist = rng.uniform(300, 3000, size=32)
-        ang = rng.uniform(0, 2 * np.pi, size=32)
+        n = 32
+        dist = rng.uniform(300, 3000, size=n)
+        ang = rng.uniform(0, 2 * np.pi, size=n)
         cx = np.clip(person.home[0] + dist * np.cos(ang), -half_size_m, half_size_m)
         cy = np.clip(person.home[1] + dist * np.sin(ang), -half_size_m, half_size_m)
-        shapes = [random_shape(rng, float(a), float(b)) for a, b in zip(cx, cy, strict=True)]
-        ok = clear_of(shapes, avoid, CLEARANCE_M)
-        for shape, good in zip(shapes, ok, strict=True):
-            if not good or len(out) >= count:
-                continue
-            others = [z.shape.shapely for z in (*taken, *out)]
-            if others and shapely.distance(shape.shapely, shapely.union_all(others)) < 20.0:
-                continue
-            n = len(taken) + len(out)
-            schedule = None
-            if rng.random() < scheduled_fraction:
-                schedule = (ZONE_SCHEDULES[rng.integers(len(ZONE_SCHEDULES))],)
+        circle = rng.random(n) < 0.5
+        radius = rng.uniform(100, 350, size=n)
+        side_w, side_h = rng.uniform(150, 600, size=(2, n))
+        turn = rng.uniform(0, np.pi, size=n)
+        sched = rng.random(n)
+        which = rng.integers(len(ZONE_SCHEDULES), size=n)
+        bound = np.where(circle, radius, np.hypot(side_w, side_h) / 2)
+        ok = shapely.distance(shapely.points(cx, cy), avoid) - bound >= CLEARANCE_M
+        for j in np.flatnonzero(ok):
+            if len(out) >= count:
+                return out
+            if centres:
+                c = np.asarray(centres)
+                gap = np.hypot(c[:, 0] - cx[j], c[:, 1] - cy[j]) - np.asarray(bounds) - bound[j]
+                if np.any(gap < 20.0):
+                    continue
+            if circle[j]:
+                shape: Shape = Circle(float(cx[j]), float(cy[j]), float(radius[j]))
+            else:
+                shape = rectangle(
+                    float(cx[j]), float(cy[j]), float(side_w[j]), float(side_h[j]), float(turn[j])
+                )
+            k = len(taken) + len(out)
+            schedule = (ZONE_SCHEDULES[which[j]],) if sched[j] < scheduled_fraction else None
             out.append(
                 make_zone(
-                    frame,
-                    f"z-{person.index:05d}-{n}",
-                    shape,
-                    schedule=schedule,
-                    name=f"Simulated exclusion zone {n}",
+                    frame, f"z-{person.index:05d}-{k}", shape, schedule=schedule,
+                    name=f"Simulated exclusion zone {k}",
                 )
             )
+            centres.append((float(cx[j]), float(cy[j])))
+            bounds.append(float(bound[j]))
+        if len(out) >= count:
+            break
     return out
 
 

@@ -128,7 +128,11 @@ def _episode_records(
             "alert", type_, scenario, at_s=a, from_s=a - interval - 60.0,
             to_s=a + 2 * interval + 60.0, episode=(a, b if b < end else None), severity=severity,
             late=late, optional=optional,
-            details={**details, "_key": key, "detect_fix_delay_s": delay},
+            details={
+                **details,
+                "_key": key,
+                "detect_fix_delay_s": round(delay, 1) if delay is not None else None,
+            },
             **common,
         )
     ]
@@ -254,6 +258,8 @@ def _silence(sim, person, last, back, threshold) -> list[TruthRecord]:
     scenario, sid = _label(sim, person, last, back if back is not None else sim.end_s)
     key = f"{person}:silence:{last}"
     common = {"scenario_id": sid, "offender_id": p.offender_id, "device_id": p.gps_device_id}
+    if type_ == "curfew_unverified" and p.curfew is not None:
+        common["curfew_id"] = p.curfew.curfew_id
     details = {
         "last_contact_at": iso_utc(last),
         "threshold_s": threshold,
@@ -285,7 +291,7 @@ def _silence(sim, person, last, back, threshold) -> list[TruthRecord]:
                         "alert", "curfew_unverified", scenario, at_s=ws, from_s=ws - 60.0,
                         to_s=ws + interval + 120.0, severity="high", timing="processing",
                         optional=True, details={"note": "silence ran into a curfew window"},
-                        **common,
+                        curfew_id=p.curfew.curfew_id if p.curfew else None, **common,
                     )
                 )
     return out

@@ -1,7 +1,7 @@
 """Tag behaviour apart from position: battery and charging, device events, gaps and outages.
 
 Battery: drains 2–3.5 %/h; charged most evenings at home (21:00–22:30 local, +40 %/h to 100 %);
-on about one evening in seven the person forgets. Crossing 15 % sends ``battery_low`` and the person
+on about one evening in twelve the person forgets. Crossing 15 % sends ``battery_low`` and the person
 charges 0.5–2 h later (so a tag never goes flat). Charging sends ``charging_started`` and
 ``charging_stopped``.
 
@@ -27,6 +27,7 @@ from simulator.localtime import local_to_utc_s
 
 LOW_PCT = 15.0
 CHARGE_PCT_PER_H = 40.0
+FORGET_CHARGE = 0.08
 
 
 @dataclass(slots=True)
@@ -64,7 +65,7 @@ def plan_battery(
     charges = []
     for d in dates:
         c = local_to_utc_s(d, float(rng.uniform(1260, 1350)), tz_name)
-        skip = rng.random() < 0.15 or (low_at_s is not None and c < low_at_s)
+        skip = rng.random() < FORGET_CHARGE or (low_at_s is not None and c < low_at_s)
         if not skip:
             charges.append(c)
     plan.battery_t_s.append(t)

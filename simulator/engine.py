@@ -242,20 +242,18 @@ def _events(config, plans: list[DevicePlan], outages: IntervalSet) -> DeviceEven
     return DeviceEvents(dev, ts, [r[2] for r in rows], [r[3] for r in rows], delivered, buffered)
 
 
-def _background_scenes(config, frame, dates) -> list[SceneSpec]:
+def _background_scenes(config, frame) -> list[SceneSpec]:
     rng = stream(config.seed, "scenes")
     start, end = config.start_s, config.start_s + config.duration_s
-    out = []
     h = config.half_size_m - 500.0
-    for _ in range(rng.poisson(config.scenes_per_day * config.days)):
-        day = dates[int(rng.integers(len(dates)))]
-        ws = local_to_utc_s(day, float(rng.uniform(1260, 1380)), config.timezone)
-        we = ws + float(rng.uniform(6, 10)) * 3600.0
+    out = []
+    for n in range(rng.poisson(config.scenes_per_day * config.days)):
+        hours = float(rng.uniform(2, 10))
+        ws = float(rng.uniform(start, max(start, end - hours * 3600.0)))
+        we = min(end, ws + hours * 3600.0)
         x, y = (float(v) for v in rng.uniform(-h, h, size=2))
-        if ws < start or we > end:
-            continue
         out.append(
-            make_scene(frame, f"sc-bg-{len(out) + 1:04d}", (x, y), (ws, we),
+            make_scene(frame, f"sc-bg-{n + 1:04d}", (x, y), (ws, we),
                        we + float(rng.uniform(1, 6)) * 3600.0)
         )
     return out
@@ -334,7 +332,7 @@ def simulate(config: SimConfig, progress: Progress | None = None) -> Simulation:
     sim = Simulation(
         config=config, frame=frame, persons=persons, zones=zones, conditions=conditions,
         scripts=scripts, skipped=skipped,
-        scene_specs=[sc for s in scripts for sc in s.scenes] + _background_scenes(config, frame, dates),
+        scene_specs=[sc for s in scripts for sc in s.scenes] + _background_scenes(config, frame),
         trajectories=traj, device_plans=plans, alcohol_plans=alcohol_plans,
         curfew_windows=curfew_windows, fixes=GpsFixes.concat(parts), alcohol=alcohol,
         events=_events(config, plans, noise.outages),

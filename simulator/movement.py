@@ -10,6 +10,7 @@ straight or L-shaped ("streets"); people walk short trips (1.1–1.6 m/s) and dr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -70,7 +71,7 @@ class Itinerary:
         ``wait_indoor``). Raises :class:`ScheduleError` if that would mean leaving in the past.
         """
         pts = [self.pos, *path]
-        legs = [np.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(pts, pts[1:], strict=False)]
+        legs = [math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(pts, pts[1:], strict=False)]
         total_s = sum(legs) / speed_mps
         if arrive_s is not None:
             depart_s = arrive_s - total_s
@@ -109,8 +110,7 @@ def travel_speed(rng: np.random.Generator, length_m: float) -> float:
 
 def path_length(path: Sequence[XY]) -> float:
     """Return the length of a polyline, metres."""
-    a = np.asarray(path, float)
-    return float(np.sum(np.hypot(*np.diff(a, axis=0).T)))
+    return sum(math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(path, path[1:], strict=False))
 
 
 def pick_route(rng: np.random.Generator, a: XY, b: XY) -> list[XY]:

@@ -64,7 +64,7 @@ def curfew(
 def fix(device_id: str, t: datetime, x: float, y: float, acc: float = 8.0) -> GpsReading:
     """Return a GPS reading at (x, y) metres."""
     lon, lat = ll(x, y)
-    return GpsReading(device_id=device_id, ts=t, lat=lat, lon=lon, accuracy_m=acc)
+    return GpsReading(device_id=device_id, ts=t, lat=lat, lon=lon, accuracy_m=float(acc))
 
 
 def trail(

@@ -226,6 +226,8 @@ def _curfew_details(
     if ev.kind == "episode_opened":
         same_window = window is not None and memo.window_start_s == window.nominal_start_s
         memo.pattern = "away_during_curfew" if same_window and memo.home_seen else "late_return"
+        if window is not None and not same_window:
+            memo.window_start_s, memo.home_seen = window.nominal_start_s, False
         details["pattern"] = memo.pattern
     else:
         pattern = memo.pattern or "away_during_curfew"

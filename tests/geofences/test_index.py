@@ -181,3 +181,28 @@ def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="give x and y"):
         index.evaluate([0], [0.0], accuracy_m=[5.0])
     assert index.zones_of(0)[0].zone_id == "z"
+
+
+def test_a_batch_spanning_years_is_evaluated_in_slices() -> None:
+    night = parse_schedule(NIGHT)
+    cc = conditions_xy(
+        zone("c", "curfew", circle=(X0, Y0, 50.0), schedule=night),
+        zone("z", "exclusion", circle=(X0, Y0, 50.0)),
+    )
+    index = ZoneIndex([cc])
+    ts = np.array(
+        [utc(2026, 1, 5, 20), utc(2026, 1, 5, 12), utc(2029, 7, 1, 23), utc(2029, 7, 1, 12)]
+    )
+    res = index.evaluate(np.zeros(4, int), ts, x=[X0 + 500] * 4, y=[Y0] * 4, accuracy_m=[10.0] * 4)
+    assert res.verdict.tolist() == [
+        DEFINITE,
+        CLEAR,
+        INACTIVE,
+        CLEAR,
+        DEFINITE,
+        CLEAR,
+        INACTIVE,
+        CLEAR,
+    ]
+    assert res.active_until_s[4] == utc(2029, 7, 2, 6)
+    assert index._horizon[1] - index._horizon[0] < 40 * 86400

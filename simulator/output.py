@@ -1,0 +1,177 @@
+"""Where a simulation goes: JSON Lines files, or Kafka topics (paced by delivery time).
+
+Files in ``--out DIR``:
+
+``readings.jsonl``
+    every reading (GPS, alcohol, device event) in *delivery* order, exactly the bytes sent to the
+    readings topic (key = ``device_id``);
+``conditions.jsonl`` / ``conditions.json``
+    one ``Conditions`` per person (the ``.json`` array is what ``em-service conditions load`` reads);
+``scenes.jsonl``
+    the reported crime scenes;
+``truth.jsonl``
+    the ground truth (:mod:`simulator.truth`);
+``manifest.json``
+    the configuration and the counts (no wall-clock values, so runs compare byte for byte).
+
+To Kafka: conditions first (key = ``offender_id``, compacted topic), then readings (key =
+``device_id``) and scenes (key = ``scene_id``, at their ``reported_at`` or the end of the run)
+merged by delivery time, paced by :class:`~simulator.clock.Pacer`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from em_service.contracts.codec import encode
+from simulator.clock import Pacer
+from simulator.encode import delivered_s, reading_keys, reading_lines
+from simulator.truth import encode_lines
+
+if TYPE_CHECKING:
+    from simulator.engine import Simulation
+
+BATCH = 50_000
+Tick = Callable[[int], None]
+
+
+def batches(sim: Simulation) -> Iterator[tuple[list[bytes], list[bytes], np.ndarray]]:
+    """Yield ``(keys, values, delivered_s)`` of the readings in delivery order, in batches."""
+    kind, index = sim.delivery_order()
+    for a in range(0, len(kind), BATCH):
+        k, i = kind[a : a + BATCH], index[a : a + BATCH]
+        yield reading_keys(sim, k, i), reading_lines(sim, k, i), delivered_s(sim, k, i)
+
+
+def manifest(sim: Simulation) -> dict:
+    """Return the configuration and counts of ``sim`` (JSON-friendly, deterministic)."""
+    from simulator.summary import summary
+
+    c = sim.config
+    return {
+        "config": {
+            "persons": c.persons,
+            "start": c.start.isoformat().replace("+00:00", "Z"),
+            "days": c.days,
+            "seed": c.seed,
+            "gps_interval_s": c.gps_interval_s,
+            "alcohol_interval_s": c.alcohol_interval_s,
+            "centre_lat": c.centre_lat,
+            "centre_lon": c.centre_lon,
+            "half_size_m": c.half_size_m,
+            "scenarios": c.scenarios,
+            "noise": dataclasses.asdict(c.noise),
+            "silence_buffer_s": c.silence_buffer_s,
+            "timezone": c.timezone,
+        },
+        "summary": summary(sim),
+        "files": ["readings.jsonl", "conditions.jsonl", "conditions.json", "scenes.jsonl",
+                  "truth.jsonl"],
+    }
+
+
+def write_truth(sim: Simulation, path: Path) -> None:
+    """Write the ground truth as JSON Lines to ``path``."""
+    path.write_bytes(encode_lines(sim.truth))
+
+
+def write_files(sim: Simulation, out: Path, tick: Tick | None = None) -> None:
+    """Write every file of ``sim`` into directory ``out`` (created if needed)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "readings.jsonl").open("wb") as fh:
+        for _keys, values, _t in batches(sim):
+            fh.write(b"\n".join(values))
+            fh.write(b"\n")
+            if tick:
+                tick(len(values))
+    conds = [encode(c) for c in sim.conditions]
+    (out / "conditions.jsonl").write_bytes(b"".join(c + b"\n" for c in conds))
+    (out / "conditions.json").write_bytes(b"[\n" + b",\n".join(conds) + b"\n]\n")
+    (out / "scenes.jsonl").write_bytes(b"".join(encode(s) + b"\n" for s in sim.scenes))
+    write_truth(sim, out / "truth.jsonl")
+    (out / "manifest.json").write_text(json.dumps(manifest(sim), indent=2, sort_keys=True) + "\n")
+
+
+async def _ensure_topics(bootstrap: str, topics: dict[str, str], partitions: int) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(
+                name, partitions, 1,
+                topic_configs={"cleanup.policy": "compact"} if role == "conditions" else {},
+            )
+            for role, name in topics.items()
+            if name not in existing
+        ]
+        if missing:
+            await admin.create_topics(missing)
+    finally:
+        await admin.close()
+
+
+async def send_kafka(
+    sim: Simulation,
+    bootstrap: str,
+    *,
+    topics: dict[str, str],
+    pacer: Pacer,
+    partitions: int = 4,
+    tick: Tick | None = None,
+) -> dict[str, int]:
+    """Send conditions, then readings and scenes by delivery time; return counts per topic.
+
+    ``topics`` maps ``readings``, ``conditions`` and ``scenes`` to topic names.
+    """
+    from aiokafka import AIOKafkaProducer
+
+    await _ensure_topics(bootstrap, topics, partitions)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=262_144
+    )
+    await producer.start()
+    counts = {"conditions": 0, "readings": 0, "scenes": 0}
+    try:
+        futures = [
+            await producer.send(topics["conditions"], encode(c), key=c.offender_id.encode())
+            for c in sim.conditions
+        ]
+        await producer.flush()
+        for fut in futures:
+            await fut
+        counts["conditions"] = len(futures)
+        scenes = sorted(
+            (min(max(s.reported_s, sim.config.start_s), sim.end_s), s.scene_id, encode(s.message()))
+            for s in sim.scene_specs
+        )
+        for keys, values, when in batches(sim):
+            futures = []
+            for key, value, t in zip(keys, values, when.tolist(), strict=True):
+                while scenes and scenes[0][0] <= t:
+                    _t, sid, body = scenes.pop(0)
+                    futures.append(await producer.send(topics["scenes"], body, key=sid.encode()))
+                    counts["scenes"] += 1
+                await pacer.wait(t)
+                futures.append(await producer.send(topics["readings"], value, key=key))
+            for fut in futures:
+                await fut
+            counts["readings"] += len(values)
+            if tick:
+                tick(len(values))
+        for _t, sid, body in scenes:
+            await pacer.wait(_t)
+            await (await producer.send(topics["scenes"], body, key=sid.encode()))
+            counts["scenes"] += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return counts

@@ -1,0 +1,30 @@
+"""Every error is a 4xx with JSON ``{"detail": …}``."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Api
+
+
+def test_unknown_route_and_method(api: Api) -> None:
+    r = api.client.get("/api/v1/nowhere")
+    assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
+    r = api.client.delete("/api/v1/alerts")
+    assert r.status_code == 405 and "GET" in r.headers["allow"] and "detail" in r.json()
+
+
+def test_malformed_json_body(api: Api) -> None:
+    r = api.client.post(
+        "/api/v1/alerts/alert-off-1/close",
+        headers={**api.headers("officer"), "Content-Type": "application/json"},
+        content=b"{nope",
+    )
+    assert r.status_code == 422 and "JSON" in r.json()["detail"]
+
+
+def test_conditions_without_kafka_is_503_with_a_message(api: Api) -> None:
+    r = api.client.put(
+        "/api/v1/offenders/off-5/conditions",
+        headers=api.headers("admin"),
+        json={"offender_id": "off-5", "device_ids": ["tag-5"]},
+    )
+    assert r.status_code == 503 and "not published" in r.json()["detail"]
