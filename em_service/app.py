@@ -22,6 +22,8 @@ def build_app(settings: Settings) -> faust.App:
         store=settings.table_store,
         processing_guarantee=settings.processing_guarantee,
         producer_acks=-1,
+        producer_linger_ms=2,
+        broker_commit_interval=settings.commit_interval_s,
         consumer_auto_offset_reset="earliest",
     )
     tracking_agents.register(app, settings)

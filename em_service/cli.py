@@ -133,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="local single-node Kafka: up | down | status | topics",
         add_help=False,
     )
+    sub.add_parser(
+        "simulate",
+        help="simulated cohort with ground truth, to files or Kafka (simulate --help)",
+        add_help=False,
+    )
     worker = sub.add_parser("worker", help="run the streaming worker (Faust) on the broker")
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(func=_worker)
@@ -169,6 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from em_service.devstack import main as devstack_main
 
         return devstack_main(argv[1:])
+    if argv and argv[0] == "simulate":
+        from simulator.cli import main as simulate_main
+
+        return simulate_main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

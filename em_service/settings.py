@@ -106,6 +106,15 @@ class Settings(BaseSettings):
     startup_grace_s: float = Field(
         120.0, description="No silence alerts until the worker has run this long (catch-up)"
     )
+    batch_max: int = Field(
+        500, description="Readings evaluated together (vectorised zone verdicts) at most"
+    )
+    batch_within_s: float = Field(
+        0.005, description="Longest wait to fill a batch, s (adds at most this to latency)"
+    )
+    commit_interval_s: float = Field(
+        0.1, description="Faust commit interval, s (under exactly_once: alert visibility delay)"
+    )
     late_after_s: float = Field(
         300.0, description="A reading older than the stream clock by more than this is late"
     )

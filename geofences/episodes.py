@@ -21,10 +21,11 @@ Rules (defaults in :class:`EpisodeConfig`, justified in ``geofences/README.md``)
 * **Reordering**: observations wait in a buffer until one ``reorder_window_s`` newer has been
   seen (or the buffer holds more than ``reorder_max_fixes``), then apply in event-time order.
   An observation at a time already applied is a duplicate and dropped. One older than the last
-  applied is *late*: it joins the open episode if contiguous with it, is dropped if inside the
-  last closed episode, and otherwise goes to a separate *late lane* with the same rules, whose
-  events are flagged ``late``. When the live lane later opens an episode contiguous with an open
-  late one, it continues that episode (same ``start_s``, no second ``episode_opened``).
+  applied is *late*: it joins the open episode or the current run of evidence if contiguous with
+  it (no clear fix since), is dropped if inside the last closed episode, and otherwise goes to a
+  separate *late lane* with the same rules. Events a late fix triggers are flagged ``late``.
+  When the live lane later opens an episode contiguous with an open late one, it continues that
+  episode (same ``start_s``, no second ``episode_opened``).
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class EpisodeEvent(msgspec.Struct, frozen=True, kw_only=True):
     n_fixes
         Evidence fixes so far.
     late
-        Opened from fixes older than the live watermark (store-and-forward).
+        Triggered by a fix older than the last one applied (store-and-forward, backfill).
     end_s, duration_s, reason
         For ``episode_closed``: when it ended, ``end_s - start_s``, and why: ``"clear"``,
         ``"window_end"``, ``"inactive"``, ``"forced"`` or ``"late_unresolved"``.
@@ -291,23 +292,29 @@ def _apply(lane: Lane, obs: Observation, cfg: EpisodeConfig, late: bool) -> list
         _absorb(lane, obs)
         lane.ep_until_s = obs.until_s
         return events
+    return events + _extend_run(lane, obs, cfg, late)
+
+
+def _extend_run(lane: Lane, obs: Observation, cfg: EpisodeConfig, late: bool) -> list[EpisodeEvent]:
+    """Add an evidence fix to the lane's run; open an episode if the rule is met."""
+    if lane.run_last_s is None or obs.ts_s >= lane.run_last_s:
+        lane.run_until_s = obs.until_s
     lane.run_n += 1
-    lane.run_definite += v == V.DEFINITE
-    lane.run_start_s = _min(lane.run_start_s, ts)
-    lane.run_last_s = _max(lane.run_last_s, ts)
+    lane.run_definite += obs.verdict == V.DEFINITE
+    lane.run_start_s = _min(lane.run_start_s, obs.ts_s)
+    lane.run_last_s = _max(lane.run_last_s, obs.ts_s)
     lane.run_depth_m = _max(lane.run_depth_m, obs.depth_m)
-    lane.run_until_s = obs.until_s
-    if _should_open(lane, cfg):
-        lane.ep_start_s = lane.run_start_s
-        lane.ep_n = lane.run_n
-        lane.ep_definite = lane.run_definite > 0
-        lane.ep_depth_m = lane.run_depth_m
-        lane.ep_last_s = lane.run_last_s
-        lane.ep_until_s = obs.until_s
-        _reset_run(lane)
-        _reset_clear(lane)
-        events.append(_opened(lane, ts, late))
-    return events
+    if not _should_open(lane, cfg):
+        return []
+    lane.ep_start_s = lane.run_start_s
+    lane.ep_n = lane.run_n
+    lane.ep_definite = lane.run_definite > 0
+    lane.ep_depth_m = lane.run_depth_m
+    lane.ep_last_s = lane.run_last_s
+    lane.ep_until_s = lane.run_until_s
+    _reset_run(lane)
+    _reset_clear(lane)
+    return [_opened(lane, obs.ts_s, late)]
 
 
 def _opened(lane: Lane, detected_s: float, late: bool) -> EpisodeEvent:
@@ -341,29 +348,39 @@ def _apply_live(state: EpisodeState, obs: Observation, cfg: EpisodeConfig) -> li
     for e in events:
         if e.kind == "episode_closed":
             state.closed_start_s, state.closed_end_s = e.start_s, e.end_s
-    if not was_open and live.ep_start_s is not None and late.ep_start_s is not None:
-        contiguous = live.last_break_s is None or live.last_break_s < late.ep_last_s
-        if contiguous and late.ep_last_s <= live.ep_start_s:
-            # The live episode continues the open late one: keep its start, emit no new "opened".
-            events = [e for e in events if e.kind != "episode_opened"]
-            live.ep_start_s = late.ep_start_s
-            live.ep_n += late.ep_n
-            live.ep_definite = live.ep_definite or late.ep_definite
-            live.ep_depth_m = _max(live.ep_depth_m, late.ep_depth_m)
-            state.late = Lane(last_s=late.last_s, last_break_s=late.last_break_s)
+    if (
+        not was_open
+        and live.ep_start_s is not None
+        and late.ep_start_s is not None
+        and _no_break_since(live, late.ep_last_s)
+        and late.ep_last_s <= live.ep_start_s
+    ):
+        # The live episode continues the open late one: keep its start, emit no new "opened".
+        events = [e for e in events if e.kind != "episode_opened"]
+        live.ep_start_s = late.ep_start_s
+        live.ep_n += late.ep_n
+        live.ep_definite = live.ep_definite or late.ep_definite
+        live.ep_depth_m = _max(live.ep_depth_m, late.ep_depth_m)
+        state.late = Lane(last_s=late.last_s, last_break_s=late.last_break_s)
     return events
+
+
+def _no_break_since(lane: Lane, ts_s: float) -> bool:
+    """True if the lane has seen no clear or inactive fix at or after ``ts_s``."""
+    return lane.last_break_s is None or lane.last_break_s < ts_s
 
 
 def _apply_late(state: EpisodeState, obs: Observation, cfg: EpisodeConfig) -> list[EpisodeEvent]:
     live = state.live
     evidence = obs.verdict in (V.POSSIBLE, V.DEFINITE)
     if live.ep_start_s is not None and (
-        obs.ts_s >= live.ep_start_s
-        or (live.last_break_s is not None and live.last_break_s < obs.ts_s)
+        obs.ts_s >= live.ep_start_s or _no_break_since(live, obs.ts_s)
     ):
-        if evidence:
+        if evidence:  # contiguous with the open episode: part of it
             _absorb(live, obs)
         return []
+    if live.run_n and evidence and _no_break_since(live, obs.ts_s):
+        return _extend_run(live, obs, cfg, late=True)  # part of the live run of evidence
     if state.closed_start_s is not None and state.closed_start_s <= obs.ts_s <= state.closed_end_s:
         state.late_covered += 1
         return []
@@ -387,8 +404,8 @@ def push(
     --------
     >>> cfg = EpisodeConfig(reorder_window_s=0)
     >>> state, out = new_state(), []
-    >>> verdicts = [V.CLEAR, V.POSSIBLE, V.DEFINITE, V.DEFINITE, V.DEFINITE, V.CLEAR, V.CLEAR, V.CLEAR]
-    >>> for i, v in enumerate(verdicts):
+    >>> C, P, D = V.CLEAR, V.POSSIBLE, V.DEFINITE
+    >>> for i, v in enumerate([C, P, D, D, D, C, C, C]):
     ...     state, events = push(state, Observation(60.0 * i, v, 5.0), cfg)
     ...     out += [(e.kind, e.start_s, e.end_s) for e in events]
     >>> out

@@ -282,7 +282,7 @@ def windows_covering(schedule: Schedule, ts_s: float, *, nominal: bool = False) 
 
 
 def merged_intervals(schedule: Schedule, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Return sorted, disjoint ``(starts_s, ends_s)`` arrays covering the windows in ``[t0_s, t1_s]``.
+    """Return sorted, disjoint ``(starts_s, ends_s)`` covering the windows in ``[t0_s, t1_s]``.
 
     Touching or overlapping windows are merged, so ``ends_s`` is the end of continuous activity.
     """
@@ -299,7 +299,7 @@ def merged_intervals(schedule: Schedule, t0_s: float, t1_s: float) -> tuple[np.n
 def to_epoch_s(
     value: float | int | str | datetime | None, *, item_id: str | None = None
 ) -> float | None:
-    """Return epoch seconds for an aware datetime, an RFC 3339 string or a number; None stays None."""
+    """Return epoch seconds of an aware datetime, RFC 3339 string or number (None stays None)."""
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -11,7 +11,7 @@ curfew address) the fix is:
 ``CLEAR`` (0)
     the disc does not touch the breach region;
 ``UNUSABLE`` (3)
-    the accuracy is worse than the limit (or not a number): no breach decision, still a sign of life;
+    accuracy worse than the limit (or not a number): no breach decision, still a sign of life;
 ``INACTIVE`` (4)
     the rule does not apply at that instant (outside its schedule, validity or curfew window).
 

@@ -40,10 +40,9 @@ from geofences.projection import Projector, get_projector
 from geofences.schedule import Schedule, get_timezone, merged_intervals, parse_schedule, to_epoch_s
 
 Kind = Literal["exclusion", "inclusion", "curfew"]
-_KIND_CODE = {"exclusion": 0, "inclusion": 1, "curfew": 2}
 
-#: Band buffers are built ``band * (1 + _BAND_REL) + _BAND_ABS`` wide, so that chord and GEOS
-#: input-simplification errors (about 0.5 % and 1 % of the distance) can never misclassify a fix.
+#: Band buffers are built ``band * (1 + _BAND_REL) + _BAND_ABS`` wide, so that GEOS's buffer
+#: input simplification (up to about 1 % of the distance) can never misclassify a fix.
 _BAND_REL = 0.05
 _BAND_ABS = 0.05
 _CIRCLE_QUAD_SEGS = 16
@@ -100,7 +99,7 @@ class CompiledZone:
         """Return the end of the active period containing ``ts_s``, or None if inactive then.
 
         The end is ``valid_to_s`` (``inf`` if open) or the end of the schedule window, whichever is
-        first; back-to-back windows count as one period (looked ahead about a week).
+        first; back-to-back windows count as one period (looked ahead at least a day).
         """
         if not (self.valid_from_s <= ts_s < self.valid_to_s):
             return None
@@ -156,8 +155,7 @@ def _class_of(s: float, r: float) -> int:
     return INSIDE if s >= r else (OUTSIDE if s < -r else STRADDLE)
 
 
-@dataclass(frozen=True, slots=True)
-class ZoneVerdict:
+class ZoneVerdict(msgspec.Struct, frozen=True):
     """The verdict of one fix against one zone or curfew (the scalar API's result).
 
     ``verdict`` is the name (curfew names for curfews); ``code`` its integer code;
@@ -176,7 +174,7 @@ class ZoneVerdict:
 
 @dataclass(frozen=True, eq=False)
 class CompiledConditions:
-    """One person's zones and curfews compiled for evaluation (build with :func:`compile_conditions`).
+    """One person's zones and curfews, compiled (build with :func:`compile_conditions`).
 
     Attributes
     ----------
@@ -257,8 +255,8 @@ class CompiledConditions:
                 if code != V.CLEAR:
                     s = z.signed_distance(x, y) if s is None else s
                     depth = s if exclusion else -s
-            name = V.verdict_name(code, curfew=z.kind == "curfew")
-            out.append(ZoneVerdict(z.zone_id, z.kind, name, code, depth, until))
+            names = V.CURFEW_NAMES if z.kind == "curfew" else V.ZONE_NAMES
+            out.append(ZoneVerdict(z.zone_id, z.kind, names[code], code, depth, until))
         return out
 
 
@@ -467,7 +465,8 @@ def compile_conditions(
     >>> cc = compile_conditions({"offender_id": "o1", "zones": [{"type": "Feature",
     ...     "geometry": {"type": "Point", "coordinates": [-0.1276, 51.5072]},
     ...     "properties": {"zone_id": "z1", "kind": "exclusion", "radius_m": 200}}]})
-    >>> [(v.zone_id, v.verdict) for v in cc.evaluate_fix(0, lon=-0.1276, lat=51.5072, accuracy_m=10)]
+    >>> verdicts = cc.evaluate_fix(0, lon=-0.1276, lat=51.5072, accuracy_m=10)
+    >>> [(v.zone_id, v.verdict) for v in verdicts]
     [('z1', 'definite')]
     """
     if not isinstance(conditions, Mapping):

@@ -15,7 +15,6 @@ from typing import Literal
 
 import msgspec
 import numpy as np
-import shapely
 
 from em_service.contracts import (
     Conditions,
@@ -26,8 +25,16 @@ from em_service.contracts import (
     ZoneFeature,
     ZoneProperties,
 )
-from simulator.cohort import ALL_WEEK, XY, Person, routes_geometry
-from simulator.geo import Circle, ConvexPolygon, LocalFrame, Shape, rectangle
+from simulator.cohort import ALL_WEEK, XY, Person
+from simulator.geo import (
+    Circle,
+    ConvexPolygon,
+    LocalFrame,
+    Shape,
+    distance_to_segments,
+    path_segments,
+    rectangle,
+)
 
 CLEARANCE_M = 150.0
 INCLUSION_MARGIN_M = 600.0
@@ -52,17 +59,63 @@ class ZoneSpec:
     scenario_id: str | None = None
 
 
+def publish_many(
+    frame: LocalFrame, shapes: list[Shape]
+) -> list[tuple[PointGeometry | PolygonGeometry, Shape]]:
+    """Return, per shape, its GeoJSON geometry and the shape as that geometry describes it.
+
+    All coordinates go through the projection in one call each way (rounded to 1e-7 degree).
+    """
+    xs: list[float] = []
+    ys: list[float] = []
+    counts = []
+    for shape in shapes:
+        if isinstance(shape, Circle):
+            px, py = [shape.cx_m], [shape.cy_m]
+        else:
+            px, py = shape.xs_m.tolist(), shape.ys_m.tolist()
+        xs += px
+        ys += py
+        counts.append(len(px))
+    lon, lat = frame.to_lonlat(np.asarray(xs), np.asarray(ys))
+    bx, by = frame.to_xy(lon, lat)
+    lon, lat, bx, by = (np.atleast_1d(v).tolist() for v in (lon, lat, bx, by))
+    out: list[tuple[PointGeometry | PolygonGeometry, Shape]] = []
+    k = 0
+    for shape, n in zip(shapes, counts, strict=True):
+        if isinstance(shape, Circle):
+            out.append((PointGeometry([lon[k], lat[k]]), Circle(bx[k], by[k], shape.r_m)))
+        else:
+            ring = [[a, b] for a, b in zip(lon[k : k + n], lat[k : k + n], strict=True)]
+            ring.append(ring[0])
+            polygon = ConvexPolygon(np.asarray(bx[k : k + n]), np.asarray(by[k : k + n]))
+            out.append((PolygonGeometry([ring]), polygon))
+        k += n
+    return out
+
+
 def publish(frame: LocalFrame, shape: Shape) -> tuple[PointGeometry | PolygonGeometry, Shape]:
     """Return the GeoJSON geometry of ``shape`` and the shape as that geometry describes it."""
-    if isinstance(shape, Circle):
-        lon, lat = frame.to_lonlat(shape.cx_m, shape.cy_m)
-        x, y = frame.to_xy(lon, lat)
-        return PointGeometry([float(lon), float(lat)]), Circle(float(x), float(y), shape.r_m)
-    lon, lat = frame.to_lonlat(shape.xs_m, shape.ys_m)
-    ring = [[float(a), float(b)] for a, b in zip(lon, lat, strict=True)]
-    ring.append(ring[0])
-    x, y = frame.to_xy(lon, lat)
-    return PolygonGeometry([ring]), ConvexPolygon(x, y)
+    return publish_many(frame, [shape])[0]
+
+
+@dataclass(frozen=True, eq=False)
+class ZoneDraft:
+    """A zone before publication (local shape, not yet rounded)."""
+
+    zone_id: str
+    shape: Shape
+    schedule: tuple[Window, ...] | None
+    name: str
+
+
+def publish_drafts(frame: LocalFrame, drafts: list[ZoneDraft]) -> list[ZoneSpec]:
+    """Return exclusion zones for ``drafts``, projected in one go."""
+    published = publish_many(frame, [d.shape for d in drafts]) if drafts else []
+    return [
+        ZoneSpec(d.zone_id, "exclusion", shape, geometry, d.schedule, d.name)
+        for d, (geometry, shape) in zip(drafts, published, strict=True)
+    ]
 
 
 def make_zone(
@@ -83,14 +136,13 @@ def make_zone(
 def place_background_zones(
     person: Person,
     rng: np.random.Generator,
-    frame: LocalFrame,
     *,
     count: int,
     avoid_paths: list[list[XY]],
     taken: list[ZoneSpec],
     half_size_m: float,
     scheduled_fraction: float,
-) -> list[ZoneSpec]:
+) -> list[ZoneDraft]:
     """Return ``count`` exclusion zones clear of ``avoid_paths`` and of the zones ``taken``.
 
     Candidates are circles (r 100–350 m) or rotated rectangles (sides 150–600 m) 0.3–3 km from
@@ -99,10 +151,10 @@ def place_background_zones(
     """
     if count <= 0:
         return []
-    avoid = routes_geometry(avoid_paths)
+    segments = path_segments(avoid_paths)
     centres = [z.shape.centre for z in taken]
     bounds = [z.shape.bounding_radius_m for z in taken]
-    out: list[ZoneSpec] = []
+    out: list[ZoneDraft] = []
     for _attempt in range(20):
         n = 32
         dist = rng.uniform(300, 3000, size=n)
@@ -116,7 +168,7 @@ def place_background_zones(
         sched = rng.random(n)
         which = rng.integers(len(ZONE_SCHEDULES), size=n)
         bound = np.where(circle, radius, np.hypot(side_w, side_h) / 2)
-        ok = shapely.distance(shapely.points(cx, cy), avoid) - bound >= CLEARANCE_M
+        ok = distance_to_segments(cx, cy, segments) - bound >= CLEARANCE_M
         for j in np.flatnonzero(ok):
             if len(out) >= count:
                 return out
@@ -134,9 +186,8 @@ def place_background_zones(
             k = len(taken) + len(out)
             schedule = (ZONE_SCHEDULES[which[j]],) if sched[j] < scheduled_fraction else None
             out.append(
-                make_zone(
-                    frame, f"z-{person.index:05d}-{k}", shape, schedule=schedule,
-                    name=f"Simulated exclusion zone {k}",
+                ZoneDraft(
+                    f"z-{person.index:05d}-{k}", shape, schedule, f"Simulated exclusion zone {k}"
                 )
             )
             centres.append((float(cx[j]), float(cy[j])))
@@ -154,12 +205,14 @@ def inclusion_shape(paths: list[list[XY]], margin_m: float = INCLUSION_MARGIN_M)
     return ConvexPolygon(np.array([x0, x1, x1, x0]), np.array([y0, y0, y1, y1]))
 
 
-def curfew_circle(frame: LocalFrame, person: Person) -> tuple[PointGeometry, Circle]:
-    """Return the published curfew address (home point) and its circle in local metres."""
-    assert person.curfew is not None
-    geometry, shape = publish(frame, Circle(*person.home, person.curfew.radius_m))
-    assert isinstance(geometry, PointGeometry) and isinstance(shape, Circle)
-    return geometry, shape
+def curfew_addresses(
+    frame: LocalFrame, persons: list[Person]
+) -> dict[int, tuple[PointGeometry, Circle]]:
+    """Return, per person with a curfew, the published address (home point) and its circle."""
+    with_curfew = [p for p in persons if p.curfew is not None]
+    shapes: list[Shape] = [Circle(*p.home, p.curfew.radius_m) for p in with_curfew]  # type: ignore[union-attr]
+    published = publish_many(frame, shapes) if shapes else []
+    return {p.index: pub for p, pub in zip(with_curfew, published, strict=True)}  # type: ignore[misc]
 
 
 def _windows(windows: tuple[Window, ...]) -> list[WeeklyWindow]:
@@ -167,10 +220,10 @@ def _windows(windows: tuple[Window, ...]) -> list[WeeklyWindow]:
 
 
 def build_conditions(
-    frame: LocalFrame,
     person: Person,
     zones: list[ZoneSpec],
     *,
+    curfew_point: PointGeometry | None,
     gps_interval_s: float,
     timezone: str,
     updated_at: datetime,
@@ -192,11 +245,11 @@ def build_conditions(
     ]
     curfews = []
     if person.curfew is not None:
-        point, _circle = curfew_circle(frame, person)
+        assert curfew_point is not None
         curfews.append(
             Curfew(
                 curfew_id=person.curfew.curfew_id,
-                geometry=point,
+                geometry=curfew_point,
                 windows=_windows(person.curfew.windows),
                 radius_m=person.curfew.radius_m,
             )

@@ -92,15 +92,16 @@ def event_message(sim: Simulation, k: int) -> DeviceEvent:
 
 def reading_lines(sim: Simulation, kind: np.ndarray, index: np.ndarray) -> list[bytes]:
     """Return the messages of readings ``(kind, index)`` in the given order."""
-    out = np.empty(len(kind), dtype=object)
     gps = kind == 0
-    if gps.any():
-        out[gps] = gps_lines(sim, index[gps])
-    for pos in np.flatnonzero(kind == 1).tolist():
-        out[pos] = encode(alcohol_message(sim, int(index[pos])))
-    for pos in np.flatnonzero(kind == 2).tolist():
-        out[pos] = encode(event_message(sim, int(index[pos])))
-    return out.tolist()
+    out = gps_lines(sim, index[gps]) if gps.any() else []
+    others = np.flatnonzero(~gps).tolist()
+    if not others:
+        return out
+    for pos in others:  # ascending: each insert lands at its final position
+        k, i = int(kind[pos]), int(index[pos])
+        msg = alcohol_message(sim, i) if k == 1 else event_message(sim, i)
+        out.insert(pos, encode(msg))
+    return out
 
 
 def reading_keys(sim: Simulation, kind: np.ndarray, index: np.ndarray) -> list[bytes]:

@@ -6,25 +6,37 @@ gives the same output, independent of progress reporting or output mode.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 import numpy as np
 
 from em_service.contracts import Conditions, Scene
-from simulator.alcohol import AlcoholPlan, AlcoholReadings, random_drink, reading_times, simulate_tag
+from simulator.alcohol import (
+    AlcoholPlan,
+    AlcoholReadings,
+    random_drink,
+    reading_times,
+    simulate_tag,
+)
 from simulator.cohort import Person, build_cohort
 from simulator.conditions import (
     ZoneSpec,
     build_conditions,
+    curfew_addresses,
     inclusion_shape,
     make_zone,
     place_background_zones,
+    publish_drafts,
 )
 from simulator.config import SimConfig
 from simulator.device import DevicePlan, plan_battery, plan_random_gaps
-from simulator.geo import LocalFrame
+from simulator.geo import Circle, LocalFrame
 from simulator.gps import GpsFixes, NoiseSets, deliver, generate_fixes
 from simulator.intervals import IntervalSet, PiecewiseSeries
 from simulator.localtime import local_dates, local_to_utc_s, weekly_windows_utc
@@ -84,6 +96,7 @@ class Simulation:
     device_plans: list[DevicePlan]
     alcohol_plans: dict[int, AlcoholPlan]
     curfew_windows: dict[int, list[tuple[float, float, date]]]
+    curfew_circles: dict[int, Circle]
     fixes: GpsFixes
     alcohol: AlcoholReadings
     events: DeviceEvents
@@ -91,6 +104,11 @@ class Simulation:
     event_seq: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     alcohol_seq: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     truth: list[TruthRecord] = field(default_factory=list)
+
+    @cached_property
+    def fix_key(self) -> np.ndarray:
+        """``device * 1e10 + ts_s`` of every fix: sorted, for lookups by (device, time)."""
+        return self.fixes.dev.astype(np.int64) * 10**10 + self.fixes.ts_s
 
     @property
     def scenes(self) -> list[Scene]:
@@ -105,15 +123,16 @@ class Simulation:
     def delivery_order(self) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(kind, index)`` of every reading in delivery order (0 gps, 1 alcohol, 2 event).
 
-        Ties in delivery time are broken by kind, device and sequence number.
+        Ties in delivery time (practically absent: latencies are random floats) keep the table
+        order: GPS by device and time, then alcohol, then events.
         """
         f, a, e = self.fixes, self.alcohol, self.events
-        kind = np.concatenate([np.zeros(len(f), np.int8), np.ones(len(a), np.int8), np.full(len(e), 2, np.int8)])
+        kind = np.concatenate(
+            [np.zeros(len(f), np.int8), np.ones(len(a), np.int8), np.full(len(e), 2, np.int8)]
+        )
         index = np.concatenate([np.arange(len(f)), np.arange(len(a)), np.arange(len(e))])
         delivered = np.concatenate([f.delivered_s, a.delivered_s, e.delivered_s])
-        dev = np.concatenate([f.dev, a.dev, e.dev])
-        seq = np.concatenate([self.fix_seq, self.alcohol_seq, self.event_seq])
-        order = np.lexsort((seq, dev, kind, delivered))
+        order = np.argsort(delivered, kind="stable")
         return kind[order], index[order]
 
 
@@ -122,8 +141,14 @@ def _scripts(config: SimConfig, frame: LocalFrame, persons: list[Person], inclus
     for n, inst in enumerate(assign(config.scenarios, config.persons)):
         person = persons[inst.person] if inst.person is not None else None
         ctx = Ctx(
-            config, frame, person, stream(config.seed, "scenarios", n), inst.scenario_id,
-            inst.kind, inst.number, inclusion.get(inst.person),
+            config,
+            frame,
+            person,
+            stream(config.seed, "scenarios", n),
+            inst.scenario_id,
+            inst.kind,
+            inst.number,
+            inclusion.get(inst.person),
         )
         try:
             scripts.append(KINDS[inst.kind].build(ctx))
@@ -134,27 +159,43 @@ def _scripts(config: SimConfig, frame: LocalFrame, persons: list[Person], inclus
 
 def _zones(config, frame, persons, scripts_of, inclusion) -> dict[int, list[ZoneSpec]]:
     rng = stream(config.seed, "zones")
-    out = {}
+    drafts = {}
     for p in persons:
         scripted = [z for s in scripts_of[p.index] for z in s.zones]
         paths = p.routes + [path for s in scripts_of[p.index] for path in s.paths]
-        background = place_background_zones(
-            p, rng, frame, count=max(0, p.n_zones - len(scripted)), avoid_paths=paths,
-            taken=scripted, half_size_m=config.half_size_m,
+        drafts[p.index] = place_background_zones(
+            p,
+            rng,
+            count=max(0, p.n_zones - len(scripted)),
+            avoid_paths=paths,
+            taken=scripted,
+            half_size_m=config.half_size_m,
             scheduled_fraction=config.scheduled_zone_fraction,
         )
-        zones = scripted + background
+    flat = publish_drafts(frame, [d for p in persons for d in drafts[p.index]])
+    out = {}
+    k = 0
+    for p in persons:
+        n = len(drafts[p.index])
+        zones = [z for s in scripts_of[p.index] for z in s.zones] + flat[k : k + n]
+        k += n
         if p.index in inclusion:
             zones.append(
-                make_zone(frame, f"z-{p.index:05d}-in", inclusion[p.index], kind="inclusion",
-                          name="Simulated inclusion area")
+                make_zone(
+                    frame,
+                    f"z-{p.index:05d}-in",
+                    inclusion[p.index],
+                    kind="inclusion",
+                    name="Simulated inclusion area",
+                )
             )
         out[p.index] = zones
     return out
 
 
 def _trails(config, persons, scripts_of, curfew_windows, dates) -> Trajectories:
-    rng = stream(config.seed, "movement")
+    # Per-day choices are many small scalar draws: Python's generator is far quicker for those.
+    rng = random.Random(int(stream(config.seed, "movement").integers(2**63)))
     tz = config.timezone
     end_s = config.start_s + config.duration_s
     t0 = local_to_utc_s(dates[0], 0.0, tz)
@@ -188,13 +229,19 @@ def _devices(config, persons, scripts_of, dates) -> list[DevicePlan]:
             low_at = s.battery_low_at_s or low_at
         plan_battery(plan, rng, dates, config.timezone, low_at_s=low_at)
         plan_random_gaps(
-            plan, rng, start_s=start, end_s=end, phase_s=p.gps_phase_s,
-            interval_s=config.gps_interval_s, outages_per_day=config.noise.outages_per_day,
+            plan,
+            rng,
+            start_s=start,
+            end_s=end,
+            phase_s=p.gps_phase_s,
+            interval_s=config.gps_interval_s,
+            outages_per_day=config.noise.outages_per_day,
             long_outages_per_day=config.noise.long_outages_per_day,
             nofix_per_day=config.noise.nofix_gaps_per_day,
         )
         plan.events = sorted(
-            e for e in plan.events
+            e
+            for e in plan.events
             if start <= e[0] < end and not any(a <= e[0] < b for a, b in plan.silences)
         )
         plans.append(plan)
@@ -253,23 +300,34 @@ def _background_scenes(config, frame) -> list[SceneSpec]:
         we = min(end, ws + hours * 3600.0)
         x, y = (float(v) for v in rng.uniform(-h, h, size=2))
         out.append(
-            make_scene(frame, f"sc-bg-{n + 1:04d}", (x, y), (ws, we),
-                       we + float(rng.uniform(1, 6)) * 3600.0)
+            make_scene(
+                frame,
+                f"sc-bg-{n + 1:04d}",
+                (x, y),
+                (ws, we),
+                we + float(rng.uniform(1, 6)) * 3600.0,
+            )
         )
     return out
 
 
 def _seqs(sim: Simulation) -> None:
+    """Number each tag's readings (fixes and events, by timestamp; fixes first on a tie)."""
     f, e, a = sim.fixes, sim.events, sim.alcohol
-    dev = np.concatenate([f.dev, e.dev])
-    ts = np.concatenate([f.ts_s, e.ts_s])
-    kind = np.concatenate([np.zeros(len(f), np.int8), np.ones(len(e), np.int8)])
-    order = np.lexsort((kind, ts, dev))
-    seq = np.empty(len(order), np.int64)
-    sdev = dev[order]
-    first = np.searchsorted(sdev, sdev, side="left")
-    seq[order] = np.arange(len(order)) - first
-    sim.fix_seq, sim.event_seq = seq[: len(f)], seq[len(f) :]
+    fkey = f.dev.astype(np.int64) * 10**10 + f.ts_s
+    ekey = e.dev.astype(np.int64) * 10**10 + e.ts_s
+    eorder = np.argsort(ekey, kind="stable")
+    ekey_sorted = ekey[eorder]
+    first_fix = np.searchsorted(f.dev, np.arange(len(sim.persons)), side="left")
+    first_event = np.searchsorted(e.dev[eorder], np.arange(len(sim.persons)), side="left")
+    # fixes: rank among the device's fixes + events stamped strictly earlier
+    events_before = np.searchsorted(ekey_sorted, fkey, side="left") - first_event[f.dev]
+    sim.fix_seq = np.arange(len(f)) - first_fix[f.dev] + events_before
+    # events: rank among the device's events + fixes stamped at or before
+    fixes_upto = np.searchsorted(fkey, ekey_sorted, side="right") - first_fix[e.dev[eorder]]
+    seq = np.empty(len(e), np.int64)
+    seq[eorder] = np.arange(len(e)) - first_event[e.dev[eorder]] + fixes_upto
+    sim.event_seq = seq
     aorder = np.lexsort((a.ts_s, a.dev))
     adev = a.dev[aorder]
     aseq = np.empty(len(a), np.int64)
@@ -280,14 +338,29 @@ def _seqs(sim: Simulation) -> None:
 def simulate(config: SimConfig, progress: Progress | None = None) -> Simulation:
     """Return a complete, deterministic simulation for ``config``.
 
-    ``progress(stage, done, total)`` is called as GPS chunks are generated.
+    ``progress(stage, done, total)`` is called at each stage and as GPS tags are done (``done``
+    counts people). The cyclic garbage
+    collector is paused meanwhile: the run allocates millions of long-lived objects and nothing
+    cyclic, and collections would make the run time grow faster than the cohort.
     """
-    from simulator.derive import derive_truth
+    with paused_gc():
+        return _simulate(config, progress)
 
-    frame = LocalFrame(config.centre_lat, config.centre_lon)
-    tz = config.timezone
-    start, end = config.start_s, config.start_s + config.duration_s
-    dates = local_dates(start, end, tz)
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector (restored afterwards)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _people(config: SimConfig, frame: LocalFrame):
+    """Return people, placed scripts, skipped scenarios, scripts per person, inclusion areas."""
     instances = assign(config.scenarios, config.persons)
     needs = {i.person: set(KINDS[i.kind].needs) for i in instances if i.person is not None}
     persons = build_cohort(config, stream(config.seed, "cohort"), needs)
@@ -300,43 +373,97 @@ def simulate(config: SimConfig, progress: Progress | None = None) -> Simulation:
     for s in scripts:
         if s.person is not None:
             scripts_of[s.person.index].append(s)
-    zones = _zones(config, frame, persons, scripts_of, inclusion)
+    return persons, scripts, skipped, scripts_of, inclusion
+
+
+def _conditions(config: SimConfig, frame: LocalFrame, persons, zones) -> tuple[list, dict]:
+    """Return every person's ``Conditions`` and their published curfew circles."""
+    addresses = curfew_addresses(frame, persons)
     conditions = [
-        build_conditions(frame, p, zones[p.index], gps_interval_s=config.gps_interval_s,
-                         timezone=tz, updated_at=config.start)
+        build_conditions(
+            p,
+            zones[p.index],
+            curfew_point=addresses[p.index][0] if p.index in addresses else None,
+            gps_interval_s=config.gps_interval_s,
+            timezone=config.timezone,
+            updated_at=config.start,
+        )
         for p in persons
     ]
-    span = (local_to_utc_s(dates[0], 0.0, tz), local_to_utc_s(dates[-1], 1439.0, tz))
-    curfew_windows = {
-        p.index: weekly_windows_utc(p.curfew.windows, *span, tz) for p in persons if p.curfew
-    }
-    traj = _trails(config, persons, scripts_of, curfew_windows, dates)
-    plans = _devices(config, persons, scripts_of, dates)
+    return conditions, {i: circle for i, (_pt, circle) in addresses.items()}
+
+
+def _fixes(config, frame, persons, traj, plans, stage) -> tuple[GpsFixes, IntervalSet]:
+    """Return every GPS fix (in chunks of people, one random stream per chunk) and outages."""
     noise = NoiseSets(*(_interval_set(plans, a) for a in ("outages", "nofix", "silences", "clean")))
     battery = PiecewiseSeries([p.battery_t_s for p in plans], [p.battery_pct for p in plans])
     phases = np.array([p.gps_phase_s for p in persons], float)
     parts = []
-    n_chunks = (len(persons) + GPS_CHUNK - 1) // GPS_CHUNK
-    for c in range(n_chunks):
+    for c in range((len(persons) + GPS_CHUNK - 1) // GPS_CHUNK):
         dev = np.arange(c * GPS_CHUNK, min((c + 1) * GPS_CHUNK, len(persons)))
         parts.append(
             generate_fixes(
-                dev, phases[dev], start_s=start, end_s=end, interval_s=config.gps_interval_s,
-                outlier_rate=config.noise.outlier_rate, traj=traj, noise=noise, battery=battery,
-                frame=frame, rng=stream(config.seed, "gps", c),
+                dev,
+                phases[dev],
+                start_s=config.start_s,
+                end_s=config.start_s + config.duration_s,
+                interval_s=config.gps_interval_s,
+                outlier_rate=config.noise.outlier_rate,
+                traj=traj,
+                noise=noise,
+                battery=battery,
+                frame=frame,
+                rng=stream(config.seed, "gps", c),
             )
         )
+        stage("gps fixes", int(dev[-1]) + 1)
+    return GpsFixes.concat(parts), noise.outages
+
+
+def _simulate(config: SimConfig, progress: Progress | None) -> Simulation:
+    from simulator.derive import derive_truth
+
+    def stage(name: str, done: int = 0) -> None:
         if progress:
-            progress("gps", int(dev[-1]) + 1, len(persons))
+            progress(name, done, config.persons)
+
+    frame = LocalFrame(config.centre_lat, config.centre_lon)
+    tz = config.timezone
+    dates = local_dates(config.start_s, config.start_s + config.duration_s, tz)
+    stage("people and scenarios")
+    persons, scripts, skipped, scripts_of, inclusion = _people(config, frame)
+    stage("zones and conditions")
+    zones = _zones(config, frame, persons, scripts_of, inclusion)
+    conditions, curfew_circles = _conditions(config, frame, persons, zones)
+    span = (local_to_utc_s(dates[0], 0.0, tz), local_to_utc_s(dates[-1], 1439.0, tz))
+    curfew_windows = {
+        p.index: weekly_windows_utc(p.curfew.windows, *span, tz) for p in persons if p.curfew
+    }
+    stage("movement")
+    traj = _trails(config, persons, scripts_of, curfew_windows, dates)
+    plans = _devices(config, persons, scripts_of, dates)
+    stage("gps fixes")
+    fixes, outages = _fixes(config, frame, persons, traj, plans, stage)
     alcohol_plans, alcohol = _alcohol(config, persons, scripts_of, dates)
     sim = Simulation(
-        config=config, frame=frame, persons=persons, zones=zones, conditions=conditions,
-        scripts=scripts, skipped=skipped,
+        config=config,
+        frame=frame,
+        persons=persons,
+        zones=zones,
+        conditions=conditions,
+        scripts=scripts,
+        skipped=skipped,
         scene_specs=[sc for s in scripts for sc in s.scenes] + _background_scenes(config, frame),
-        trajectories=traj, device_plans=plans, alcohol_plans=alcohol_plans,
-        curfew_windows=curfew_windows, fixes=GpsFixes.concat(parts), alcohol=alcohol,
-        events=_events(config, plans, noise.outages),
+        trajectories=traj,
+        device_plans=plans,
+        alcohol_plans=alcohol_plans,
+        curfew_windows=curfew_windows,
+        curfew_circles=curfew_circles,
+        fixes=fixes,
+        alcohol=alcohol,
+        events=_events(config, plans, outages),
     )
     _seqs(sim)
+    stage("ground truth", config.persons)
     sim.truth = derive_truth(sim)
     return sim

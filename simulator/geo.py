@@ -12,6 +12,7 @@ are made of.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -97,7 +98,8 @@ class ConvexPolygon:
 
     def __post_init__(self) -> None:
         xs, ys = np.asarray(self.xs_m, float), np.asarray(self.ys_m, float)
-        area2 = np.sum(xs * np.roll(ys, -1) - np.roll(xs, -1) * ys)
+        xn, yn = np.append(xs[1:], xs[0]), np.append(ys[1:], ys[0])
+        area2 = np.sum(xs * yn - xn * ys)
         if area2 < 0:
             xs, ys = xs[::-1].copy(), ys[::-1].copy()
         object.__setattr__(self, "xs_m", xs)
@@ -106,8 +108,8 @@ class ConvexPolygon:
     @cached_property
     def _edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Edge start points and outward unit normals."""
-        dx = np.roll(self.xs_m, -1) - self.xs_m
-        dy = np.roll(self.ys_m, -1) - self.ys_m
+        dx = np.append(self.xs_m[1:], self.xs_m[0]) - self.xs_m
+        dy = np.append(self.ys_m[1:], self.ys_m[0]) - self.ys_m
         length = np.hypot(dx, dy)
         return self.xs_m, self.ys_m, dy / length, -dx / length
 
@@ -220,3 +222,19 @@ def segment_point_distance(
         u = np.where(a > 0, ((px - x0) * dx + (py - y0) * dy) / a, 0.0)
     u = np.clip(u, 0.0, 1.0)
     return np.hypot(x0 + u * dx - px, y0 + u * dy - py), u
+
+
+def path_segments(paths) -> np.ndarray:
+    """Return the straight segments of polylines as an ``(n, 4)`` array ``x0, y0, x1, y1``."""
+    rows = [(a[0], a[1], b[0], b[1]) for path in paths for a, b in itertools.pairwise(path)]
+    return np.asarray(rows, float).reshape(-1, 4)
+
+
+def distance_to_segments(px: np.ndarray, py: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """Return, per point, the distance to the nearest of ``segments`` (metres; inf if none)."""
+    px, py = np.asarray(px, float)[:, None], np.asarray(py, float)[:, None]
+    if len(segments) == 0:
+        return np.full(px.shape[0], np.inf)
+    x0, y0, x1, y1 = segments.T
+    d, _u = segment_point_distance(x0, y0, x1, y1, px, py)
+    return d.min(axis=1)

@@ -145,7 +145,9 @@ def generate_fixes(
     lon, lat = frame.to_lonlat(x, y)
     speed = np.hypot(vx, vy)
     moving = speed > MOVING_MPS
-    spd = np.where(moving, speed + 0.15 * rng.standard_normal(n), np.abs(0.1 * rng.standard_normal(n)))
+    spd = np.where(
+        moving, speed + 0.15 * rng.standard_normal(n), np.abs(0.1 * rng.standard_normal(n))
+    )
     spd = np.round(np.clip(spd, 0.0, 150.0), 1)
     hdg = np.round((np.degrees(np.arctan2(vx, vy)) + 3.0 * rng.standard_normal(n)) % 360.0, 1)
     hdg = np.where(moving, np.where(hdg >= 360.0, 0.0, hdg), np.nan)

@@ -10,10 +10,13 @@ straight or L-shaped ("streets"); people walk short trips (1.1–1.6 m/s) and dr
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 import numpy as np
 
@@ -23,6 +26,8 @@ from simulator.localtime import local_to_utc_s
 WALK_MPS = (1.1, 1.6)
 DRIVE_MPS = (7.0, 12.0)
 STAY_JITTER_M = 8.0
+#: Anything with ``random()`` and ``uniform(a, b)``: numpy Generators and ``random.Random``.
+Rng = np.random.Generator | random.Random
 
 
 class ScheduleError(RuntimeError):
@@ -71,7 +76,7 @@ class Itinerary:
         ``wait_indoor``). Raises :class:`ScheduleError` if that would mean leaving in the past.
         """
         pts = [self.pos, *path]
-        legs = [math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(pts, pts[1:], strict=False)]
+        legs = [math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(pts)]
         total_s = sum(legs) / speed_mps
         if arrive_s is not None:
             depart_s = arrive_s - total_s
@@ -94,14 +99,14 @@ class Itinerary:
         self.indoor.append(True)
 
 
-def jittered(rng: np.random.Generator, xy: XY, radius_m: float = STAY_JITTER_M) -> XY:
+def jittered(rng: Rng, xy: XY, radius_m: float = STAY_JITTER_M) -> XY:
     """Return a point within ``radius_m`` of ``xy`` (where exactly one stands at a place)."""
-    r = radius_m * np.sqrt(rng.random())
-    a = rng.uniform(0, 2 * np.pi)
-    return xy[0] + r * np.cos(a), xy[1] + r * np.sin(a)
+    r = radius_m * math.sqrt(rng.random())
+    a = rng.uniform(0, 2 * math.pi)
+    return xy[0] + r * math.cos(a), xy[1] + r * math.sin(a)
 
 
-def travel_speed(rng: np.random.Generator, length_m: float) -> float:
+def travel_speed(rng: Rng, length_m: float) -> float:
     """Return a speed for a trip of ``length_m``: walking when short, else mostly driving."""
     if length_m < 1200 or (length_m < 2500 and rng.random() < 0.3):
         return float(rng.uniform(*WALK_MPS))
@@ -110,13 +115,13 @@ def travel_speed(rng: np.random.Generator, length_m: float) -> float:
 
 def path_length(path: Sequence[XY]) -> float:
     """Return the length of a polyline, metres."""
-    return sum(math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(path, path[1:], strict=False))
+    return sum(math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(path))
 
 
-def pick_route(rng: np.random.Generator, a: XY, b: XY) -> list[XY]:
+def pick_route(rng: Rng, a: XY, b: XY) -> list[XY]:
     """Return one of the candidate paths from ``a`` to ``b`` (without the start point)."""
     variants = route_variants(a, b)
-    return variants[rng.integers(len(variants))][1:]
+    return variants[int(rng.random() * len(variants))][1:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +133,7 @@ class DayBounds:
 
 
 def default_bounds(
-    rng: np.random.Generator,
+    rng: Rng,
     day: date,
     curfew_windows: list[tuple[float, float, date]],
     tz_name: str,
@@ -144,28 +149,24 @@ def default_bounds(
     return DayBounds(leave, home_by)
 
 
-def plan_default_day(
-    it: Itinerary, person: Person, rng: np.random.Generator, bounds: DayBounds
-) -> None:
+def plan_default_day(it: Itinerary, person: Person, rng: random.Random, bounds: DayBounds) -> None:
     """Append a default day: out to 1–3 regular places between ``bounds``, then home."""
     if rng.random() < 0.1 or bounds.home_by_s - bounds.leave_s < 3 * 3600:
         return  # a day at home
-    n_stops = int(rng.choice([1, 2, 3], p=[0.55, 0.33, 0.12]))
-    order = rng.permutation(len(person.places))[:n_stops]
-    stops = [person.places[k] for k in order]
+    n_stops = min(rng.choices((1, 2, 3), weights=(0.55, 0.33, 0.12))[0], len(person.places))
+    stops = rng.sample(person.places, n_stops)
     nodes = [person.home, *stops, person.home]
     paths, speeds = [], []
-    for a, b in zip(nodes, nodes[1:], strict=False):
+    for a, b in itertools.pairwise(nodes):
         path = pick_route(rng, a, b)
         paths.append(path)
         speeds.append(travel_speed(rng, path_length([a, *path])))
-    travel_s = sum(
-        path_length([a, *p]) / v for a, p, v in zip(nodes, paths, speeds, strict=False)
-    )
+    travel_s = sum(path_length([a, *p]) / v for a, p, v in zip(nodes, paths, speeds, strict=False))
     spare_s = bounds.home_by_s - bounds.leave_s - travel_s - 600.0
     if spare_s < 1800.0 * n_stops:
         return
-    dwell_s = rng.dirichlet(np.full(n_stops, 2.0)) * spare_s
+    weights = [rng.gammavariate(2.0, 1.0) for _ in range(n_stops)]
+    dwell_s = [w / sum(weights) * spare_s for w in weights]
     it.stay_until(max(it.now_s, bounds.leave_s))
     for k, (path, speed) in enumerate(zip(paths, speeds, strict=False)):
         end = jittered(rng, path[-1])
@@ -201,8 +202,8 @@ class Trajectories:
         t, x, y = self.t_s[a:b], self.x_m[a:b], self.y_m[a:b]
         return t[:-1], t[1:], x[:-1], y[:-1], x[1:], y[1:], self.indoor[a : b - 1]
 
-    def all_pieces(self) -> tuple[np.ndarray, ...]:
-        """Return every piece of every person: ``(person, t0, t1, x0, y0, x1, y1, indoor)``."""
+    @cached_property
+    def _all_pieces(self) -> tuple[np.ndarray, ...]:
         last = np.zeros(len(self.t_s), bool)
         last[self.offsets[1:] - 1] = True
         i = np.flatnonzero(~last)
@@ -217,6 +218,10 @@ class Trajectories:
             self.y_m[j],
             self.indoor[i],
         )
+
+    def all_pieces(self) -> tuple[np.ndarray, ...]:
+        """Return every piece of every person: ``(person, t0, t1, x0, y0, x1, y1, indoor)``."""
+        return self._all_pieces
 
     def sample(
         self, person: np.ndarray, t_s: np.ndarray

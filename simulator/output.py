@@ -32,24 +32,59 @@ import numpy as np
 from em_service.contracts.codec import encode
 from simulator.clock import Pacer
 from simulator.encode import delivered_s, reading_keys, reading_lines
+from simulator.engine import paused_gc
 from simulator.truth import encode_lines
 
 if TYPE_CHECKING:
     from simulator.engine import Simulation
 
 BATCH = 50_000
+#: What the ground truth promises, for an evaluator: alert types listed under ``complete`` have a
+#: record for every alert the service should raise (any other alert of those types is false);
+#: ``optional`` types may appear in the truth as optional records; ``not_covered`` types are
+#: context the truth does not list (ignore them when scoring).
+TRUTH_COVERAGE = {
+    "complete": [
+        "exclusion_breach",
+        "exclusion_breach_ended",
+        "inclusion_breach",
+        "inclusion_breach_ended",
+        "curfew_breach",
+        "curfew_breach_ended",
+        "device_silent",
+        "device_silent_ended",
+        "curfew_unverified",
+        "curfew_unverified_ended",
+        "strap_tamper",
+        "battery_low",
+        "alcohol_detected",
+        "alcohol_suspect_interferent",
+        "alcohol_tamper",
+        "alcohol_missed_readings",
+        "device_fault",
+        "scene_proximity",
+    ],
+    "optional": ["strap_restored"],
+    "not_covered": ["charging_started", "charging_stopped"],
+}
 Tick = Callable[[int], None]
 
 
-def batches(sim: Simulation) -> Iterator[tuple[list[bytes], list[bytes], np.ndarray]]:
-    """Yield ``(keys, values, delivered_s)`` of the readings in delivery order, in batches."""
+def batches(
+    sim: Simulation, *, keys: bool = True
+) -> Iterator[tuple[list[bytes], list[bytes], np.ndarray]]:
+    """Yield ``(keys, values, delivered_s)`` of the readings in delivery order, in batches.
+
+    Without ``keys`` the first item is an empty list.
+    """
     kind, index = sim.delivery_order()
     for a in range(0, len(kind), BATCH):
         k, i = kind[a : a + BATCH], index[a : a + BATCH]
-        yield reading_keys(sim, k, i), reading_lines(sim, k, i), delivered_s(sim, k, i)
+        key_list = reading_keys(sim, k, i) if keys else []
+        yield key_list, reading_lines(sim, k, i), delivered_s(sim, k, i)
 
 
-def manifest(sim: Simulation) -> dict:
+def manifest(sim: Simulation, counts: dict | None = None) -> dict:
     """Return the configuration and counts of ``sim`` (JSON-friendly, deterministic)."""
     from simulator.summary import summary
 
@@ -70,9 +105,15 @@ def manifest(sim: Simulation) -> dict:
             "silence_buffer_s": c.silence_buffer_s,
             "timezone": c.timezone,
         },
-        "summary": summary(sim),
-        "files": ["readings.jsonl", "conditions.jsonl", "conditions.json", "scenes.jsonl",
-                  "truth.jsonl"],
+        "summary": counts if counts is not None else summary(sim),
+        "truth_coverage": TRUTH_COVERAGE,
+        "files": [
+            "readings.jsonl",
+            "conditions.jsonl",
+            "conditions.json",
+            "scenes.jsonl",
+            "truth.jsonl",
+        ],
     }
 
 
@@ -81,11 +122,18 @@ def write_truth(sim: Simulation, path: Path) -> None:
     path.write_bytes(encode_lines(sim.truth))
 
 
-def write_files(sim: Simulation, out: Path, tick: Tick | None = None) -> None:
+def write_files(
+    sim: Simulation, out: Path, tick: Tick | None = None, counts: dict | None = None
+) -> None:
     """Write every file of ``sim`` into directory ``out`` (created if needed)."""
+    with paused_gc():
+        _write_files(sim, out, tick, counts)
+
+
+def _write_files(sim: Simulation, out: Path, tick: Tick | None, counts: dict | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with (out / "readings.jsonl").open("wb") as fh:
-        for _keys, values, _t in batches(sim):
+        for _keys, values, _t in batches(sim, keys=False):
             fh.write(b"\n".join(values))
             fh.write(b"\n")
             if tick:
@@ -95,7 +143,8 @@ def write_files(sim: Simulation, out: Path, tick: Tick | None = None) -> None:
     (out / "conditions.json").write_bytes(b"[\n" + b",\n".join(conds) + b"\n]\n")
     (out / "scenes.jsonl").write_bytes(b"".join(encode(s) + b"\n" for s in sim.scenes))
     write_truth(sim, out / "truth.jsonl")
-    (out / "manifest.json").write_text(json.dumps(manifest(sim), indent=2, sort_keys=True) + "\n")
+    text = json.dumps(manifest(sim, counts), indent=2, sort_keys=True, ensure_ascii=False)
+    (out / "manifest.json").write_text(text + "\n", encoding="utf-8")
 
 
 async def _ensure_topics(bootstrap: str, topics: dict[str, str], partitions: int) -> None:
@@ -107,7 +156,9 @@ async def _ensure_topics(bootstrap: str, topics: dict[str, str], partitions: int
         existing = set(await admin.list_topics())
         missing = [
             NewTopic(
-                name, partitions, 1,
+                name,
+                partitions,
+                1,
                 topic_configs={"cleanup.policy": "compact"} if role == "conditions" else {},
             )
             for role, name in topics.items()

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 def out_of_order(dev: np.ndarray, ts_s: np.ndarray, delivered_s: np.ndarray) -> int:
     """Return how many readings arrive after a later-stamped reading of the same device."""
-    order = np.lexsort((delivered_s, dev))
+    rel = delivered_s - delivered_s.min() if len(delivered_s) else delivered_s
+    order = np.argsort(dev.astype(np.int64) * 1e9 + rel, kind="stable")
     d, t = dev[order].astype(np.int64), ts_s[order].astype(np.int64)
     shifted = t + d * 10**10
     running = np.maximum.accumulate(shifted)
@@ -66,11 +67,12 @@ def render(s: dict) -> str:
         f"persons            {s['persons']} ({s['devices']['alcohol']} with an alcohol tag)",
         f"readings           {r['total']:,}: gps {r['gps']:,}, alcohol {r['alcohol']:,}, "
         f"events {r['event']:,}",
-        f"events             " + ", ".join(f"{k} {v}" for k, v in s["events"].items()),
+        "events             " + (", ".join(f"{k} {v}" for k, v in s["events"].items()) or "none"),
         f"imperfections      {s['gps_outliers']} outliers, {s['buffered_readings']} buffered, "
         f"{s['delivered_out_of_order']} delivered out of order",
         f"conditions         {s['zones']} zones, {s['curfews']} curfews; {s['scenes']} scenes",
-        f"scenarios          " + (", ".join(f"{k} {v}" for k, v in s["scenarios"].items()) or "none"),
+        "scenarios          "
+        + (", ".join(f"{k} {v}" for k, v in s["scenarios"].items()) or "none"),
     ]
     for skip in s["scenarios_skipped"]:
         lines.append(f"  skipped          {skip['scenario_id']}: {skip['why']}")

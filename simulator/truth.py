@@ -8,8 +8,9 @@ background person's accidental breach would appear too.
 ``occurred_at`` is the true instant; an alert matches when its ``occurred_at`` falls within
 ``[occurred_from, occurred_to]`` (fix-based rules allow one fix interval + 60 s before and two
 intervals + 60 s after, because a service only sees the world at its fixes). ``timing`` is
-``processing`` for silence rules, whose alerts depend on when readings *arrive* (they fire only
-when readings are paced in real or accelerated time), else ``event``. ``optional`` records are
+``processing`` for silence rules, whose alerts depend on when readings *arrive* (a paced run
+raises them on a timer; a fast replay can only notice the gap when contact returns, late), else
+``event``. ``optional`` records are
 neither required nor false when raised (config-dependent alerts, undetectable slivers).
 """
 

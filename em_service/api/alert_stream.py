@@ -20,6 +20,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from em_service.api.deps import Officer, StoreDep, visible
 from em_service.api.schemas import AlertEventOut
+from em_service.api.views import alert_summary
 from em_service.store import Store, alerts
 from em_service.store.tokens import Caller
 
@@ -86,8 +87,6 @@ def hub(app: FastAPI) -> AlertEventHub:
 
 
 def _fetch(store: Store, after: int, caller: Caller) -> tuple[list[ServerSentEvent], int]:
-    from em_service.api.alerts import summary
-
     with store.read() as session:
         head = alerts.last_event_id(session)
         rows = alerts.events_after(session, after=after, only=visible(caller), limit=_BATCH)
@@ -96,7 +95,7 @@ def _fetch(store: Store, after: int, caller: Caller) -> tuple[list[ServerSentEve
                 id=str(event.id),
                 event="alert",
                 data=AlertEventOut(
-                    event_id=event.id, kind=event.kind, at=event.at, alert=summary(row)
+                    event_id=event.id, kind=event.kind, at=event.at, alert=alert_summary(row)
                 ),
             )
             for event, row in rows

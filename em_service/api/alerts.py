@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -18,65 +17,17 @@ from em_service.api.schemas import (
     AlertDetail,
     AlertPage,
     AlertStatusName,
-    AlertSummary,
     AlertTypeName,
     CloseIn,
-    LocationOut,
     SeverityName,
-    TransitionOut,
     UtcTime,
 )
-from em_service.store import alerts, audit
-from em_service.store.models import AlertRow
+from em_service.api.views import alert_detail, alert_summary
+from em_service.store import Store, alerts, audit
+from em_service.store.tokens import Caller
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 AlertId = Annotated[str, Path(min_length=8, max_length=80, description="Alert id")]
-
-
-def summary(row: AlertRow) -> AlertSummary:
-    """Return the location-free view of an alert row."""
-    return AlertSummary(
-        alert_id=row.alert_id,
-        type=row.type,
-        severity=row.severity,
-        offender_id=row.offender_id,
-        device_id=row.device_id,
-        occurred_at=row.occurred_at,
-        detected_at=row.detected_at,
-        zone_id=row.zone_id,
-        curfew_id=row.curfew_id,
-        scene_id=row.scene_id,
-        episode_start=row.episode_start,
-        episode_end=row.episode_end,
-        ended_alert_id=row.ended_alert_id,
-        late=row.late,
-        status=row.status,  # type: ignore[arg-type]
-        status_changed_at=row.status_changed_at,
-        has_location=row.lat is not None,
-    )
-
-
-def _detail(row: AlertRow, steps: list) -> AlertDetail:
-    location = None
-    if row.lat is not None and row.lon is not None:
-        location = LocationOut(lat=row.lat, lon=row.lon, accuracy_m=row.accuracy_m)
-    return AlertDetail(
-        **summary(row).model_dump(),
-        ref_alert_id=row.ref_alert_id,
-        location=location,
-        details=json.loads(row.details_json),
-        transitions=[
-            TransitionOut(
-                from_status=t.from_status,
-                to_status=t.to_status,
-                actor=t.actor,
-                role=t.role,
-                at=t.at,
-                note=t.note,
-            )
-            for t in steps
-        ],
-    )
 
 
 @router.get(
@@ -110,7 +61,7 @@ def list_alerts(
             limit=limit,
             offset=offset,
         )
-        items = [summary(r) for r in rows]
+        items = [alert_summary(r) for r in rows]
     return AlertPage(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -148,11 +99,16 @@ def get_alert(caller: Officer, store: StoreDep, alert_id: AlertId) -> AlertDetai
                 purpose="alert handling",
                 detail={"alert_id": alert_id},
             )
-        return _detail(row, alerts.transitions(session, alert_id))
+        return alert_detail(row, alerts.transitions(session, alert_id))
 
 
 def _transition(
-    request: Request, store, caller, alert_id: str, to: str, note: str | None
+    request: Request,
+    store: Store,
+    caller: Caller,
+    alert_id: str,
+    to: alerts.AlertStatus,
+    note: str | None,
 ) -> AlertDetail:
     try:
         with store.write() as session:
@@ -161,7 +117,7 @@ def _transition(
             )
             if row is None:
                 raise not_found("alert")
-            out = _detail(row, alerts.transitions(session, alert_id))
+            out = alert_detail(row, alerts.transitions(session, alert_id))
     except alerts.TransitionRefused as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     alert_stream.hub(request.app).poke()
@@ -172,7 +128,7 @@ def _transition(
     "/{alert_id}/acknowledge",
     response_model=AlertDetail,
     summary="Acknowledge an open alert",
-    responses=responses(401, 403, 404, 409, 422),
+    responses=responses(400, 401, 403, 404, 409, 422),
 )
 def acknowledge(
     request: Request,
@@ -190,7 +146,7 @@ def acknowledge(
     "/{alert_id}/close",
     response_model=AlertDetail,
     summary="Close an alert (a note saying what was done is required)",
-    responses=responses(401, 403, 404, 409, 422),
+    responses=responses(400, 401, 403, 404, 409, 422),
 )
 def close(
     request: Request, caller: Officer, store: StoreDep, alert_id: AlertId, body: CloseIn

@@ -7,7 +7,7 @@ checks (→ 404, never revealing that someone else's offender exists) happen in 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -60,21 +60,53 @@ def get_caller(
     return caller
 
 
-def require(*roles: tokens.Role):
-    """Return a dependency that admits only callers with one of ``roles`` (else 403)."""
+_ALLOWED_QUERY: dict[int, frozenset[str]] = {}
 
-    def _check(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+
+def _query_names(dependant: Any) -> frozenset[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
+
+
+def reject_unknown_query(request: Request) -> None:
+    """Refuse query parameters the route does not declare (422), so a typo never filters
+    nothing silently."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    allowed = _ALLOWED_QUERY.get(id(route))
+    if allowed is None:
+        allowed = _ALLOWED_QUERY[id(route)] = _query_names(dependant)
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"unknown query parameter(s): {', '.join(repr(u) for u in unknown)}",
+        )
+
+
+def require(*roles: tokens.Role):
+    """Return a dependency that admits only callers with one of ``roles`` (else 403).
+
+    Order of refusals: no valid token 401, wrong role 403, then unknown query parameters 422.
+    """
+
+    def _check(request: Request, caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
         if caller.role not in roles:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 f"role {caller.role!r} may not do this (needs {' or '.join(roles)})",
             )
+        reject_unknown_query(request)
         return caller
 
     return _check
 
 
-AnyCaller = Annotated[Caller, Depends(get_caller)]
+AnyCaller = Annotated[Caller, Depends(require(*tokens.ROLES))]
 Officer = Annotated[Caller, Depends(require("officer"))]
 Investigator = Annotated[Caller, Depends(require("investigator"))]
 Admin = Annotated[Caller, Depends(require("admin"))]

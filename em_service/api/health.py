@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel
 
 from em_service.api.deps import StoreDep, get_app_settings
+from em_service.api.errors import responses
 from em_service.settings import Settings
 from em_service.store import Store, migrate
 
@@ -48,7 +49,12 @@ def database_answers(store: Store) -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
-@router.get("/healthz", response_model=Health, summary="Liveness: the API process runs")
+@router.get(
+    "/healthz",
+    response_model=Health,
+    summary="Liveness: the API process runs",
+    responses=responses(422),
+)
 async def healthz() -> Health:
     return Health(status="ok")
 
@@ -57,7 +63,10 @@ async def healthz() -> Health:
     "/readyz",
     response_model=Health,
     summary="Readiness: Kafka and the database answer",
-    responses={503: {"model": Health, "description": "a dependency does not answer"}},
+    responses={
+        503: {"model": Health, "description": "a dependency does not answer"},
+        **responses(422),
+    },
 )
 async def readyz(
     response: Response,

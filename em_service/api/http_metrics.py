@@ -66,7 +66,7 @@ def _metrics_access(
         return
     # The one auth path: 401 without a valid token, 403 for roles other than ops and admin.
     caller = get_caller(request, request.app.state.store, credentials)
-    require("ops", "admin")(caller)
+    require("ops", "admin")(request, caller)
 
 
 @router.get(

@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 import msgspec
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from em_service import __version__
@@ -28,6 +28,7 @@ from em_service.api import (
 )
 from em_service.api.alert_stream import hub
 from em_service.api.conditions_publisher import ConditionsPublisher
+from em_service.api.deps import reject_unknown_query
 from em_service.api.webhook import WebhookOutlet
 from em_service.contracts import Conditions
 from em_service.settings import Settings, get_settings
@@ -87,7 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.publisher = ConditionsPublisher(settings)
     errors.install(app)
     app.add_middleware(http_metrics.RequestMetrics)
-    for module in (health, http_metrics, principals, alerts, offenders, trails, audit):
+    app.include_router(health.router, dependencies=[Depends(reject_unknown_query)])
+    for module in (http_metrics, principals, alerts, offenders, trails, audit):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -125,7 +125,7 @@ def _decode(raw: bytes, offender_id: str) -> Conditions:
     "/{offender_id}/conditions",
     response_model=ConditionsAccepted,
     summary="Replace an offender's conditions (admin): publish to the conditions topic and store",
-    responses=responses(401, 403, 409, 413, 422, 503),
+    responses=responses(400, 401, 403, 409, 413, 422, 503),
     openapi_extra=CONDITIONS_BODY,
 )
 async def put_conditions(

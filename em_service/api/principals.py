@@ -38,7 +38,7 @@ def get_caseload(caller: Admin, store: StoreDep, name: PrincipalName) -> Caseloa
     "/caseloads/{name}",
     response_model=CaseloadOut,
     summary="Replace a principal's caseload (admin; audited)",
-    responses=responses(401, 403, 404, 422),
+    responses=responses(400, 401, 403, 404, 422),
 )
 def put_caseload(
     caller: Admin, store: StoreDep, name: PrincipalName, body: CaseloadIn

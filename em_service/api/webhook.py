@@ -27,6 +27,7 @@ import httpx
 from prometheus_client import Counter
 
 from em_service.api.schemas import AlertEventOut
+from em_service.api.views import alert_summary
 from em_service.settings import Settings, WebhookTarget
 from em_service.store import Store, alerts, tokens
 from em_service.store.models import AlertEvent, AlertRow, OutletCursor, OutletFailure
@@ -166,10 +167,8 @@ class WebhookOutlet:
 
     async def deliver(self, target: WebhookTarget, event: AlertEvent, row: AlertRow) -> bool:
         """POST one event with retries; return True once the receiver answered 2xx."""
-        from em_service.api.alerts import summary
-
         body = (
-            AlertEventOut(event_id=event.id, kind=event.kind, at=event.at, alert=summary(row))
+            AlertEventOut(event_id=event.id, kind=event.kind, at=event.at, alert=alert_summary(row))
             .model_dump_json()
             .encode()
         )

@@ -1,7 +1,7 @@
 """The worker's view of everyone's conditions: versions by event time, and device → offender.
 
 Conditions arrive as events (compacted topic, key = offender_id). Each version applies from its
-``valid_from`` (else ``updated_at``, else always) so that a change takes effect for readings after
+``updated_at`` (else ``valid_from``, else always) so that a change takes effect for readings after
 it by *event time*, even when older readings arrive later. A null value removes the offender.
 Compiled geometry is built once per version, on first use.
 """
@@ -15,7 +15,7 @@ from datetime import datetime
 import msgspec
 
 from em_service.contracts import Conditions
-from geofences import CompiledConditions, compile_conditions
+from geofences import CompiledConditions, ZoneIndex, compile_conditions
 
 _decoder = msgspec.json.Decoder(Conditions)
 _NEVER = float("-inf")
@@ -47,7 +47,7 @@ class Version:
 
 
 def _effective_s(c: Conditions) -> float:
-    moment = c.valid_from or c.updated_at
+    moment = c.updated_at or c.valid_from
     return moment.timestamp() if moment else _NEVER
 
 
@@ -59,6 +59,7 @@ class ConditionsRegistry:
         self._versions: dict[str, list[Version]] = {}
         self._by_device: dict[str, str] = {}
         self._raw: dict[str, bytes | None] = {}
+        self._index: tuple[ZoneIndex, dict[str, Version]] | None = None
 
     def __len__(self) -> int:
         return len(self._versions)
@@ -71,6 +72,7 @@ class ConditionsRegistry:
         """
         if self._raw.get(offender_id, b"") == raw:
             return self.latest(offender_id)
+        self._index = None
         if raw is None:
             for version in self._versions.pop(offender_id, []):
                 for device in version.conditions.device_ids:
@@ -111,6 +113,17 @@ class ConditionsRegistry:
         at = bisect.bisect_right([v.effective_s for v in versions], ts.timestamp())
         version = versions[max(at - 1, 0)]
         return version if version.covers(ts) else None
+
+    def batch_index(self) -> tuple[ZoneIndex, dict[str, Version]]:
+        """Return one :class:`ZoneIndex` over everyone's newest version (rebuilt after changes).
+
+        The dict maps offender_id to the version indexed; a fix whose version in force is not
+        that one (an older version, by event time) is evaluated on its own instead.
+        """
+        if self._index is None:
+            latest = {o: vs[-1] for o, vs in self._versions.items() if vs}
+            self._index = ZoneIndex({o: v.compiled for o, v in latest.items()}), latest
+        return self._index
 
     def offenders(self) -> list[str]:
         """Return the ids of everyone with conditions."""

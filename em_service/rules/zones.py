@@ -24,6 +24,7 @@ from em_service.conditions.registry import Version
 from em_service.contracts import Alert, GpsReading, Location
 from em_service.rules.ids import alert_id
 from em_service.settings import Settings
+from geofences import ZoneVerdict
 from geofences import verdicts as V
 from geofences.curfew import curfew_window_at as _window_at
 from geofences.curfew import curfew_windows
@@ -43,6 +44,7 @@ class CurfewMemo(Struct):
     """What a curfew rule remembers about the current window."""
 
     window_start_s: float | None = None
+    window_end_s: float | None = None
     home_seen: bool = False
     pattern: str | None = None
 
@@ -239,12 +241,19 @@ def _curfew_details(
 
 def _note_home(state: ZoneRulesState, subject: str, version: Version, ts_s: float) -> None:
     """Remember that the person was seen at home in the current window."""
+    memo = state.curfews.setdefault(subject, CurfewMemo())
+    if (
+        memo.home_seen
+        and memo.window_start_s is not None
+        and (memo.window_start_s <= ts_s < (memo.window_end_s or 0.0))
+    ):
+        return  # already known for this window: skip the schedule look-up
     window = _window_at(version.compiled, subject, ts_s)
     if window is None:
         return
-    memo = state.curfews.setdefault(subject, CurfewMemo())
     if memo.window_start_s != window.nominal_start_s:
         memo.window_start_s, memo.home_seen, memo.pattern = window.nominal_start_s, False, None
+    memo.window_end_s = window.end_s
     memo.home_seen = True
 
 
@@ -257,15 +266,18 @@ def on_fix(
     now: datetime,
     settings: Settings,
     late: bool = False,
+    verdicts: list[ZoneVerdict] | None = None,
 ) -> list[Alert]:
     """Apply one GPS fix to every zone and curfew; return the alerts (mutates ``state``).
 
-    ``late`` marks alerts raised by this fix as late (the fix arrived well after its time).
+    ``late`` marks alerts raised by this fix as late (the fix arrived well after its time);
+    ``verdicts`` are the fix's verdicts if already evaluated in a batch (else evaluated here).
     """
     ts_s = fix.ts.timestamp()
-    verdicts = version.compiled.evaluate_fix(
-        ts_s, lon=fix.lon, lat=fix.lat, accuracy_m=fix.accuracy_m
-    )
+    if verdicts is None:
+        verdicts = version.compiled.evaluate_fix(
+            ts_s, lon=fix.lon, lat=fix.lat, accuracy_m=fix.accuracy_m
+        )
     alerts = _retire_missing(
         state, {v.zone_id for v in verdicts}, version, offender_id, fix.device_id, now, settings
     )

@@ -9,6 +9,7 @@ On PostgreSQL none of this applies and both are ordinary transactions.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +50,14 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float, synchronous: str) -
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (personal data); SQLite gives its
+    -wal and -shm files the same permissions. An existing file is left as it is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 class Store:
     """A database: engine plus read and write session factories."""
 
@@ -66,7 +75,7 @@ class Store:
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                _create_private(Path(parsed.database).expanduser())
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_s}
         else:
             kwargs["pool_pre_ping"] = True

@@ -85,7 +85,9 @@ class Batch:
         return not (self.gps or self.alcohol or self.alerts or self.conditions)
 
 
-def write(session: Session, batch: Batch, *, crs: str, now: datetime | None = None) -> Counter:
+def write(
+    session: Session, batch: Batch, *, crs: str, now: datetime | None = None
+) -> Counter[tuple[str, str]]:
     """Write ``batch`` in the session's transaction; return outcome counts per (topic, outcome).
 
     Conditions are applied before alerts (so a new offender exists first), alerts in order.

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class StoredFix:
-    """An archived GPS fix: WGS84 ``lon``/``lat`` degrees and projected ``x_m``/``y_m`` metres."""
+class StoredFix(NamedTuple):
+    """An archived GPS fix: WGS84 ``lon``/``lat`` degrees and projected ``x_m``/``y_m`` metres.
+
+    A named tuple: trails build thousands of these per request, so construction must be cheap.
+    """
 
     device_id: str
     ts: datetime

@@ -93,27 +93,39 @@ def fixes_near(
     cells = cells_near(x, y, radius_m)
     r2 = radius_m * radius_m
     out: dict[str, list[StoredFix]] = defaultdict(list)
+    cols = (
+        Fix.device_id,
+        Fix.ts_ms,
+        Fix.seq,
+        Fix.lon,
+        Fix.lat,
+        Fix.accuracy_m,
+        Fix.x_m,
+        Fix.y_m,
+        Fix.speed_mps,
+        Fix.heading_deg,
+    )
+    conn = session.connection()
     for start in range(0, len(cells), _CELLS_PER_QUERY):
-        chunk = cells[start : start + _CELLS_PER_QUERY]
-        stmt = select(Fix).where(
-            Fix.cell.in_(chunk),
+        stmt = select(*cols).where(
+            Fix.cell.in_(cells[start : start + _CELLS_PER_QUERY]),
             Fix.ts_ms.between(lo, hi),
             (Fix.x_m - x) * (Fix.x_m - x) + (Fix.y_m - y) * (Fix.y_m - y) <= r2,
         )
-        for row in session.scalars(stmt):
-            out[row.device_id].append(
+        for d, ts, seq, lon, lat, acc, fx, fy, speed, heading in conn.execute(stmt):
+            out[d].append(
                 StoredFix(
-                    device_id=row.device_id,
-                    ts=from_ms(row.ts_ms),
-                    seq=None if row.seq < 0 else row.seq,
-                    lon=row.lon,
-                    lat=row.lat,
-                    accuracy_m=row.accuracy_m,
-                    x_m=row.x_m,
-                    y_m=row.y_m,
-                    speed_mps=row.speed_mps,
-                    heading_deg=row.heading_deg,
-                    distance_m=math.hypot(row.x_m - x, row.y_m - y),
+                    d,
+                    from_ms(ts),
+                    None if seq < 0 else seq,
+                    lon,
+                    lat,
+                    acc,
+                    fx,
+                    fy,
+                    speed,
+                    heading,
+                    math.hypot(fx - x, fy - y),
                 )
             )
     for fixes in out.values():

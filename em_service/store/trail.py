@@ -20,63 +20,87 @@ from em_service.store.models import AlcoholSample, DeviceAssignment, Fix
 from em_service.store.projection import project
 from em_service.store.records import StoredFix
 from em_service.store.spatial_index import cell_of
-from em_service.store.types import from_ms, insert_ignore, to_ms
+from em_service.store.types import bulk_insert_ignore, from_ms, to_ms
 
 NO_SEQ = -1
 
 
-def fix_rows(readings: Sequence[GpsReading], crs: str) -> list[dict]:
-    """Return insert rows for ``readings``: projected metres and index cell computed in bulk."""
+FIX_COLUMNS = (
+    "device_id",
+    "ts_ms",
+    "seq",
+    "lat",
+    "lon",
+    "accuracy_m",
+    "speed_mps",
+    "heading_deg",
+    "battery_pct",
+    "x_m",
+    "y_m",
+    "cell",
+)
+ALCOHOL_COLUMNS = (
+    "device_id",
+    "ts_ms",
+    "seq",
+    "tac_g_dl",
+    "skin_temp_c",
+    "ir_value",
+    "ir_contact",
+)
+
+
+def fix_rows(readings: Sequence[GpsReading], crs: str) -> list[tuple]:
+    """Return insert rows (``FIX_COLUMNS`` order) for ``readings``: projected metres and index
+    cell computed in bulk."""
     if not readings:
         return []
     lon = np.fromiter((r.lon for r in readings), float, len(readings))
     lat = np.fromiter((r.lat for r in readings), float, len(readings))
     x, y = project(lon, lat, crs)
-    cells = cell_of(x, y).tolist()
-    xs, ys = x.tolist(), y.tolist()
     return [
-        {
-            "device_id": r.device_id,
-            "ts_ms": to_ms(r.ts),
-            "seq": NO_SEQ if r.seq is None else r.seq,
-            "lat": r.lat,
-            "lon": r.lon,
-            "accuracy_m": r.accuracy_m,
-            "speed_mps": r.speed_mps,
-            "heading_deg": r.heading_deg,
-            "battery_pct": r.battery_pct,
-            "x_m": xs[i],
-            "y_m": ys[i],
-            "cell": cells[i],
-        }
-        for i, r in enumerate(readings)
+        (
+            r.device_id,
+            to_ms(r.ts),
+            NO_SEQ if r.seq is None else r.seq,
+            r.lat,
+            r.lon,
+            r.accuracy_m,
+            r.speed_mps,
+            r.heading_deg,
+            r.battery_pct,
+            xi,
+            yi,
+            cell,
+        )
+        for r, xi, yi, cell in zip(
+            readings, x.tolist(), y.tolist(), cell_of(x, y).tolist(), strict=True
+        )
     ]
 
 
 def insert_fixes(session: Session, *, readings: Sequence[GpsReading], crs: str) -> int:
     """Insert ``readings`` (duplicates are ignored); return how many were offered."""
     rows = fix_rows(readings, crs)
-    if rows:
-        session.execute(insert_ignore(Fix.__table__, session.bind.dialect.name), rows)
+    bulk_insert_ignore(session, Fix.__table__, FIX_COLUMNS, rows)
     return len(rows)
 
 
 def insert_alcohol(session: Session, *, readings: Sequence[AlcoholReading]) -> int:
     """Insert alcohol ``readings`` (duplicates are ignored); return how many were offered."""
     rows = [
-        {
-            "device_id": r.device_id,
-            "ts_ms": to_ms(r.ts),
-            "seq": NO_SEQ if r.seq is None else r.seq,
-            "tac_g_dl": r.tac_g_dl,
-            "skin_temp_c": r.skin_temp_c,
-            "ir_value": r.ir_value,
-            "ir_contact": r.ir_contact,
-        }
+        (
+            r.device_id,
+            to_ms(r.ts),
+            NO_SEQ if r.seq is None else r.seq,
+            r.tac_g_dl,
+            r.skin_temp_c,
+            r.ir_value,
+            r.ir_contact,
+        )
         for r in readings
     ]
-    if rows:
-        session.execute(insert_ignore(AlcoholSample.__table__, session.bind.dialect.name), rows)
+    bulk_insert_ignore(session, AlcoholSample.__table__, ALCOHOL_COLUMNS, rows)
     return len(rows)
 
 
@@ -120,20 +144,10 @@ def offender_trail(
     where = or_(
         *(and_(Fix.device_id == d, Fix.ts_ms >= lo, Fix.ts_ms <= hi) for d, lo, hi in windows)
     )
-    rows = session.execute(select(*cols).where(where).order_by(Fix.ts_ms, Fix.device_id)).all()
+    stmt = select(*cols).where(where).order_by(Fix.ts_ms, Fix.device_id)
+    rows = session.connection().execute(stmt).all()  # Core: no ORM overhead per row
     return [
-        StoredFix(
-            device_id=d,
-            ts=from_ms(ts),
-            seq=None if seq < 0 else seq,
-            lon=lon,
-            lat=lat,
-            accuracy_m=acc,
-            x_m=x,
-            y_m=y,
-            speed_mps=speed,
-            heading_deg=heading,
-        )
+        StoredFix(d, from_ms(ts), None if seq < 0 else seq, lon, lat, acc, x, y, speed, heading)
         for d, ts, seq, lon, lat, acc, x, y, speed, heading in rows
     ]
 

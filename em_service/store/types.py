@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import DateTime, Insert, Table
+from sqlalchemy import DateTime, Insert, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 
@@ -52,6 +54,39 @@ def insert_ignore(table: Table, dialect_name: str) -> Insert:
     """Return ``INSERT … ON CONFLICT DO NOTHING`` for ``table`` (SQLite and PostgreSQL)."""
     module: Any = postgresql if dialect_name == "postgresql" else sqlite
     return module.insert(table).on_conflict_do_nothing()
+
+
+@lru_cache(maxsize=32)
+def _bulk_sql(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[str, tuple]:
+    stmt = insert_ignore(table, dialect.name).values({c: bindparam(c) for c in columns})
+    compiled = stmt.compile(dialect=dialect)
+    order = tuple(compiled.positiontup or ()) if compiled.positional else ()
+    return compiled.string, order
+
+
+def bulk_insert_ignore(
+    session: Session, table: Table, columns: tuple[str, ...], rows: list[tuple]
+) -> None:
+    """Insert plain-value ``rows`` (tuples in ``columns`` order), skipping duplicates.
+
+    The hot path of the archive: the statement is compiled once per dialect and the rows go
+    straight to the driver's ``executemany``, skipping per-row parameter processing (values
+    must already be what the driver takes: str, int, float, bool, None).
+    """
+    if not rows:
+        return
+    conn = session.connection()
+    sql, order = _bulk_sql(table, columns, conn.dialect)
+    if order:  # positional paramstyle (SQLite's qmark)
+        index = [columns.index(name) for name in order]
+        params: list[Any] = (
+            rows
+            if index == list(range(len(columns)))
+            else [tuple(row[i] for i in index) for row in rows]
+        )
+    else:  # named paramstyle (psycopg)
+        params = [dict(zip(columns, row, strict=True)) for row in rows]
+    conn.exec_driver_sql(sql, params)
 
 
 def iso(ts: datetime | None) -> str | None:

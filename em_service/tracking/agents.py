@@ -5,6 +5,10 @@ timer work (silence checks, reorder flushes, curfew window ends) runs inside the
 so inside the same Kafka transaction under ``exactly_once`` — as the readings of that partition.
 Per-device state lives in the changelogged table ``device-state`` (key = device_id).
 
+Events are taken in small batches (``batch_max`` / ``batch_within_s``): the zone verdicts of all
+fixes in a batch are evaluated at once (vectorised), then every event is applied in order, and
+each device's state is written once per batch.
+
 Every message this agent sends (alerts, dead letters) goes to the *source partition* number of the
 message that caused it: faust picks the transactional producer by destination partition, so this
 keeps each output in the transaction that commits its input offset (no loss, no duplicate).
@@ -15,14 +19,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections import Counter
 from datetime import datetime
 
 import faust
+from faust.streams import _current_event
 
 from em_service import metrics
 from em_service.conditions.registry import ConditionsRegistry
-from em_service.contracts import Alert, DeadLetter
+from em_service.contracts import Alert, DeadLetter, Reading
 from em_service.contracts.codec import Rejected, dead_letter, encode
 from em_service.contracts.readings import reading_type
 from em_service.settings import Settings
@@ -54,7 +60,8 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
     states = app.Table(
         "device-state",
         partitions=settings.topic_partitions,
-        schema=faust.Schema(key_type=bytes, value_type=bytes, **raw),
+        key_type=bytes,  # bytes → the "raw" serializer, also when recovering the changelog
+        value_type=bytes,
     )
 
     async def send_alerts(alerts: list[Alert], partition: int) -> None:
@@ -64,53 +71,98 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
                 key=alert.offender_id.encode(), value=encode(alert), partition=partition
             )
 
-    async def on_reading(event: faust.EventT) -> None:
-        started_at = time.perf_counter()
+    def write_state(event: faust.EventT, key: bytes, state: DeviceState) -> None:
+        # The table writes its changelog to the partition of the "current event"; in a batch
+        # that is the last event, so name the event this key's state came from.
+        token = _current_event.set(weakref.ref(event))
+        try:
+            states[key] = dump_state(state)
+        finally:
+            _current_event.reset(token)
+
+    async def dead_letter_out(event: faust.EventT, letter: DeadLetter) -> None:
+        metrics.READINGS_REJECTED.labels(letter.reason).inc()
         msg = event.message
-        now = utc_now()
-        outcome = triage(
-            event.value, Source(msg.topic, msg.partition, msg.offset, event.key), settings, now
-        )
+        log.info("dead-lettered %s@%s: %s", msg.partition, msg.offset, letter.detail)
+        await dlq.send(key=event.key, value=encode(letter), partition=msg.partition)
+
+    def intake(event: faust.EventT, now: datetime) -> Reading | DeadLetter:
+        msg = event.message
+        source = Source(msg.topic, msg.partition, msg.offset, event.key)
+        outcome = triage(event.value, source, settings, now)
         if isinstance(outcome, DeadLetter):
-            metrics.READINGS_REJECTED.labels(outcome.reason).inc()
-            log.info("dead-lettered %s@%s: %s", msg.partition, msg.offset, outcome.detail)
-            await dlq.send(key=event.key, value=encode(outcome), partition=msg.partition)
-            return
+            return outcome
         metrics.READINGS_CONSUMED.labels(reading_type(outcome)).inc()
-        key = outcome.device_id.encode()
-        if event.key != key:
-            rejected = Rejected("wrong_key", f"key {event.key!r} is not device_id {key!r}")
-            letter = dead_letter(
+        if event.key != outcome.device_id.encode():
+            reason = f"key {event.key!r} is not device_id {outcome.device_id!r}"
+            return dead_letter(
                 event.value,
-                rejected,
+                Rejected("wrong_key", reason),
                 topic=msg.topic,
                 partition=msg.partition,
                 offset=msg.offset,
                 key=event.key,
                 now=now,
             )
-            metrics.READINGS_REJECTED.labels("wrong_key").inc()
-            await dlq.send(key=event.key, value=encode(letter), partition=msg.partition)
-            return
-        state = load_state(states.get(key))
-        state.partition = msg.partition
-        stream_now = now
-        if settings.rule_clock == "event":
-            mark = watermarks.get(msg.partition)
-            stream_now = watermarks[msg.partition] = (
-                outcome.ts if mark is None else max(mark, outcome.ts)
-            )
+        return outcome
+
+    async def process_batch(events: list[faust.EventT]) -> None:
+        began = time.perf_counter()
+        now = utc_now()
+        items = [None if e.message.topic == ticks_name else intake(e, now) for e in events]
+        readings = [i if not isinstance(i, DeadLetter) else None for i in items]
         rules_began = time.perf_counter()
-        result = engine.on_reading(state, outcome, now=now, stream_now=stream_now)
-        metrics.RULE_EVALUATION.observe(time.perf_counter() - rules_began)
-        if result.unknown_device:
-            metrics.UNKNOWN_DEVICES.inc()
-            log.warning("reading from unknown device %s", outcome.device_id)
-            if settings.dlq_unknown_devices:
-                rejected = Rejected(
-                    "unknown_device", f"no one is enrolled with {outcome.device_id}"
+        verdicts = engine.evaluate_batch(readings)
+        pending: dict[bytes, tuple[faust.EventT, DeviceState]] = {}
+        for pos, (event, item) in enumerate(zip(events, items, strict=True)):
+            if item is None:  # a tick: bring the table up to date first
+                for key, (last, state) in pending.items():
+                    write_state(last, key, state)
+                pending.clear()
+                await on_tick(event)
+            elif isinstance(item, DeadLetter):
+                await dead_letter_out(event, item)
+            else:
+                key = item.device_id.encode()
+                cached = pending.get(key)
+                state = cached[1] if cached else load_state(states.get(key))
+                state.partition = event.message.partition
+                result = engine.on_reading(
+                    state,
+                    item,
+                    now=now,
+                    stream_now=stream_clock(event, item, now),
+                    verdicts=verdicts.get(pos),
                 )
-                letter = dead_letter(
+                if result.unknown_device:
+                    await unknown_device(event, item, now)
+                    continue
+                pending[key] = (event, state)
+                await send_alerts(result.alerts, event.message.partition)
+                metrics.EVENT_LAG.observe((now - item.ts).total_seconds())
+        for key, (last, state) in pending.items():
+            write_state(last, key, state)
+        n = max(len(events), 1)
+        metrics.RULE_EVALUATION.observe((time.perf_counter() - rules_began) / n)
+        metrics.PROCESSING.observe((time.perf_counter() - began) / n)
+
+    def stream_clock(event: faust.EventT, reading: Reading, now: datetime) -> datetime:
+        if settings.rule_clock == "wall":
+            return now
+        p = event.message.partition
+        mark = watermarks.get(p)
+        watermarks[p] = reading.ts if mark is None else max(mark, reading.ts)
+        return watermarks[p]
+
+    async def unknown_device(event: faust.EventT, reading: Reading, now: datetime) -> None:
+        metrics.UNKNOWN_DEVICES.inc()
+        log.warning("reading from unknown device %s", reading.device_id)
+        if settings.dlq_unknown_devices:
+            msg = event.message
+            rejected = Rejected("unknown_device", f"no one is enrolled with {reading.device_id}")
+            await dead_letter_out(
+                event,
+                dead_letter(
                     event.value,
                     rejected,
                     topic=msg.topic,
@@ -118,15 +170,11 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
                     offset=msg.offset,
                     key=event.key,
                     now=now,
-                )
-                await dlq.send(key=event.key, value=encode(letter), partition=msg.partition)
-            return
-        states[key] = dump_state(state)
-        await send_alerts(result.alerts, msg.partition)
-        metrics.EVENT_LAG.observe((utc_now() - outcome.ts).total_seconds())
-        metrics.PROCESSING.observe(time.perf_counter() - started_at)
+                ),
+            )
 
-    async def on_tick(partition: int) -> None:
+    async def on_tick(event: faust.EventT) -> None:
+        partition = event.message.partition
         metrics.TICKS.inc()
         wall = utc_now()
         mine: list[tuple[bytes, bytes, DeviceState]] = []
@@ -148,9 +196,8 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
             alerts = engine.on_tick(
                 state, key.decode(), now=rule_now, detected_at=wall, check_silence=check_silence
             )
-            after = dump_state(state)
-            if after != before:
-                states[key] = after
+            if dump_state(state) != before:
+                write_state(event, key, state)
             await send_alerts(alerts, partition)
             counts.update(engine.open_episode_kinds(state))
             counts["silent"] += bool(state.silence.open)
@@ -172,11 +219,8 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
     @app.agent(source, name="tracking")
     async def tracking(stream: faust.StreamT) -> None:
         await ready.wait()
-        async for event in stream.events():
-            if event.message.topic == ticks_name:
-                await on_tick(event.message.partition)
-            else:
-                await on_reading(event)
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            await process_batch(list(events))
 
     return tracking
 

@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import msgspec
+import numpy as np
 from msgspec import Struct
 
 from em_service.conditions.registry import ConditionsRegistry
 from em_service.contracts import AlcoholReading, Alert, DeviceEvent, GpsReading, Reading
 from em_service.rules import alcohol, device, silence, zones
 from em_service.settings import Settings
+from geofences import ZoneVerdict
 
 
 class DeviceState(Struct):
@@ -66,12 +68,14 @@ class Engine:
         *,
         now: datetime,
         stream_now: datetime | None = None,
+        verdicts: list[ZoneVerdict] | None = None,
     ) -> Outcome:
         """Apply ``reading`` to ``state`` (mutated) and return the alerts it raises.
 
         ``now`` is the wall clock (``detected_at``); ``stream_now`` the rule clock (default
         ``now``): a reading older than it by more than ``late_after_s``, or older than the
-        device's newest reading, raises its alerts with ``late: true``.
+        device's newest reading, raises its alerts with ``late: true``. ``verdicts`` are the
+        fix's zone verdicts from :meth:`evaluate_batch`, if any.
         """
         offender_id = self.registry.offender_for(reading.device_id)
         if offender_id is None:
@@ -108,6 +112,7 @@ class Engine:
                 now=now,
                 late=late,
                 settings=self.settings,
+                verdicts=verdicts,
             )
         elif isinstance(reading, AlcoholReading):
             if version.conditions.alcohol_monitoring:
@@ -119,6 +124,35 @@ class Engine:
                 reading, offender_id, now=now, late=late, alert_on_info=self.settings.alert_on_info
             )
         return out
+
+    def evaluate_batch(self, readings: list[Reading | None]) -> dict[int, list[ZoneVerdict]]:
+        """Return zone verdicts of the GPS fixes among ``readings`` (by position), vectorised.
+
+        Fixes whose conditions in force are not their wearer's newest version are left out
+        (:meth:`on_reading` evaluates those one by one).
+        """
+        index, latest = self.registry.batch_index()
+        rows: list[int] = []
+        owners: list[str] = []
+        for i, r in enumerate(readings):
+            if not isinstance(r, GpsReading):
+                continue
+            offender = self.registry.offender_for(r.device_id)
+            version = latest.get(offender) if offender else None
+            if version is not None and self.registry.at(offender, r.ts) is version:
+                rows.append(i)
+                owners.append(offender)
+        if not rows:
+            return {}
+        fixes = [readings[i] for i in rows]
+        batch = index.evaluate(
+            index.owner_indices(owners),
+            np.fromiter((f.ts.timestamp() for f in fixes), np.float64, len(fixes)),
+            accuracy_m=np.fromiter((f.accuracy_m for f in fixes), np.float64, len(fixes)),
+            lon=np.fromiter((f.lon for f in fixes), np.float64, len(fixes)),
+            lat=np.fromiter((f.lat for f in fixes), np.float64, len(fixes)),
+        )
+        return {i: batch.zone_verdicts(k) for k, i in enumerate(rows)}
 
     def on_tick(
         self,

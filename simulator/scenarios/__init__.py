@@ -60,6 +60,8 @@ def parse(spec: str) -> dict[str, int]:
 
     >>> parse("near_miss=2,drinking")
     {'near_miss': 2, 'drinking': 1}
+    >>> parse("all=3")["scene_at"]
+    3
     """
     spec = spec.strip()
     if spec in ("", "none"):
@@ -69,16 +71,16 @@ def parse(spec: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for part in spec.split(","):
         name, _, count = part.strip().partition("=")
-        if name == "all":
-            for k in KINDS:
-                out[k] = out.get(k, 0) + 1
-            continue
-        if name not in KINDS:
-            raise ValueError(f"unknown scenario {name!r}; known: {', '.join(KINDS)}")
-        n = int(count) if count else 1
+        if name != "all" and name not in KINDS:
+            raise ValueError(f"unknown scenario {name!r}; known: all, {', '.join(KINDS)}")
+        try:
+            n = int(count) if count else 1
+        except ValueError:
+            raise ValueError(f"scenario count must be a whole number: {part!r}") from None
         if n < 0:
             raise ValueError(f"scenario count must not be negative: {part!r}")
-        out[name] = out.get(name, 0) + n
+        for kind in KINDS if name == "all" else (name,):
+            out[kind] = out.get(kind, 0) + n
     return out
 
 

@@ -16,7 +16,7 @@ from simulator.conditions import CLEARANCE_M, ZoneSpec
 from simulator.config import SimConfig
 from simulator.geo import ConvexPolygon, LocalFrame, Shape
 from simulator.localtime import local_to_utc_s
-from simulator.movement import Itinerary
+from simulator.movement import Itinerary, Rng
 
 if TYPE_CHECKING:
     from simulator.engine import Simulation
@@ -90,7 +90,7 @@ class Script:
     scenario_id: str
     person: Person | None
     day: date | None = None
-    plan_day: Callable[[Itinerary, np.random.Generator], None] | None = None
+    plan_day: Callable[[Itinerary, Rng], None] | None = None
     zones: list[ZoneSpec] = field(default_factory=list)
     paths: list[list[XY]] = field(default_factory=list)
     clean: list[tuple[float, float]] = field(default_factory=list)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.localtime import hhmm_minutes
-from simulator.movement import Itinerary, jittered, pick_route, travel_speed
+from simulator.movement import Itinerary, Rng, jittered, pick_route, travel_speed
 from simulator.scenarios.base import Ctx, Script
 
 
@@ -15,7 +15,7 @@ def _curfew_minutes(ctx: Ctx) -> tuple[int, int]:
     return hhmm_minutes(start), hhmm_minutes(end)
 
 
-def _trip(rng: np.random.Generator, a, b) -> tuple[list, float]:
+def _trip(rng: Rng, a, b) -> tuple[list, float]:
     path = pick_route(rng, a, b)
     length = float(np.sum(np.hypot(*np.diff(np.asarray([a, *path]), axis=0).T)))
     return path, travel_speed(rng, length)
@@ -35,7 +35,7 @@ def curfew_late_return(ctx: Ctx) -> Script:
     out, out_speed = _trip(rng, person.home, place)
     back, back_speed = _trip(rng, place, person.home)
 
-    def plan(it: Itinerary, rng_: np.random.Generator) -> None:
+    def plan(it: Itinerary, rng_: Rng) -> None:
         it.stay_until(leave)
         it.go([*out[:-1], jittered(rng_, place)], out_speed)
         it.go([*back[:-1], jittered(rng_, person.home)], back_speed, arrive_s=arrive)
@@ -65,7 +65,7 @@ def curfew_early_leave(ctx: Ctx) -> Script:
     out, out_speed = _trip(rng, person.home, place)
     back, back_speed = _trip(rng, place, person.home)
 
-    def plan(it: Itinerary, rng_: np.random.Generator) -> None:
+    def plan(it: Itinerary, rng_: Rng) -> None:
         it.stay_until(leave)
         it.go([*out[:-1], jittered(rng_, place)], out_speed)
         it.go([*back[:-1], jittered(rng_, person.home)], back_speed, arrive_s=home_by)

@@ -15,7 +15,7 @@ import shapely
 from simulator.device import snap_to_fix
 from simulator.geo import segment_point_distance
 from simulator.localtime import iso_utc
-from simulator.movement import DRIVE_MPS, Itinerary, jittered
+from simulator.movement import DRIVE_MPS, Itinerary, Rng, jittered
 from simulator.scenarios.base import Ctx, ScenarioSkipped, Script, in_area, offset, site, unit
 from simulator.scenarios.trips import duration_s, legs_to, out_and_back, path_of
 from simulator.scenes import RADIUS_M, make_scene, proximity
@@ -33,11 +33,17 @@ def _visit(ctx: Ctx, *, dwell_min: tuple[float, float], scene_offset_m: tuple[fl
     person = ctx.person
     assert person is not None
     rng = ctx.rng
-    _s, paths, _t, _d = site(ctx, lambda th, d: (None, [[person.home, offset(person.home, unit(th), d)]]), dist_m=(600.0, 1500.0))
+    _s, paths, _t, _d = site(
+        ctx,
+        lambda th, d: (None, [[person.home, offset(person.home, unit(th), d)]]),
+        dist_m=(600.0, 1500.0),
+    )
     spot = paths[0][-1]
     out = legs_to(rng, person.home, spot)
     dwell = float(rng.uniform(*dwell_min)) * 60.0
-    centre = offset(spot, unit(float(rng.uniform(0, 2 * np.pi))), float(rng.uniform(*scene_offset_m)))
+    centre = offset(
+        spot, unit(float(rng.uniform(0, 2 * np.pi))), float(rng.uniform(*scene_offset_m))
+    )
     return spot, out, dwell, centre
 
 
@@ -46,14 +52,22 @@ def scene_at(ctx: Ctx) -> Script:
     person = ctx.person
     assert person is not None
     rng = ctx.rng
-    spot, out, dwell, centre = _visit(ctx, dwell_min=(20, 30), scene_offset_m=(20, 40))
+    _spot, out, dwell, centre = _visit(ctx, dwell_min=(20, 30), scene_offset_m=(20, 40))
     day = ctx.pick_day(600, 960)
     depart = ctx.local(day, float(rng.uniform(600, 720)))
     arrive = depart + duration_s(out, person.home)
-    window = (arrive - float(rng.uniform(1, 3)) * 3600.0, arrive + dwell + float(rng.uniform(1, 3)) * 3600.0)
+    window = (
+        arrive - float(rng.uniform(1, 3)) * 3600.0,
+        arrive + dwell + float(rng.uniform(1, 3)) * 3600.0,
+    )
     scene = make_scene(
-        ctx.frame, _scene_id(ctx), centre, window, window[1] + float(rng.uniform(1800, 7200)),
-        scenario=ctx.kind, scenario_id=ctx.scenario_id,
+        ctx.frame,
+        _scene_id(ctx),
+        centre,
+        window,
+        window[1] + float(rng.uniform(1800, 7200)),
+        scenario=ctx.kind,
+        scenario_id=ctx.scenario_id,
     )
     return Script(
         ctx.kind,
@@ -74,15 +88,20 @@ def scene_outside_window(ctx: Ctx) -> Script:
     person = ctx.person
     assert person is not None
     rng = ctx.rng
-    spot, out, dwell, centre = _visit(ctx, dwell_min=(30, 30), scene_offset_m=(10, 20))
+    _spot, out, dwell, centre = _visit(ctx, dwell_min=(30, 30), scene_offset_m=(10, 20))
     day = ctx.pick_day(540, 1140)
     depart = ctx.local(day, float(rng.uniform(540, 600)))
     leave = depart + duration_s(out, person.home) + dwell
     ws = leave + float(rng.uniform(3, 4)) * 3600.0
     window = (ws, ws + 3 * 3600.0)
     scene = make_scene(
-        ctx.frame, _scene_id(ctx), centre, window, window[1] + float(rng.uniform(1800, 7200)),
-        scenario=ctx.kind, scenario_id=ctx.scenario_id,
+        ctx.frame,
+        _scene_id(ctx),
+        centre,
+        window,
+        window[1] + float(rng.uniform(1800, 7200)),
+        scenario=ctx.kind,
+        scenario_id=ctx.scenario_id,
     )
     return Script(
         ctx.kind,
@@ -127,21 +146,33 @@ def scene_passed_by(ctx: Ctx) -> Script:
     speed = float(rng.uniform(11, 14))
     day = ctx.pick_day(600, 960)
     fix = snap_to_fix(
-        ctx.local(day, float(rng.uniform(630, 900))), c.start_s, person.gps_phase_s, c.gps_interval_s
+        ctx.local(day, float(rng.uniform(630, 900))),
+        c.start_s,
+        person.gps_phase_s,
+        c.gps_interval_s,
     )
     t_close = fix + float(rng.uniform(0.35, 0.65)) * c.gps_interval_s
     at_r1 = t_close - ROAD_HALF_M / speed
     to_road = float(rng.uniform(*DRIVE_MPS))
-    window = (t_close - float(rng.uniform(40, 80)) * 60.0, t_close + float(rng.uniform(40, 80)) * 60.0)
+    window = (
+        t_close - float(rng.uniform(40, 80)) * 60.0,
+        t_close + float(rng.uniform(40, 80)) * 60.0,
+    )
 
-    def plan(it: Itinerary, rng_: np.random.Generator) -> None:
+    def plan(it: Itinerary, rng_: Rng) -> None:
         it.go([r1], to_road, arrive_s=at_r1)
         it.go([r2], speed)
         it.go([jittered(rng_, person.home)], to_road)
 
     scene = make_scene(
-        ctx.frame, _scene_id(ctx), centre, window, window[1] + float(rng.uniform(1800, 5400)),
-        crime_type="theft_from_vehicle", scenario=ctx.kind, scenario_id=ctx.scenario_id,
+        ctx.frame,
+        _scene_id(ctx),
+        centre,
+        window,
+        window[1] + float(rng.uniform(1800, 5400)),
+        crime_type="theft_from_vehicle",
+        scenario=ctx.kind,
+        scenario_id=ctx.scenario_id,
     )
     return Script(
         ctx.kind,
@@ -167,12 +198,23 @@ def scene_not_visited(ctx: Ctx) -> Script:
     centre = [(out, along), (-out, along), (along, out), (along, -out)][int(rng.integers(4))]
     window = (ctx.local(day, 60.0), ctx.local(day, 360.0))
     scene = make_scene(
-        ctx.frame, _scene_id(ctx), centre, window, ctx.local(day, 480.0),
-        scenario=ctx.kind, scenario_id=ctx.scenario_id,
+        ctx.frame,
+        _scene_id(ctx),
+        centre,
+        window,
+        ctx.local(day, 480.0),
+        scenario=ctx.kind,
+        scenario_id=ctx.scenario_id,
     )
     assert not in_area(ctx, centre, margin_m=0.0)
-    return Script(ctx.kind, ctx.scenario_id, None, scenes=[scene], truth=scene_truth,
-                  facts={"expect": "no_match"})
+    return Script(
+        ctx.kind,
+        ctx.scenario_id,
+        None,
+        scenes=[scene],
+        truth=scene_truth,
+        facts={"expect": "no_match"},
+    )
 
 
 def scene_truth(sim, script: Script) -> list[TruthRecord]:
@@ -185,7 +227,11 @@ def scene_truth(sim, script: Script) -> list[TruthRecord]:
     if person is None:
         return [
             record(
-                "no_match", "scene_proximity", script.kind, from_s=ws, to_s=we,
+                "no_match",
+                "scene_proximity",
+                script.kind,
+                from_s=ws,
+                to_s=we,
                 details={"min_true_distance_m_anyone": round(float(prox.min_distance_m.min()), 1)},
                 **common,
             )
@@ -199,18 +245,35 @@ def scene_truth(sim, script: Script) -> list[TruthRecord]:
     }
     if script.facts["expect"] == "no_match":
         details["visited_until"] = iso_utc(script.facts["visited_until_s"])
-        return [record("no_match", "scene_proximity", script.kind, from_s=ws, to_s=we,
-                       details=details, **ids, **common)]
+        return [
+            record(
+                "no_match",
+                "scene_proximity",
+                script.kind,
+                from_s=ws,
+                to_s=we,
+                details=details,
+                **ids,
+                **common,
+            )
+        ]
     interval = sim.config.gps_interval_s
     first, last = float(prox.first_in_s[i]), float(prox.last_in_s[i])
     if script.facts["match_class"] == "passed_by":
         details.update(passed_by_evidence(sim, person.index, scene, script.facts["closest_s"]))
     return [
         record(
-            "match", "scene_proximity", script.kind,
-            at_s=float(prox.closest_s[i]), from_s=first - interval - 60.0, to_s=last + interval + 60.0,
-            episode=(first, last), match_class=script.facts["match_class"], details=details,
-            **ids, **common,
+            "match",
+            "scene_proximity",
+            script.kind,
+            at_s=float(prox.closest_s[i]),
+            from_s=first - interval - 60.0,
+            to_s=last + interval + 60.0,
+            episode=(first, last),
+            match_class=script.facts["match_class"],
+            details=details,
+            **ids,
+            **common,
         )
     ]
 
@@ -224,7 +287,9 @@ def passed_by_evidence(sim, person: int, scene, t_close: float) -> dict:
     k = int(np.searchsorted(ts, t_close))
     seg, _u = segment_point_distance(x[k - 1], y[k - 1], x[k], y[k], *scene.centre)
     verified = bool(
-        np.all(d > scene.radius_m) and ts[k] - ts[k - 1] <= PASS_MAX_INTERVAL_S and seg <= scene.radius_m
+        np.all(d > scene.radius_m)
+        and ts[k] - ts[k - 1] <= PASS_MAX_INTERVAL_S
+        and seg <= scene.radius_m
     )
     return {
         "segment_fix_ts": [int(ts[k - 1]), int(ts[k])],

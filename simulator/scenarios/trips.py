@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.cohort import XY
-from simulator.movement import DRIVE_MPS, WALK_MPS, Itinerary, jittered, path_length
+from simulator.movement import DRIVE_MPS, WALK_MPS, Itinerary, Rng, jittered, path_length
 
 DROP_BEFORE_M = 150.0
 
@@ -25,7 +25,7 @@ class Leg:
         return path_length([start, *self.path]) / self.speed_mps
 
 
-def legs_to(rng: np.random.Generator, a: XY, b: XY, *, walk_under_m: float = 900.0) -> list[Leg]:
+def legs_to(rng: Rng, a: XY, b: XY, *, walk_under_m: float = 900.0) -> list[Leg]:
     """Return legs from ``a`` to ``b``: walk if short, else drive to 150 m before and walk in."""
     length = float(np.hypot(b[0] - a[0], b[1] - a[1]))
     walk = Leg((b,), float(rng.uniform(*WALK_MPS)))
@@ -66,10 +66,10 @@ def out_and_back(
     dwell_s: float,
     *,
     dwell_indoor: bool = True,
-) -> Callable[[Itinerary, np.random.Generator], None]:
+) -> Callable[[Itinerary, Rng], None]:
     """Return a day plan: leave home at ``depart_s``, go, stay ``dwell_s``, come back home."""
 
-    def plan(it: Itinerary, rng: np.random.Generator) -> None:
+    def plan(it: Itinerary, rng: Rng) -> None:
         back = legs_back(out, jittered(rng, home))
         run_legs(it, out, depart_s=depart_s)
         it.stay_until(it.now_s + dwell_s, indoor=dwell_indoor)

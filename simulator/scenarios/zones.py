@@ -16,9 +16,9 @@ import shapely
 from simulator.conditions import make_zone
 from simulator.device import snap_to_fix
 from simulator.geo import Circle, ConvexPolygon, rectangle
-from simulator.movement import WALK_MPS, Itinerary, jittered
+from simulator.movement import WALK_MPS, Itinerary, Rng, jittered
 from simulator.scenarios.base import Ctx, ScenarioSkipped, Script, offset, site, unit
-from simulator.scenarios.trips import Leg, duration_s, legs_back, legs_to, out_and_back, path_of
+from simulator.scenarios.trips import duration_s, legs_back, legs_to, out_and_back, path_of
 from simulator.truth import TruthRecord, record
 
 NEAR_MISS_OFFSET_M = (18.0, 35.0)
@@ -52,7 +52,10 @@ def _breach(ctx: Ctx, *, dwell_min: tuple[float, float], deep: bool, outage: boo
     arrive = depart + duration_s(out, person.home)
     back = arrive + dwell + duration_s(legs_back(out, person.home), target)
     zone = make_zone(
-        ctx.frame, f"z-{person.index:05d}-0", shape, name="Simulated exclusion zone 0",
+        ctx.frame,
+        f"z-{person.index:05d}-0",
+        shape,
+        name="Simulated exclusion zone 0",
         scenario_id=ctx.scenario_id,
     )
     script = Script(
@@ -102,7 +105,10 @@ def near_miss(ctx: Ctx) -> Script:
         n = (-u[1], u[0])
         shape = rectangle(*offset(person.home, u, dist + w / 2), w, h, theta)
         mid = offset(person.home, u, dist)
-        walk = [offset(offset(mid, n, float(a)), u, -float(g)) for a, g in zip(lateral, gaps, strict=True)]
+        walk = [
+            offset(offset(mid, n, float(a)), u, -float(g))
+            for a, g in zip(lateral, gaps, strict=True)
+        ]
         return shape, [[person.home, *walk, person.home]]
 
     shape, paths, _theta, _dist = site(ctx, build)
@@ -113,11 +119,14 @@ def near_miss(ctx: Ctx) -> Script:
     depart = ctx.local(day, float(rng.uniform(600, 690)))
     stand_s = float(rng.uniform(120, 300))
     zone = make_zone(
-        ctx.frame, f"z-{person.index:05d}-0", shape, name="Simulated exclusion zone 0",
+        ctx.frame,
+        f"z-{person.index:05d}-0",
+        shape,
+        name="Simulated exclusion zone 0",
         scenario_id=ctx.scenario_id,
     )
 
-    def plan(it: Itinerary, rng_: np.random.Generator) -> None:
+    def plan(it: Itinerary, rng_: Rng) -> None:
         for k, leg in enumerate(to_start):
             it.go(list(leg.path), leg.speed_mps, depart_s=depart if k == 0 else None)
         it.go(walk[1:3], speed)
@@ -198,7 +207,9 @@ def inclusion_breach(ctx: Ctx) -> Script:
 
     def build(theta: float, beyond: float):
         u = unit(theta)
-        return None, [[person.home, offset(person.home, u, _ray_exit(person.home, u, box) + beyond)]]
+        return None, [
+            [person.home, offset(person.home, u, _ray_exit(person.home, u, box) + beyond)]
+        ]
 
     _shape, paths, _theta, _beyond = site(ctx, build, dist_m=(300.0, 700.0))
     target = paths[0][-1]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -67,7 +68,9 @@ def seed(store: Store) -> dict[str, str]:
     return made
 
 
-def make_api(tmp_path: Path, template: Path, kafka_bootstrap: str | None) -> Iterator[Api]:
+def make_api(
+    tmp_path: Path, template: Path, kafka_bootstrap: str | None, **overrides: Any
+) -> Iterator[Api]:
     tag = uuid.uuid4().hex[:8]
     db = tmp_path / "em.db"
     store = fresh_db(template, db)
@@ -81,6 +84,7 @@ def make_api(tmp_path: Path, template: Path, kafka_bootstrap: str | None) -> Ite
         app_id=f"em-test-{tag}",
         conditions_publish_timeout_s=10.0 if kafka_bootstrap else 1.0,
         sse_poll_interval_s=0.05,
+        **overrides,
     )
     app = create_app(settings)
     with TestClient(app) as client:

@@ -227,24 +227,49 @@ def test_late_fixes_join_the_open_episode_or_are_covered_by_the_last_one() -> No
 
 def test_live_episode_continues_an_open_late_one() -> None:
     cfg = EpisodeConfig(reorder_window_s=0)
-    state, _ = push(new_state(), Observation(NOW, POSSIBLE), cfg)  # live, no break yet
+    state, _ = feed("c" + "u" * 10, cfg)  # a clear fix, then only unusable ones: no run
     late = []
     for i in range(3):
-        state, ev = push(state, Observation(NOW - 300 + 60 * i, DEFINITE, 5.0), cfg)
+        state, ev = push(state, Observation(NOW + 300 + 60 * i, DEFINITE, 5.0), cfg)
         late += ev
     assert [(e.kind, e.late) for e in late] == [("episode_opened", True)]
+    assert state.late.ep_start_s == NOW + 300
     live = []
-    for i in range(1, 4):
+    for i in range(11, 14):
         state, ev = push(state, Observation(NOW + 60 * i, DEFINITE, 7.0), cfg)
         live += ev
     assert live == []  # no second "opened": the live lane continues the late episode
-    assert state.live.ep_start_s == NOW - 300 and state.live.ep_n == 7
+    assert state.live.ep_start_s == NOW + 300 and state.live.ep_n == 6
     ev = []
-    for i in range(4, 7):
+    for i in range(14, 17):
         state, out = push(state, Observation(NOW + 60 * i, CLEAR), cfg)
         ev += out
     (closed,) = ev
-    assert closed.start_s == NOW - 300
+    assert closed.start_s == NOW + 300 and not closed.late
+
+
+def test_late_episode_before_a_live_break_stays_separate() -> None:
+    cfg = EpisodeConfig(reorder_window_s=0)
+    state, _ = feed("c", cfg)
+    events = []
+    for t in (-300, -240, -180, 60, 120, 180):  # three late (before the clear), three live
+        state, ev = push(state, Observation(NOW + t, DEFINITE, 5.0), cfg)
+        events += ev
+    assert [(e.kind, e.late, e.start_s - NOW) for e in events] == [
+        ("episode_opened", True, -300),
+        ("episode_opened", False, 60),
+    ]
+
+
+def test_late_fixes_contiguous_with_a_live_run_open_it_flagged_late() -> None:
+    cfg = EpisodeConfig(reorder_window_s=0)
+    state, _ = push(new_state(), Observation(NOW, POSSIBLE), cfg)  # live, no break yet
+    events = []
+    for i in range(3):
+        state, ev = push(state, Observation(NOW - 300 + 60 * i, DEFINITE, 5.0), cfg)
+        events += ev
+    assert [(e.kind, e.late, e.start_s) for e in events] == [("episode_opened", True, NOW - 300)]
+    assert state.live.ep_n == 4 and state.late.ep_start_s is None
 
 
 # --------------------------------------------------------------------------- GPS noise
@@ -310,3 +335,15 @@ def test_walking_200_m_into_the_zone_opens_exactly_one_episode_at_the_first_evid
 def test_jitter_polygon_is_exact_polygon() -> None:
     # The polygon edge used above really is a straight line at X0 + 500.
     assert shapely.distance(square(X0, Y0, 500).boundary, shapely.Point(X0 + 520, Y0)) == 20
+
+
+def test_a_late_fix_contiguous_with_the_live_run_counts_towards_it() -> None:
+    cfg = EpisodeConfig(reorder_window_s=0)
+    state, _ = feed("cc", cfg)  # clear at +0, +1 min
+    state, _ = push(state, Observation(NOW + 240, DEFINITE, 3.0), cfg)
+    state, _ = push(state, Observation(NOW + 300, DEFINITE, 3.0), cfg)
+    assert state.live.run_n == 2
+    state, events = push(state, Observation(NOW + 180, DEFINITE, 4.0), cfg)  # late, after the break
+    assert [(e.kind, e.late, e.start_s) for e in events] == [("episode_opened", True, NOW + 180)]
+    state, events = push(state, Observation(NOW + 30, DEFINITE, 4.0), cfg)  # before the break
+    assert events == [] and state.late.run_n == 1

@@ -178,6 +178,10 @@ def test_bad_inputs() -> None:
         index.owner_indices(["nobody"])
     with pytest.raises(ValueError, match="same length"):
         index.evaluate([0], [0.0, 1.0], x=[X0], y=[Y0], accuracy_m=[5.0])
+    with pytest.raises(ValueError, match="owner indices"):
+        index.evaluate([-1], [0.0], x=[X0], y=[Y0], accuracy_m=[5.0])
+    with pytest.raises(ValueError, match="finite"):
+        index.evaluate([0], [math.nan], x=[X0], y=[Y0], accuracy_m=[5.0])
     with pytest.raises(ValueError, match="give x and y"):
         index.evaluate([0], [0.0], accuracy_m=[5.0])
     assert index.zones_of(0)[0].zone_id == "z"

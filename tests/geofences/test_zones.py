@@ -43,7 +43,7 @@ def verdicts_of(cc, x, y, acc, ts=0.0):
 
 
 def reference(geom: shapely.Geometry, x: float, y: float, r: float) -> tuple[float, int]:
-    """Signed distance (positive inside) and class (2 inside, 1 straddle, 0 outside), by brute force."""
+    """Brute force: signed distance (positive inside), class (2 inside, 1 straddle, 0 outside)."""
     p = shapely.Point(x, y)
     d = shapely.distance(geom.boundary, p)
     s = d if shapely.intersects(geom, p) else -d
@@ -474,3 +474,26 @@ def test_shared_zone_geometry_is_compiled_once() -> None:
     a = conditions_xy(zone("a", "inclusion", geom))
     b = conditions_xy(zone("b", "inclusion", geom), offender_id="o2")
     assert a.zones[0].grid is b.zones[0].grid
+
+
+def test_conditions_validity_bounds_every_zone_and_curfew() -> None:
+    cc = compile_conditions(
+        {
+            "valid_from": "2026-01-01T00:00:00Z",
+            "valid_to": "2026-02-01T00:00:00Z",
+            "zones": [circle_feature("z", X0, Y0, 100.0, valid_to="2026-03-01T00:00:00Z")],
+            "curfews": [
+                {
+                    "curfew_id": "c",
+                    "geometry": circle_feature("c", X0, Y0, 1.0)["geometry"],
+                    "radius_m": 30.0,
+                    "windows": [{"days": ["thu"], "start": "00:00", "end": "00:00"}],
+                }
+            ],
+        }
+    )
+    assert [z.valid_to_s for z in cc.zones] == [utc(2026, 2, 1)] * 2
+    inside = cc.evaluate_fix(utc(2026, 1, 15, 12), x=X0, y=Y0, accuracy_m=5)  # a Thursday
+    after = cc.evaluate_fix(utc(2026, 2, 5, 12), x=X0, y=Y0, accuracy_m=5)  # also a Thursday
+    assert [v.verdict for v in inside] == ["definite", "at_home"]
+    assert [v.verdict for v in after] == ["inactive", "not_applicable"]

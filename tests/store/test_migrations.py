@@ -63,3 +63,32 @@ def test_cli_db_upgrade_from_the_installed_package(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert f"revision {migrate.head_revision()}" in proc.stdout
     assert (tmp_path / "em.db").exists()
+
+
+def test_package_data_ships_every_migration_file() -> None:
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["em_service"]
+    package = root / "em_service"
+    files = [
+        p.relative_to(package).as_posix()
+        for p in (package / "store" / "migrations").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    ]
+    assert files
+    missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
+    assert missing == []
+
+
+def test_new_database_file_is_private(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'private' / 'em.db'}")
+    try:
+        migrate.upgrade(store)
+        for name in ("em.db", "em.db-wal"):
+            path = tmp_path / "private" / name
+            assert not path.exists() or (path.stat().st_mode & 0o077) == 0, name
+    finally:
+        store.dispose()

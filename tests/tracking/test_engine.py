@@ -119,3 +119,17 @@ def test_unknown_device_and_strap_tamper() -> None:
     assert [(a.type, a.severity) for a in out.alerts] == [("strap_tamper", "high")]
     stranger = DeviceEvent(device_id="tag-x", ts=t, event="strap_tamper")
     assert engine.on_reading(DeviceState(), stranger, now=t).unknown_device
+
+
+def test_batch_verdicts_equal_scalar_verdicts() -> None:
+    engine = _engine()
+    t0 = datetime(2026, 11, 18, 18, 50, tzinfo=UTC)  # crosses the 19:00 curfew start
+    xs = np.linspace(HOME_X, ZONE_X, 40)
+    fixes = [_fix(t0 + timedelta(minutes=i), x, ZONE_Y, acc=5 + i) for i, x in enumerate(xs)]
+    mixed = [None, *fixes, DeviceEvent(device_id="tag-1", ts=t0, event="battery_low")]
+    batch = engine.evaluate_batch(mixed)
+    assert sorted(batch) == list(range(1, 41))
+    version = engine.registry.at("off-1", t0)
+    for i, f in enumerate(fixes, start=1):
+        scalar = version.compiled.evaluate_fix(f.ts, lon=f.lon, lat=f.lat, accuracy_m=f.accuracy_m)
+        assert batch[i] == scalar

@@ -1,0 +1,53 @@
+"""Derive the ground truth from true trails and delivered readings (see :mod:`simulator.truth`).
+
+* Zones: exact true inside intervals (outside, for inclusion zones) of every zone, intersected with
+  its schedule → ``exclusion_breach``/``inclusion_breach`` at the entry, ``…_ended`` at the exit.
+* Curfews: true time outside the address circle during each window → ``curfew_breach`` at the
+  start of that time (the window start for a late return), ``curfew_breach_ended`` at its end (the
+  return home, or the window end after an early leave).
+* Silence: a GPS tag whose newest received timestamp does not advance for longer than
+  ``gps_interval_s + silence_buffer_s`` → ``device_silent`` (``curfew_unverified`` if it becomes
+  overdue during a curfew window), ``…_ended`` when a newer reading restores contact (timing
+  ``processing``: paced runs raise it on a timer, fast replays only when contact returns, late).
+* Device events: ``strap_tamper`` (high), ``battery_low`` (medium), ``strap_restored`` (optional);
+  charging events are context, not alerts, and are not listed.
+* Alcohol: ``alcohol_detected`` at the first of two consecutive readings >= 0.020 g/dL of each
+  drinking episode; ``alcohol_suspect_interferent`` (and ``no_alert`` for ``alcohol_detected``)
+  for an interferent; ``alcohol_tamper`` at the first reading after the bracelet comes off.
+* Scenes: every person whose true trail enters a scene's radius inside its window → a ``match``
+  (``at_scene`` when the dwell is >= 5 min, else ``passed_by``); near things are ``optional``.
+
+``late`` is expected when the first fix at or after the true instant reached the broker more than
+60 s after it was taken (a store-and-forward burst).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from simulator.derive.places import curfew_truth, zone_truth
+from simulator.derive.scenes import scene_truth
+from simulator.derive.tags import alcohol_truth, event_truth, silence_truth
+from simulator.truth import TruthRecord, finalise
+
+if TYPE_CHECKING:
+    from simulator.engine import Simulation
+
+
+def derive_truth(sim: Simulation) -> list[TruthRecord]:
+    """Return every ground-truth record of ``sim``, sorted, with ids."""
+    records = (
+        zone_truth(sim)
+        + curfew_truth(sim)
+        + silence_truth(sim)
+        + event_truth(sim)
+        + alcohol_truth(sim)
+        + scene_truth(sim)
+    )
+    for script in sim.scripts:
+        if script.truth is not None:
+            records += script.truth(sim, script)
+    return finalise(records)
+
+
+__all__ = ["derive_truth"]
