@@ -246,7 +246,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_files(sim, args.out, tick=bar.update, counts=counts)
     sent = None
     if args.kafka:
-        sent = _send(sim, args, total)
+        from aiokafka.errors import KafkaError
+
+        try:
+            sent = _send(sim, args, total)
+        except (KafkaError, OSError) as exc:
+            print(f"error: sending to Kafka failed: {exc}", file=sys.stderr)
+            return 1
         if not args.out:
             from simulator.output import write_truth
 

@@ -21,8 +21,10 @@ merged by delivery time, paced by :class:`~simulator.clock.Pacer`.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -166,8 +168,25 @@ async def _ensure_topics(bootstrap: str, topics: dict[str, str], partitions: int
         ]
         if missing:
             await admin.create_topics(missing)
+            await _wait_for_leaders(admin, [t.name for t in missing])
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin, names: list[str], timeout_s: float = 15.0) -> None:
+    """Poll until every partition of the new topics has a leader (or the deadline passes)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        described = await admin.describe_topics(names)
+        ready = all(
+            not d["error_code"]
+            and d["partitions"]
+            and all(p["leader"] >= 0 for p in d["partitions"])
+            for d in described
+        )
+        if ready:
+            return
+        await asyncio.sleep(0.2)
 
 
 async def send_kafka(
