@@ -189,7 +189,7 @@ def main() -> int:
         env.start("worker", log_name="worker")
         env.wait_until(lambda: _consumed(env) > 0, 120, "the worker to start consuming")
         began, start_count = time.perf_counter(), _consumed(env)
-        env.wait_until(lambda: _consumed(env) >= n, 1800, "the backlog to drain")
+        env.wait_until(lambda: _consumed(env) >= n, 1800, "the backlog to drain", interval_s=1.0)
         pipeline = (n - start_count) / (time.perf_counter() - began)
         print(f"worker end to end: {pipeline:,.0f} readings/s ({pipeline / raw:.0%} of raw)")
         lats = asyncio.run(latency(env, args.rate, lat_s))

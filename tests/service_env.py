@@ -85,7 +85,8 @@ class ServiceEnv:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
 
-    def wait_until(self, predicate, timeout_s: float, what: str = "condition"):
+    def wait_until(self, predicate, timeout_s: float, what: str = "condition",
+                   interval_s: float = 0.2):
         """Like :func:`wait_until`, but fail at once (with the log) if a service process died."""
 
         def check():
@@ -97,7 +98,7 @@ class ServiceEnv:
                     raise RuntimeError(f"service exited with {proc.returncode}:\n{logs}")
             return predicate()
 
-        return wait_until(check, timeout_s, what=what, fatal=(RuntimeError,))
+        return wait_until(check, timeout_s, interval_s, what=what, fatal=(RuntimeError,))
 
     def stop_all(self) -> None:
         for proc in self.procs:
