@@ -85,8 +85,9 @@ class ServiceEnv:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
 
-    def wait_until(self, predicate, timeout_s: float, what: str = "condition",
-                   interval_s: float = 0.2):
+    def wait_until(
+        self, predicate, timeout_s: float, what: str = "condition", interval_s: float = 0.2
+    ):
         """Like :func:`wait_until`, but fail at once (with the log) if a service process died."""
 
         def check():
