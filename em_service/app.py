@@ -24,6 +24,8 @@ def build_app(settings: Settings) -> faust.App:
         producer_acks=-1,
         producer_linger_ms=2,
         broker_commit_interval=settings.commit_interval_s,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.session_timeout_s / 5,
         consumer_auto_offset_reset="earliest",
     )
     tracking_agents.register(app, settings)

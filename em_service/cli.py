@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     sub.add_parser(
+        "evaluate",
+        help="score alerts against a simulator ground truth (evaluate --help)",
+        add_help=False,
+    )
+    sub.add_parser(
         "simulate",
         help="simulated cohort with ground truth, to files or Kafka (simulate --help)",
         add_help=False,
@@ -174,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from em_service.devstack import main as devstack_main
 
         return devstack_main(argv[1:])
+    if argv and argv[0] == "evaluate":
+        from em_service.evaluate import main as evaluate_main
+
+        return evaluate_main(argv[1:])
     if argv and argv[0] == "simulate":
         from simulator.cli import main as simulate_main
 

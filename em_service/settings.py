@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     commit_interval_s: float = Field(
         0.1, description="Faust commit interval, s (under exactly_once: alert visibility delay)"
     )
+    session_timeout_s: float = Field(
+        10.0, description="Kafka consumer session timeout: how soon a dead worker's partitions move"
+    )
     late_after_s: float = Field(
         300.0, description="A reading older than the stream clock by more than this is late"
     )

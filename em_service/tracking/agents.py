@@ -24,6 +24,7 @@ from collections import Counter
 from datetime import datetime
 
 import faust
+from aiokafka import AIOKafkaProducer
 from faust.streams import _current_event
 
 from em_service import metrics
@@ -53,7 +54,6 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
     ticks_name = ticks_topic_name(settings)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     source = app.topic(settings.topic_readings, ticks_name, key_type=bytes, value_type=bytes, **raw)
-    ticks = app.topic(ticks_name, **raw)
     dlq = app.topic(settings.topic_dlq, **raw)
     alerts_out = app.topic(settings.topic_alerts, **raw)
     watermarks: dict[int, datetime] = {}  # partition -> newest event time seen (event clock)
@@ -209,12 +209,21 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
             registry, settings.kafka_bootstrap, settings.topic_conditions, ready
         )
 
-    @app.timer(interval=settings.tick_interval_s)
+    @app.task
     async def tick() -> None:
-        now = encode(utc_now())
-        for tp in app.assignor.assigned_actives():
-            if tp.topic == settings.topic_readings:
-                await ticks.send(value=now, partition=tp.partition)
+        # Ticks go through a plain (non-transactional) producer: a timer must never hold a
+        # Kafka transaction open while the stream is idle (it would time out and be fenced).
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=0)
+        await producer.start()
+        try:
+            while True:
+                await asyncio.sleep(settings.tick_interval_s)
+                now = encode(utc_now())
+                for tp in app.assignor.assigned_actives():
+                    if tp.topic == settings.topic_readings:
+                        await producer.send(ticks_name, now, partition=tp.partition)
+        finally:
+            await producer.stop()
 
     @app.agent(source, name="tracking")
     async def tracking(stream: faust.StreamT) -> None:

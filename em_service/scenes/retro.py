@@ -1,0 +1,212 @@
+"""Retrospective matching: search the trail archive when a scene arrives, store what is found.
+
+1. Candidates: :func:`~em_service.store.spatial_index.fixes_near` around the scene with a
+   search radius of ``radius + max(segment_reach_m, near_margin_m + max_fix_accuracy_m)``
+   during ``[window_start - pad, window_end + pad]``: every device with one fix that close.
+   The reach pads the radius for interpolation: a pass-by between two fixes is found when one
+   of them is within it (at one fix a minute, 600 m covers pass-bys at up to 20 m/s).
+2. Those devices' whole trails over the padded window (plus ``max_gap_s`` each side, for the
+   segments that cross its ends), attributed to offenders by ``device_assignments`` at the time
+   of each fix (a fix outside any assignment belongs to no one and is not used).
+3. :func:`~em_service.scenes.matching.match_scene`, then the results are stored (only ever
+   upgraded) and every new or upgraded match puts a ``scene_proximity`` alert in the outbox.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from em_service.contracts import Scene
+from em_service.contracts.codec import encode
+from em_service.scenes import store as scene_store
+from em_service.scenes.alerting import scene_alert, should_alert
+from em_service.scenes.config import SceneSettings
+from em_service.scenes.matching import (
+    CONFIDENCES,
+    RANK,
+    MatchConfig,
+    MatchResult,
+    SceneGeom,
+    Trail,
+    match_scene,
+)
+from em_service.store import Store
+from em_service.store.models import DeviceAssignment, Fix
+from em_service.store.spatial_index import fixes_near
+from em_service.store.types import to_ms
+from geofences.projection import get_projector
+
+_NAME = {rank: name for name, rank in RANK.items()}
+
+
+@dataclass
+class Search:
+    """One search of the archive: what it found and what it read."""
+
+    scene: Scene
+    geom: SceneGeom
+    result: MatchResult
+    search_radius_m: float
+    devices: int = 0
+    fixes_read: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict:
+        """Return the summary stored with the scene."""
+        counts = Counter(m.confidence for m in self.result.matches)
+        return {
+            "search_radius_m": self.search_radius_m,
+            "devices": self.devices,
+            "fixes_read": self.fixes_read,
+            "matches": {c: counts.get(c, 0) for c in CONFIDENCES},
+            "exclusions": len(self.result.exclusions),
+            "undecided": len(self.result.undecided),
+            "seconds": round(self.seconds, 4),
+        }
+
+
+@dataclass
+class Stored:
+    """What storing a search changed: the alerts put in the outbox."""
+
+    alerts: list[bytes] = field(default_factory=list)
+    new_or_upgraded: int = 0
+
+
+def search_radius_m(radius_m: float, settings: SceneSettings) -> float:
+    """Return the archive search radius for a scene of ``radius_m`` (see module docstring)."""
+    near = settings.near_margin_m + settings.max_fix_accuracy_m
+    return radius_m + max(settings.segment_reach_m, near)
+
+
+def _assignments(
+    session: Session, devices: list[str], lo: datetime, hi: datetime
+) -> list[tuple[str, str, int, int]]:
+    """Return (device, offender, from_ms, to_ms exclusive) of assignments overlapping [lo, hi]."""
+    rows = session.execute(
+        select(
+            DeviceAssignment.device_id,
+            DeviceAssignment.offender_id,
+            DeviceAssignment.assigned_at,
+            DeviceAssignment.unassigned_at,
+        ).where(
+            DeviceAssignment.device_id.in_(devices),
+            DeviceAssignment.assigned_at <= hi,
+            or_(DeviceAssignment.unassigned_at.is_(None), DeviceAssignment.unassigned_at > lo),
+        )
+    )
+    end = to_ms(hi) + 1
+    return [
+        (d, o, to_ms(a), end if u is None else min(to_ms(u), end)) for d, o, a, u in rows.tuples()
+    ]
+
+
+def load_trails(
+    session: Session, devices: list[str], lo: datetime, hi: datetime
+) -> tuple[list[Trail], int]:
+    """Return the offenders' trails from ``devices`` in [lo, hi] and the number of fixes read."""
+    owners = _assignments(session, devices, lo, hi)
+    if not owners:
+        return [], 0
+    cols = (Fix.device_id, Fix.ts_ms, Fix.x_m, Fix.y_m, Fix.accuracy_m, Fix.lon, Fix.lat)
+    stmt = select(*cols).where(
+        Fix.device_id.in_(sorted({d for d, *_ in owners})),
+        Fix.ts_ms.between(to_ms(lo), to_ms(hi)),
+    )
+    rows = session.connection().execute(stmt).all()
+    if not rows:
+        return [], 0
+    dev = np.array([r[0] for r in rows], dtype=object)
+    num = np.array([r[1:] for r in rows], dtype=np.float64)
+    parts: dict[str, list[np.ndarray]] = defaultdict(list)
+    for device, offender, a_ms, u_ms in owners:
+        mask = (dev == device) & (num[:, 0] >= a_ms) & (num[:, 0] < u_ms)
+        if mask.any():
+            parts[offender].append(np.flatnonzero(mask))
+    trails = []
+    for offender, idx in sorted(parts.items()):
+        k = np.concatenate(idx)
+        ts, x, y, acc, lon, lat = (num[k, c] for c in range(6))
+        trails.append(Trail.of(offender, dev[k], ts / 1000.0, x, y, acc, lon, lat))
+    return trails, len(rows)
+
+
+def search(session: Session, scene: Scene, settings: SceneSettings, crs: str) -> Search:
+    """Search the archive for ``scene`` (read only) and match everyone found."""
+    began = time.perf_counter()
+    cfg = MatchConfig.of(settings)
+    geom = SceneGeom.of(scene, get_projector(crs))
+    radius = search_radius_m(geom.radius_m, settings)
+    pad = timedelta(seconds=settings.time_pad_s)
+    near = fixes_near(
+        session, geom.x_m, geom.y_m, radius, scene.window_start - pad, scene.window_end + pad
+    )
+    out = Search(scene, geom, MatchResult(), radius, devices=len(near))
+    if near:
+        gap = pad + timedelta(seconds=settings.max_gap_s)
+        trails, out.fixes_read = load_trails(
+            session, sorted(near), scene.window_start - gap, scene.window_end + gap
+        )
+        out.result = match_scene(geom, trails, cfg)
+    out.seconds = time.perf_counter() - began
+    return out
+
+
+def store_search(
+    session: Session,
+    found: Search,
+    settings: SceneSettings,
+    *,
+    now: datetime,
+    origin: str = "retro",
+) -> Stored:
+    """Store a search's matches and exclusions; queue alerts for new or upgraded matches."""
+    cfg = MatchConfig.of(settings)
+    out = Stored()
+    for match in found.result.matches:
+        row, previous = scene_store.save_found(session, match, cfg=cfg, origin=origin, now=now)
+        if previous is not None and match.rank <= previous:
+            continue
+        out.new_or_upgraded += 1
+        if should_alert(
+            match,
+            alerted_rank=row.alerted_rank,
+            scene=found.scene,
+            alert_low_precision=settings.alert_low_precision,
+        ):
+            alert = scene_alert(
+                found.scene,
+                match,
+                now=now,
+                origin="retro",
+                previous=None if previous is None else _NAME[previous],
+            )
+            raw = encode(alert)
+            scene_store.set_pending_alert(row, raw)
+            out.alerts.append(raw)
+    for exclusion in found.result.exclusions:
+        scene_store.save_found(session, exclusion, cfg=cfg, origin=origin, now=now)
+    scene_store.mark_searched(session, found.scene.scene_id, at=now, summary=found.summary())
+    return out
+
+
+def run(
+    store: Store, scene: Scene, settings: SceneSettings, *, crs: str, now: datetime
+) -> tuple[Search, Stored]:
+    """Store ``scene``, search the archive for it and store the results (blocking)."""
+    projector = get_projector(crs)
+    x, y = projector.to_xy(scene.lon, scene.lat)
+    with store.write() as session:
+        scene_store.upsert_scene(session, scene, x_m=float(x), y_m=float(y), now=now)
+    with store.read() as session:
+        found = search(session, scene, settings, crs)
+    with store.write() as session:
+        stored = store_search(session, found, settings, now=now)
+    return found, stored

@@ -1,0 +1,208 @@
+"""Alert quality: unit tests of the scoring, and a simulated day through the real worker.
+
+The quality test replays a small deterministic cohort (every scenario, fixed seed) through the
+real worker on the real broker (``EM_RULE_CLOCK=event``) and asserts that every scripted alert
+of the rules the service implements was raised, and that no near-miss script raised one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pytest
+
+from em_service.contracts import Alert
+from em_service.devstack import ensure_topics
+from em_service.evaluate import StreamClock, Truth, render, score
+from em_service.replay import replay
+from simulator import SimConfig, simulate
+from simulator.scenarios import parse
+from tests.service_env import ServiceEnv
+
+T0 = datetime(2026, 11, 16, 10, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def truth(tid: str, type_: str = "exclusion_breach", *, expect: str = "alert", **kw) -> Truth:
+    kw.setdefault("offender_id", "off-1")
+    kw.setdefault("zone_id", "z-1" if "breach" in type_ else None)
+    mid = kw.pop("m", 0.0)
+    kw.setdefault("occurred_at", at(mid) if expect == "alert" else None)
+    kw.setdefault("occurred_from", at(mid - 2))
+    kw.setdefault("occurred_to", at(mid + 3))
+    return Truth(truth_id=tid, expect=expect, type=type_, **kw)
+
+
+def alert(aid: str, type_: str = "exclusion_breach", m: float = 0.0, **kw) -> Alert:
+    kw.setdefault("offender_id", "off-1")
+    kw.setdefault("zone_id", "z-1" if "breach" in type_ else None)
+    kw.setdefault("detected_at", at(m + 2))
+    return Alert(alert_id=f"alert-{aid}", type=type_, severity="high", occurred_at=at(m), **kw)
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+def test_a_match_is_a_true_positive_with_its_delay() -> None:
+    report = score([truth("gt-1")], [alert("a", m=1)], person_days=1)
+    rule = report.rules["exclusion_breach"]
+    assert (rule.expected, rule.true_positives, rule.missed, rule.false_alerts) == (1, 1, 0, 0)
+    assert rule.delays_s == [120.0] and report.recall == 1.0
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"m": 4}, "after the window"),
+        ({"m": -2.5}, "before the window"),
+        ({"offender_id": "off-2"}, "another offender"),
+        ({"zone_id": "z-2"}, "another zone"),
+        ({"type_": "inclusion_breach"}, "another rule"),
+    ],
+)
+def test_an_alert_must_agree_on_every_key(change: dict, why: str) -> None:
+    report = score([truth("gt-1")], [alert("a", **change)])
+    assert report.total("true_positives") == 0, why
+    assert report.rules["exclusion_breach"].missed == 1
+    assert report.total("false_alerts") == 1
+    assert {f.kind for f in report.findings} == {"missed", "unexpected"}
+
+
+def test_a_second_alert_for_one_episode_is_a_duplicate() -> None:
+    report = score([truth("gt-1")], [alert("a", m=0), alert("b", m=1)])
+    assert report.total("true_positives") == 1
+    assert [f.kind for f in report.findings] == ["duplicate"]
+
+
+def test_the_same_alert_twice_counts_once() -> None:
+    report = score([truth("gt-1")], [alert("a"), alert("a")])
+    assert report.total("false_alerts") == 0 and report.total("true_positives") == 1
+
+
+def test_two_episodes_close_together_are_matched_by_nearest_time() -> None:
+    records = [truth("gt-1", m=0), truth("gt-2", m=2)]
+    report = score(records, [alert("late", m=2.5), alert("early", m=0.5)])
+    assert report.total("true_positives") == 2 and not report.findings
+
+
+def test_optional_records_are_neither_missed_nor_false() -> None:
+    records = [truth("gt-1", optional=True), truth("gt-2", "strap_restored", optional=True, m=60)]
+    assert score(records, [alert("a")]).findings == []
+    report = score(records, [])
+    assert report.total("missed") == 0 and report.recall is None
+
+
+def test_an_alert_in_a_near_miss_window_is_false() -> None:
+    near = truth("gt-9", expect="no_alert", m=30, scenario="near_miss")
+    report = score([near], [alert("a", m=31), alert("b", "exclusion_breach_ended", m=32)])
+    assert report.total("false_alerts") == 2
+    assert {f.kind for f in report.findings} == {"near_miss"}
+    assert report.near_miss_records == 1 and report.near_miss_false == 1
+
+
+def test_an_alert_for_a_scene_no_one_visited_is_false_at_any_time() -> None:
+    nobody = truth("gt-5", "scene_proximity", expect="no_match", offender_id=None, scene_id="sc-1")
+    visit = alert("s", "scene_proximity", m=600, scene_id="sc-1", offender_id="off-7")
+    report = score([nobody], [visit])
+    assert [f.kind for f in report.findings] == ["near_miss"]
+
+
+def test_a_rule_the_service_never_raised_may_be_not_covered() -> None:
+    records = [truth("gt-1"), truth("gt-2", "scene_proximity", expect="match", scene_id="sc-1")]
+    report = score(records, [alert("a")])
+    assert report.not_covered == {"scene_proximity": 1} and report.recall == 1.0
+    assert "not covered: scene_proximity" in render(report)
+
+
+def test_alerts_of_types_the_truth_does_not_list_are_not_scored() -> None:
+    report = score([], [alert("c", "charging_started")], person_days=2)
+    assert report.unscored_alerts == {"charging_started": 1} and report.total("false_alerts") == 0
+
+
+def test_false_alerts_per_person_month() -> None:
+    alerts = [alert(str(k), m=100 * k) for k in range(3)]
+    report = score([], alerts, person_days=90)
+    assert report.per_person_month() == pytest.approx(1.0)
+
+
+def test_late_and_severity_disagreements_are_counted_not_failed() -> None:
+    report = score([truth("gt-1", late=True, severity="medium")], [alert("a")])
+    rule = report.rules["exclusion_breach"]
+    assert (rule.true_positives, rule.late_mismatch, rule.severity_mismatch) == (1, 1, 1)
+
+
+def test_stream_clock_maps_wall_time_to_the_reading_being_taken_in() -> None:
+    delivered = np.arange(100, dtype=np.float64) * 60 + T0.timestamp()
+    clock = StreamClock([(1000.0, 0.0), (1010.0, 40.0), (1020.0, 90.0)], delivered)
+    assert clock(datetime.fromtimestamp(1005.0, UTC)) == T0 + timedelta(minutes=20)
+    assert clock(datetime.fromtimestamp(1015.0, UTC)) == T0 + timedelta(minutes=65)
+    assert clock(datetime.fromtimestamp(2000.0, UTC)) == T0 + timedelta(minutes=90)
+    assert clock(datetime.fromtimestamp(900.0, UTC)) == T0
+    assert clock.resolution_s == 45 * 60
+
+
+# --- a simulated day through the real worker ---------------------------------------------------
+
+#: The alert types the service implements (crime-scene matching is scored once it raises any).
+IMPLEMENTED = (
+    "exclusion_breach",
+    "exclusion_breach_ended",
+    "inclusion_breach",
+    "inclusion_breach_ended",
+    "curfew_breach",
+    "curfew_breach_ended",
+    "curfew_unverified",
+    "curfew_unverified_ended",
+    "device_silent",
+    "device_silent_ended",
+    "alcohol_detected",
+    "alcohol_suspect_interferent",
+    "alcohol_tamper",
+    "strap_tamper",
+    "battery_low",
+)
+QUALITY = SimConfig(persons=20, days=1.0, seed=7, scenarios=parse("all"))
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_quality_of_a_simulated_day(kafka_bootstrap: str, tmp_path: Path) -> None:
+    sim = simulate(QUALITY)
+    env = ServiceEnv(kafka_bootstrap, tmp_path)
+    env.env.update(
+        EM_TOPIC_PARTITIONS="1",
+        EM_RULE_CLOCK="event",
+        EM_TICK_INTERVAL_S="1",
+    )
+    settings = env.settings.model_copy(update={"topic_partitions": 1})
+    ensure_topics(settings, kafka_bootstrap)
+    try:
+        env.start("worker", log_name="worker")
+        env.wait_until(lambda: _up(env.metrics_url), 60, "the worker's metrics")
+        run = asyncio.run(replay(sim, settings, metrics_url=env.metrics_url, timeout_s=150))
+    finally:
+        env.stop_all()
+    truth_records = [msgspec.convert(r, Truth, from_attributes=True) for r in sim.truth]
+    report = score(truth_records, run.alerts, person_days=QUALITY.persons, stream_time=run.clock)
+    print(render(report))
+    for rule in IMPLEMENTED:
+        scores = report.rules[rule]
+        assert scores.expected > 0, f"the scenario set has no {rule}"
+        assert scores.missed == 0, f"missed {rule}:\n{render(report)}"
+    assert report.recall == 1.0, render(report)
+    assert report.near_miss_records >= 2 and report.near_miss_false == 0, render(report)
+    assert report.total("false_alerts") == 0, render(report)
+
+
+def _up(url: str) -> bool:
+    from em_service.replay import processed
+
+    processed(url)
+    return True
