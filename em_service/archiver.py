@@ -184,13 +184,33 @@ async def run_async(settings: Settings, stop: asyncio.Event | None = None) -> No
             log.info("created topics: %s", ", ".join(created))
         archiver = Archiver(settings, store)
         retain = asyncio.create_task(archiver.retain(stop))
+        scenes = asyncio.create_task(_scenes(settings, store, stop))
         try:
             await archiver.consume(stop)
         finally:
             stop.set()
             await retain
+            await scenes
     finally:
         store.dispose()
+
+
+# --- Scenes (em_service/scenes): retrospective matching of scenes on the scenes topic --------
+
+
+async def _scenes(settings: Settings, store: Store, stop: asyncio.Event) -> None:
+    """Run the scene consumer beside the archive; if it fails, stop the archiver (no silent loss)."""
+    from em_service.scenes.consumer import SceneConsumer
+
+    try:
+        await SceneConsumer(settings, store).run(stop)
+    except Exception:
+        log.exception("scene consumer failed; stopping the archiver")
+        stop.set()
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def run(settings: Settings, loglevel: str = "INFO") -> None:

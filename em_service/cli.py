@@ -123,6 +123,45 @@ def _add_store_parsers(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _scenes(args: argparse.Namespace) -> int:
+    """scenes import FILE.csv | evidence verify FILE (em_service/scenes/commands.py)."""
+    from pathlib import Path
+
+    from em_service.scenes import commands as c
+    from em_service.settings import get_settings
+
+    if args.command == "evidence":
+        return c.evidence_verify(Path(args.path), expect_head=args.expect_head)
+    return c.scenes_import(
+        get_settings(),
+        Path(args.path),
+        radius_m=args.radius_m,
+        all_types=args.all_types,
+        publish=not args.no_publish,
+    )
+
+
+def _add_scene_parsers(sub: argparse._SubParsersAction) -> None:
+    scenes = sub.add_parser("scenes", help="crime scenes").add_subparsers(
+        dest="action", required=True
+    )
+    imp = scenes.add_parser(
+        "import", help="import FILE.csv (data.police.uk street-level, or explicit windows)"
+    )
+    imp.add_argument("path", metavar="FILE.csv")
+    imp.add_argument("--radius-m", type=float, default=None, help="search radius (default 100)")
+    imp.add_argument("--all-types", action="store_true", help="also non-acquisitive crime")
+    imp.add_argument("--no-publish", action="store_true", help="store only (no matching)")
+    imp.set_defaults(func=_scenes)
+    ev = sub.add_parser("evidence", help="exported evidence").add_subparsers(
+        dest="action", required=True
+    )
+    ver = ev.add_parser("verify", help="re-verify an evidence export (exit 1 if altered)")
+    ver.add_argument("path", metavar="FILE")
+    ver.add_argument("--expect-head", default=None, help="head hash from the audit log")
+    ver.set_defaults(func=_scenes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser (also used to document the commands)."""
     parser = argparse.ArgumentParser(prog="em-service", description=__doc__.splitlines()[0])
@@ -169,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     schemas.add_argument("--write", action="store_true")
     schemas.set_defaults(func=_schemas)
     _add_store_parsers(sub)
+    _add_scene_parsers(sub)
     return parser
 
 

@@ -135,7 +135,6 @@ class Settings(BaseSettings):
     # --- HTTP ------------------------------------------------------------------------------
     worker_metrics_port: int = Field(9108, description="Worker Prometheus /metrics port")
     worker_metrics_host: str = Field("127.0.0.1", description="Worker /metrics bind address")
-    worker_web_port: int = Field(6066, description="Faust web port of the worker")
     api_host: str = Field("127.0.0.1", description="API bind address")
     api_port: int = Field(8000, description="API port")
 

@@ -61,17 +61,26 @@ def test_compose_rejects_a_broken_file(tmp_path: Path) -> None:
 
 
 def test_services_present(config: dict) -> None:
-    assert {"kafka", "worker", "api", "prometheus", "grafana"} <= set(config["services"])
+    assert {"kafka", "worker", "archiver", "api", "prometheus", "grafana"} <= set(
+        config["services"]
+    )
 
 
-@pytest.mark.parametrize("service", ["worker", "api"])
+@pytest.mark.parametrize("service", ["worker", "archiver", "api"])
 def test_commands_are_cli_subcommands(config: dict, service: str) -> None:
     command = config["services"][service]["command"]
     args = build_parser().parse_args(command)
     assert args.command == service
 
 
-@pytest.mark.parametrize("service", ["worker", "api"])
+PORT_SETTING = {
+    "worker": "worker_metrics_port",
+    "archiver": "archiver_metrics_port",
+    "api": "api_port",
+}
+
+
+@pytest.mark.parametrize("service", ["worker", "archiver", "api"])
 def test_environment_names_are_settings(config: dict, service: str) -> None:
     env = config["services"][service]["environment"]
     fields = set(Settings.model_fields)
@@ -79,8 +88,7 @@ def test_environment_names_are_settings(config: dict, service: str) -> None:
         assert name.startswith("EM_") and name[3:].lower() in fields, name
     settings = Settings(**{k[3:].lower(): v for k, v in env.items()})
     published = {p["target"] for p in config["services"][service]["ports"]}
-    port = settings.worker_metrics_port if service == "worker" else settings.api_port
-    assert published == {port}
+    assert published == {getattr(settings, PORT_SETTING[service])}
 
 
 def test_prometheus_scrapes_the_published_ports(config: dict) -> None:
@@ -89,6 +97,9 @@ def test_prometheus_scrapes_the_published_ports(config: dict) -> None:
     api_env = config["services"]["api"]["environment"]
     assert f"worker:{worker_env['EM_WORKER_METRICS_PORT']}" in text
     assert f"api:{api_env['EM_API_PORT']}" in text
+    archiver_env = config["services"]["archiver"]["environment"]
+    assert f"archiver:{archiver_env['EM_ARCHIVER_METRICS_PORT']}" in text
+    assert "credentials_file" in text, "the API's /metrics needs an ops token"
 
 
 def test_kafka_image_matches_devstack_version(config: dict) -> None:

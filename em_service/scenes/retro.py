@@ -77,7 +77,8 @@ class Stored:
     """What storing a search changed: the alerts put in the outbox."""
 
     alerts: list[bytes] = field(default_factory=list)
-    new_or_upgraded: int = 0
+    #: Confidence of each new or upgraded match.
+    new_or_upgraded: list[str] = field(default_factory=list)
 
 
 def search_radius_m(radius_m: float, settings: SceneSettings) -> float:
@@ -174,7 +175,7 @@ def store_search(
         row, previous = scene_store.save_found(session, match, cfg=cfg, origin=origin, now=now)
         if previous is not None and match.rank <= previous:
             continue
-        out.new_or_upgraded += 1
+        out.new_or_upgraded.append(match.confidence)
         if should_alert(
             match,
             alerted_rank=row.alerted_rank,

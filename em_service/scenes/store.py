@@ -402,3 +402,17 @@ def matches_of_offender(session: Session, offender_id: str) -> list[tuple[SceneM
 def get_match(session: Session, scene_id: str, offender_id: str) -> SceneMatchRow | None:
     """Return one match row, or None."""
     return session.get(SceneMatchRow, (scene_id, offender_id))
+
+
+def upsert_scenes(session: Session, scenes: list[Scene], *, crs: str, now: datetime) -> int:
+    """Store many scenes (projected in one go); return how many were new or changed."""
+    if not scenes:
+        return 0
+    from geofences.projection import get_projector
+
+    x, y = get_projector(crs).to_xy([s.lon for s in scenes], [s.lat for s in scenes])
+    changed = 0
+    for scene, xi, yi in zip(scenes, x.tolist(), y.tolist(), strict=True):
+        _row, was_changed = upsert_scene(session, scene, x_m=xi, y_m=yi, now=now)
+        changed += was_changed
+    return changed

@@ -1,0 +1,87 @@
+"""Follow the scenes topic into a worker's :class:`~em_service.scenes.live.LiveMatcher`.
+
+Like the conditions feed: every worker reads *all* partitions from the beginning (no consumer
+group), holds the scenes that are open, and keeps following. A null value (tombstone) withdraws
+the scene of its key. Closed scenes are pruned every ``prune_interval_s``. Scenes older than the
+topic's retention are not seen: keep ``em.scenes`` retention at least ``open_days`` (or make it
+compacted by scene_id). An invalid scene is logged and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import msgspec
+from aiokafka import AIOKafkaConsumer
+
+from em_service import kafka_io
+from em_service.contracts import Scene
+from em_service.scenes import metrics
+from em_service.scenes.live import LiveMatcher
+
+log = logging.getLogger(__name__)
+_decoder = msgspec.json.Decoder(Scene)
+
+
+def apply(
+    live: LiveMatcher, key: bytes | None, value: bytes | None, *, now: datetime
+) -> str | None:
+    """Apply one scenes-topic record to ``live``; return the scene id it concerned, if any."""
+    if value is None:
+        if key:
+            live.remove(key.decode("utf-8", "replace"))
+            return key.decode("utf-8", "replace")
+        return None
+    try:
+        scene = _decoder.decode(value)
+    except (msgspec.MsgspecError, ValueError) as exc:
+        metrics.SCENES_INVALID.labels("live").inc()
+        log.error("invalid scene ignored by live matching: %s", exc)
+        return None
+    live.upsert(scene, now=now)
+    return scene.scene_id
+
+
+async def follow_scenes(
+    live: LiveMatcher,
+    bootstrap: str,
+    topic: str,
+    ready: asyncio.Event | None = None,
+    *,
+    prune_interval_s: float = 60.0,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> None:
+    """Apply every scene on ``topic`` to ``live`` forever; set ``ready`` once caught up."""
+    ready = ready or asyncio.Event()
+    tps = await kafka_io.partitions(bootstrap, topic)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        if tps:
+            await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps) if tps else {}
+        pruned_at = time.monotonic()
+        while True:
+            batch = await consumer.getmany(timeout_ms=250)
+            now = clock()
+            for records in batch.values():
+                for record in records:
+                    apply(live, record.key, record.value, now=now)
+            if time.monotonic() - pruned_at >= prune_interval_s:
+                live.prune(now)
+                pruned_at = time.monotonic()
+            metrics.LIVE_OPEN_SCENES.set(len(live))
+            if not ready.is_set() and all(
+                [await consumer.position(tp) >= off for tp, off in end.items()]
+            ):
+                log.info("scenes loaded: %d open", len(live))
+                ready.set()
+    finally:
+        await consumer.stop()

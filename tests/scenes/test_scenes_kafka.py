@@ -1,0 +1,109 @@
+"""End to end on the real broker: a scene on the scenes topic → the archiver searches the
+archive (a real SQLite file) → matches stored → ``scene_proximity`` alerts on the alerts topic."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from em_service import kafka_io
+from em_service.contracts import Alert
+from em_service.contracts.codec import encode
+from em_service.devstack import ensure_topics
+from em_service.scenes import store as scene_store
+from em_service.scenes.alerting import scene_alert_id
+from em_service.store.models import AlertRow
+from tests.scenes.helpers import W0, enrol, readings, scene_msg, stand, walk
+from tests.scenes.test_retro import H
+from tests.service_env import ServiceEnv, free_port
+from tests.store.factories import fresh_db
+
+pytestmark = pytest.mark.kafka
+
+
+def test_scene_on_the_topic_is_matched_stored_and_alerted(
+    kafka_bootstrap: str, tmp_path: Path, scenes_db_template: Path
+) -> None:
+    store = fresh_db(scenes_db_template, tmp_path / "em.db")
+    enrol(
+        store,
+        {
+            "off-at": readings("tag-at", stand(W0 + 2 * H, 20, 30.0, 0.0)),
+            "off-pass": readings(
+                "tag-pass", walk(W0 + 2 * H, (-1320.0, 30.0), (1080.0, 30.0), 90, 11)
+            ),
+            "off-late": readings("tag-late", stand(W0 + 15 * H, 30, 10.0, 0.0)),
+        },
+    )
+    env = ServiceEnv(kafka_bootstrap, tmp_path)
+    env.env["EM_ARCHIVER_METRICS_PORT"] = str(free_port())
+    env.env["EM_SCENES_REMATCH_DELAY_S"] = "0"
+    s = env.settings
+    ensure_topics(s, kafka_bootstrap)
+    mark = asyncio.run(kafka_io.end_offsets(kafka_bootstrap, s.topic_alerts))
+    scene = scene_msg("sc-kafka", start=W0, end=W0 + 12 * H)
+
+    def matches() -> dict[str, str]:
+        with store.read() as ses:
+            return {
+                r.offender_id: r.confidence for r in scene_store.matches_of_scene(ses, "sc-kafka")
+            }
+
+    def archived_alerts() -> set[str]:
+        with store.read() as ses:
+            return set(
+                ses.scalars(AlertRow.__table__.select().with_only_columns(AlertRow.alert_id))
+            )
+
+    try:
+        env.start("archiver", log_name="archiver")
+        asyncio.run(
+            kafka_io.send_all(kafka_bootstrap, s.topic_scenes, [(b"sc-kafka", encode(scene))])
+        )
+        env.wait_until(lambda: len(matches()) == 2, 60, what="matches stored")
+        assert matches() == {"off-at": "at_scene", "off-pass": "passed_by"}
+
+        records = asyncio.run(
+            kafka_io.read_since(kafka_bootstrap, s.topic_alerts, mark, want=2, timeout_s=30)
+        )
+        alerts = [msgspec.json.decode(r.value, type=Alert) for r in records]
+        expected = {
+            scene_alert_id("off-at", "at_scene", scene),
+            scene_alert_id("off-pass", "passed_by", scene),
+        }
+        assert {a.alert_id for a in alerts} == expected
+        assert {r.key for r in records} == {b"off-at", b"off-pass"}
+        # The archiver stores its own alerts like any other; the outbox is empty.
+        env.wait_until(lambda: archived_alerts() >= expected, 30, what="alerts archived")
+        with store.read() as ses:
+            assert scene_store.pending_alerts(ses) == []
+
+        # A live alert from the worker (late fixes) is recorded, not re-sent, and re-matched.
+        live = Alert(
+            alert_id=scene_alert_id("off-late", "near_scene", scene),
+            type="scene_proximity",
+            severity="low",
+            offender_id="off-late",
+            occurred_at=W0 + 13 * H,
+            detected_at=W0 + 14 * H,
+            scene_id="sc-kafka",
+            details={"confidence": "near_scene", "origin": "live", "closest_approach_m": 2.0},
+        )
+        asyncio.run(
+            kafka_io.send_all(kafka_bootstrap, s.topic_alerts, [(b"off-late", encode(live))])
+        )
+        env.wait_until(lambda: "off-late" in matches(), 30, what="live match recorded")
+        with store.read() as ses:
+            row = scene_store.get_match(ses, "sc-kafka", "off-late")
+            assert row.origin == "live" and row.alerted_rank == 1
+        after = asyncio.run(
+            kafka_io.read_since(kafka_bootstrap, s.topic_alerts, mark, want=4, timeout_s=3)
+        )
+        assert len(after) == 3  # the two retro alerts and the live one: nothing re-sent
+    finally:
+        env.stop_all()
+        store.dispose()
+    assert "Traceback" not in env.log("archiver")
