@@ -24,6 +24,7 @@ from em_service.api import (
     http_metrics,
     offenders,
     principals,
+    scenes,
     trails,
 )
 from em_service.api.alert_stream import hub
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(http_metrics.RequestMetrics)
     app.include_router(health.router, dependencies=[Depends(reject_unknown_query)])
-    for module in (http_metrics, principals, alerts, offenders, trails, audit):
+    for module in (http_metrics, principals, alerts, offenders, trails, audit, scenes):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

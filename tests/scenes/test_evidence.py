@@ -15,7 +15,7 @@ from em_service.scenes import evidence, retro
 from em_service.scenes import store as scene_store
 from em_service.scenes.config import SceneSettings
 from em_service.store import Store
-from tests.scenes.helpers import W0, W1, enrol, readings, scene_msg, stand, walk
+from tests.scenes.helpers import W0, enrol, readings, scene_msg, stand, walk
 
 H = timedelta(hours=1)
 MIN = timedelta(minutes=1)
@@ -102,7 +102,3 @@ def test_cli_verify(tmp_path: Path, exports) -> None:
     assert ok.returncode == 0 and head in ok.stdout, ok.stderr
     assert run(str(bad)).returncode == 1
     assert run(str(good), "--expect-head", "0" * 64).returncode == 1
-
-
-def test_evidence_window_used_in_fixture() -> None:
-    assert W1 > W0  # the long window is used by the other modules' tests
