@@ -193,6 +193,8 @@ def main() -> int:
         pipeline = (n - start_count) / (time.perf_counter() - began)
         print(f"worker end to end: {pipeline:,.0f} readings/s ({pipeline / raw:.0%} of raw)")
         lats = asyncio.run(latency(env, args.rate, lat_s))
+        sustainable = max(50.0, round(pipeline / 2, -1))
+        lats_half = asyncio.run(latency(env, sustainable, lat_s))
     finally:
         env.stop_all()
         shutil.rmtree(work, ignore_errors=True)
@@ -216,6 +218,12 @@ def main() -> int:
         )
     )
     return 0
+
+
+def _percentiles(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return float("nan"), float("nan")
+    return tuple(float(np.percentile(values, q)) * 1000 for q in (50, 99))  # type: ignore[return-value]
 
 
 def _consumed(env: ServiceEnv) -> float:

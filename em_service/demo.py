@@ -30,6 +30,7 @@ import msgspec
 
 from em_service import devstack, procs
 from em_service.contracts import Alert
+from em_service.scrape import scrape
 from em_service.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ def start_services(settings: Settings, env: dict[str, str], state: Path) -> dict
         pid = procs.spawn(name, [name], state, env)
         print(f"    {name:<9} pid {pid:<7} log {state / f'{name}.log'}")
     _wait("the worker", lambda: processed(urls["worker"] + "/metrics"), 90, state, "worker")
-    _wait("the archiver", lambda: _get(urls["archiver"] + "/metrics"), 60, state, "archiver")
+    _wait("the archiver", lambda: scrape(urls["archiver"] + "/metrics"), 60, state, "archiver")
     _wait("the API", lambda: _get(urls["api"] + "/healthz"), 60, state, "api")
     return urls
 

@@ -28,7 +28,7 @@ from em_service.scenes import evidence
 from em_service.scenes import store as scene_store
 from em_service.scenes.config import get_scene_settings
 from em_service.scenes.matching import RULE
-from em_service.scenes.publish import ScenePublisher, SceneNotPublished
+from em_service.scenes.publish import SceneNotPublished, ScenePublisher
 from em_service.store import audit, offenders
 from em_service.store.tokens import Caller
 from geofences.projection import get_projector
@@ -219,17 +219,21 @@ def _scene_from(body: SceneIn, now: datetime) -> Scene:
     if not bool(get_projector("EPSG:27700").in_area(body.lon, body.lat)):
         raise _unprocessable("lat/lon is outside the area the service covers (EPSG:27700)")
     reported = body.reported_at or now
-    scene_id = body.scene_id or "sc-" + hashlib.sha256(
-        "\x1f".join(
-            (
-                body.crime_reference,
-                repr(body.lat),
-                repr(body.lon),
-                body.window_start.isoformat(),
-                body.window_end.isoformat(),
-            )
-        ).encode()
-    ).hexdigest()[:24]
+    scene_id = (
+        body.scene_id
+        or "sc-"
+        + hashlib.sha256(
+            "\x1f".join(
+                (
+                    body.crime_reference,
+                    repr(body.lat),
+                    repr(body.lon),
+                    body.window_start.isoformat(),
+                    body.window_end.isoformat(),
+                )
+            ).encode()
+        ).hexdigest()[:24]
+    )
     return Scene(
         scene_id=scene_id,
         crime_reference=body.crime_reference.strip(),

@@ -11,14 +11,11 @@ import hashlib
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from em_service.contracts import Scene
-from em_service.contracts.codec import encode
-from em_service.scenes import evidence
-from em_service.scenes import store as scene_store
-from em_service.scenes.config import get_scene_settings
-from em_service.scenes.importer import BadFile, ImportReport, import_file
-from em_service.settings import Settings
+if TYPE_CHECKING:
+    from em_service.scenes.importer import ImportReport
+    from em_service.settings import Settings
 
 
 async def _import(
@@ -26,7 +23,12 @@ async def _import(
 ) -> ImportReport:
     from aiokafka import AIOKafkaProducer
 
+    from em_service.contracts import Scene
+    from em_service.contracts.codec import encode
     from em_service.devstack import ensure_topics_async
+    from em_service.scenes import store as scene_store
+    from em_service.scenes.config import get_scene_settings
+    from em_service.scenes.importer import import_file
     from em_service.store import audit, migrate, open_store
 
     store = open_store(settings)
@@ -95,6 +97,8 @@ def scenes_import(
 ) -> int:
     """Import scenes from ``path``; exit 0 if every row was good, 1 if some were bad, 2 if the
     file could not be read."""
+    from em_service.scenes.importer import BadFile
+
     if not path.is_file():
         print(f"error: {path} is not a file", file=sys.stderr)
         return 2
@@ -113,6 +117,8 @@ def scenes_import(
 
 def evidence_verify(path: Path, *, expect_head: str | None = None) -> int:
     """Verify an exported evidence file; exit 0 if intact, 1 if not."""
+    from em_service.scenes import evidence
+
     try:
         data = path.read_bytes()
     except OSError as exc:

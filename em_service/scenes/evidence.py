@@ -25,11 +25,11 @@ import io
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from em_service.scenes import store as scene_store
-from em_service.scenes.matching import RULE, Exclusion, Match
+if TYPE_CHECKING:  # verification needs none of these: it stays light for third parties
+    from em_service.scenes.store import SceneMatchRow, SceneRow
 
 FORMAT = "em-service scene evidence v1"
 ALGORITHM = "sha256-chain-v1"
@@ -85,14 +85,17 @@ class _Times:
 
 
 def build_records(
-    scene: scene_store.SceneRow,
-    row: scene_store.SceneMatchRow,
+    scene: SceneRow,
+    row: SceneMatchRow,
     *,
     actor: str,
     exported_at: datetime,
     tz: str = "Europe/London",
 ) -> list[dict[str, Any]]:
     """Return the evidence records of one match row, header first."""
+    from em_service.scenes import store as scene_store
+    from em_service.scenes.matching import RULE, Exclusion, Match
+
     t = _Times(tz)
     kind, found, config = scene_store.load_evidence(row)
     records: list[dict[str, Any]] = [
@@ -281,8 +284,8 @@ def to_csv(records: list[dict[str, Any]]) -> tuple[bytes, str]:
 
 
 def export(
-    scene: scene_store.SceneRow,
-    row: scene_store.SceneMatchRow,
+    scene: SceneRow,
+    row: SceneMatchRow,
     *,
     fmt: str,
     actor: str,

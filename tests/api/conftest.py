@@ -15,10 +15,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from em_service.api.main import create_app
-from em_service.contracts import Location
+from em_service.contracts import Location, Scene
 from em_service.settings import Settings
 from em_service.store import Store, alerts, offenders, tokens, trail
-from tests.store.factories import T0, alert, conditions, fresh_db, gps
+from tests.store.factories import READING, T0, alert, conditions, fresh_db, gps
 
 ROLES = ("officer", "investigator", "ops", "admin")
 
@@ -65,7 +65,29 @@ def seed(store: Store) -> dict[str, str]:
                 readings=[gps(device, T0 + timedelta(minutes=i)) for i in range(5)],
                 crs="EPSG:27700",
             )
+    seed_scenes(store)
     return made
+
+
+#: A scene at the seeded fixes (scenes API): off-1 and off-2 pass by it.
+SCENE = Scene(
+    scene_id="sc-1",
+    crime_reference="CR-77",
+    crime_type="burglary_dwelling",
+    lat=READING[1],
+    lon=READING[0],
+    window_start=T0 - timedelta(hours=1),
+    window_end=T0 + timedelta(hours=1),
+    reported_at=T0 + timedelta(hours=2),
+)
+
+
+def seed_scenes(store: Store) -> None:
+    """Store :data:`SCENE` and search the archive for it (em_service/scenes)."""
+    from em_service.scenes import retro
+    from em_service.scenes.config import SceneSettings
+
+    retro.run(store, SCENE, SceneSettings(), crs="EPSG:27700", now=T0 + timedelta(hours=2))
 
 
 def make_api(
@@ -81,6 +103,7 @@ def make_api(
         state_dir=tmp_path,
         kafka_bootstrap=kafka_bootstrap or "127.0.0.1:9",  # discard port: nothing answers
         topic_conditions=f"t{tag}.conditions",
+        topic_scenes=f"t{tag}.scenes",
         app_id=f"em-test-{tag}",
         conditions_publish_timeout_s=10.0 if kafka_bootstrap else 1.0,
         sse_poll_interval_s=0.05,

@@ -17,6 +17,14 @@ pytestmark = pytest.mark.kafka
 CALLERS = (None, "bogus", "officer", "officer-2", "investigator", "ops", "admin")
 TRAIL = {"from": T0.isoformat(), "to": (T0.replace(hour=23)).isoformat(), "purpose": "CR-77"}
 NEW_CONDITIONS = {"offender_id": "off-3", "device_ids": ["tag-3"]}
+NEW_SCENE = {
+    "crime_reference": "CR-78",
+    "crime_type": "robbery",
+    "lat": 51.45,
+    "lon": -0.97,
+    "window_start": T0.isoformat(),
+    "window_end": T0.replace(hour=23).isoformat(),
+}
 
 
 def expect(ok: dict[str, int], default: int = 403) -> dict[str | None, int]:
@@ -92,6 +100,26 @@ TABLE: dict[str, Row] = {
         {"json": {"offender_ids": ["off-1", "off-2"]}},
     ),
     "metrics": Row("GET", "/metrics", expect({"ops": 200, "admin": 200})),
+    # Scenes (em_service/api/scenes.py): investigators read; investigators and admins report.
+    "scenes.create": Row(
+        "POST", "/api/v1/scenes", expect({"investigator": 201, "admin": 201}), {"json": NEW_SCENE}
+    ),
+    "scenes.list": Row("GET", "/api/v1/scenes", expect({"investigator": 200})),
+    "scenes.get": Row("GET", "/api/v1/scenes/sc-1", expect({"investigator": 200})),
+    "scenes.get.unknown": Row("GET", "/api/v1/scenes/sc-9", expect({"investigator": 404})),
+    "scenes.matches": Row("GET", "/api/v1/scenes/sc-1/matches", expect({"investigator": 200})),
+    "scenes.evidence": Row(
+        "GET",
+        "/api/v1/scenes/sc-1/matches/off-1/evidence",
+        expect({"investigator": 200}),
+        {"params": {"format": "csv"}},
+    ),
+    "scenes.evidence.unknown": Row(
+        "GET", "/api/v1/scenes/sc-1/matches/off-9/evidence", expect({"investigator": 404})
+    ),
+    "offenders.scene_matches": Row(
+        "GET", "/api/v1/offenders/off-1/scene-matches", expect({"investigator": 200})
+    ),
 }
 
 
@@ -131,6 +159,8 @@ def test_every_api_route_is_in_the_table(kafka_api: Api) -> None:
         (r"/alerts/alert-[\w-]+", "/alerts/{alert_id}"),
         (r"/offenders/off-\d+", "/offenders/{offender_id}"),
         (r"/caseloads/[\w-]+", "/caseloads/{name}"),
+        (r"/scenes/sc-\d+", "/scenes/{scene_id}"),
+        (r"/matches/off-\d+", "/matches/{offender_id}"),
     ]
 
     def template(path: str) -> str:

@@ -40,6 +40,8 @@ CHECKS = [
 CALLER_BY_PREFIX = [
     ("/api/v1/offenders/{offender_id}/trail", "investigator"),
     ("/api/v1/offenders/{offender_id}/conditions", "admin"),
+    ("/api/v1/offenders/{offender_id}/scene-matches", "investigator"),
+    ("/api/v1/scenes", "investigator"),
     ("/api/v1/caseloads", "admin"),
     ("/api/v1/audit", "admin"),
     ("/metrics", "ops"),
@@ -63,6 +65,7 @@ def api_schema(
             state_dir=tmp,
             kafka_bootstrap=kafka_bootstrap,
             topic_conditions=f"t{tag}.conditions",
+            topic_scenes=f"t{tag}.scenes",
             app_id=f"em-test-{tag}",
         )
     )
