@@ -7,36 +7,11 @@ names the alert it ends in ``ref_alert_id``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from msgspec import Meta, Struct
 
 from em_service.contracts.types import AwareDatetime, Ident, Latitude, Longitude
-
-ALERT_TYPES = (
-    "exclusion_breach",
-    "exclusion_breach_ended",
-    "inclusion_breach",
-    "inclusion_breach_ended",
-    "curfew_breach",
-    "curfew_breach_ended",
-    "device_silent",
-    "device_silent_ended",
-    "curfew_unverified",
-    "curfew_unverified_ended",
-    "alcohol_detected",
-    "alcohol_suspect_interferent",
-    "alcohol_tamper",
-    "alcohol_missed_readings",
-    "strap_tamper",
-    "strap_restored",
-    "battery_low",
-    "charging_started",
-    "charging_stopped",
-    "device_fault",
-    "scene_proximity",
-)
-SEVERITIES = ("info", "low", "medium", "high")
 
 AlertType = Literal[
     "exclusion_breach",
@@ -61,6 +36,11 @@ AlertType = Literal[
     "device_fault",
     "scene_proximity",
 ]
+Severity = Literal["info", "low", "medium", "high"]
+
+#: Every alert type and severity, in contract order (derived from the Literals above).
+ALERT_TYPES: tuple[str, ...] = get_args(AlertType)
+SEVERITIES: tuple[str, ...] = get_args(Severity)
 
 
 class Location(Struct, forbid_unknown_fields=True):
@@ -76,7 +56,7 @@ class Alert(Struct, forbid_unknown_fields=True):
 
     alert_id: Annotated[str, Meta(min_length=8, max_length=80)]
     type: AlertType
-    severity: Literal["info", "low", "medium", "high"]
+    severity: Severity
     offender_id: Ident
     occurred_at: AwareDatetime
     detected_at: AwareDatetime

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from msgspec import Meta, Struct
 
 from em_service.contracts.types import AwareDatetime, Ident, Latitude, Longitude
 
-Seq = Annotated[int, Meta(ge=0, le=2**63 - 1, description="Device sequence number, if any")]
-
 #: Device events that the service understands; anything else is a schema violation
 #: (add new kinds here and regenerate the schemas).
-DEVICE_EVENTS = (
+DeviceEventKind = Literal[
     "strap_tamper",
     "strap_restored",
     "battery_low",
     "charging_started",
     "charging_stopped",
     "device_fault",
-)
+]
+DEVICE_EVENTS: tuple[str, ...] = get_args(DeviceEventKind)
+
+Seq = Annotated[int, Meta(ge=0, le=2**63 - 1, description="Device sequence number, if any")]
 
 
 class GpsReading(Struct, tag="gps", tag_field="type", forbid_unknown_fields=True, frozen=True):
@@ -66,14 +67,7 @@ class DeviceEvent(Struct, tag="event", tag_field="type", forbid_unknown_fields=T
 
     device_id: Ident
     ts: AwareDatetime
-    event: Literal[
-        "strap_tamper",
-        "strap_restored",
-        "battery_low",
-        "charging_started",
-        "charging_stopped",
-        "device_fault",
-    ]
+    event: DeviceEventKind
     detail: Annotated[str, Meta(max_length=500)] | None = None
     seq: Seq | None = None
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from msgspec import Meta, Struct
 
 from em_service.contracts.types import AwareDatetime, Ident, Latitude, Longitude
 
-CRIME_TYPES = (
+CrimeType = Literal[
     "burglary_dwelling",
     "burglary_business",
     "robbery",
     "theft_from_person",
     "theft_from_vehicle",
     "other",
-)
+]
+CRIME_TYPES: tuple[str, ...] = get_args(CrimeType)
 
 
 class Scene(Struct, forbid_unknown_fields=True):
@@ -23,14 +24,7 @@ class Scene(Struct, forbid_unknown_fields=True):
 
     scene_id: Ident
     crime_reference: Annotated[str, Meta(min_length=1, max_length=64)]
-    crime_type: Literal[
-        "burglary_dwelling",
-        "burglary_business",
-        "robbery",
-        "theft_from_person",
-        "theft_from_vehicle",
-        "other",
-    ]
+    crime_type: CrimeType
     lat: Latitude
     lon: Longitude
     window_start: AwareDatetime
