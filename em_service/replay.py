@@ -86,11 +86,18 @@ async def _follow(
         await consumer.stop()
 
 
+def _stamped(url: str) -> tuple[float, float]:
+    """Return ``(wall epoch s, readings taken in)``, timed in this thread, not by the caller."""
+    before = time.time()
+    n = processed(url)
+    return (before + time.time()) / 2, n
+
+
 async def _sample(url: str, base: float, samples: list[tuple[float, float]]) -> None:
     while True:
         with contextlib.suppress(OSError):
-            n = await asyncio.to_thread(processed, url)
-            samples.append((time.time(), n - base))
+            wall, n = await asyncio.to_thread(_stamped, url)
+            samples.append((wall, n - base))
         await asyncio.sleep(0.05)
 
 

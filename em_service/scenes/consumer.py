@@ -36,6 +36,7 @@ from em_service.store import Store
 log = logging.getLogger(__name__)
 _scene_decoder = msgspec.json.Decoder(Scene)
 _BACKOFF_MAX_S = 30.0
+_OUTBOX_RECHECK_S = 30.0
 
 
 def group_id(settings: Settings) -> str:
@@ -53,11 +54,12 @@ class SceneConsumer:
         self.store = store
         self.scene_settings = scene_settings or get_scene_settings()
         self._due: dict[str, float] = {}  # scene_id → monotonic time of its re-match
+        self._outbox_checked = -float("inf")  # monotonic time the outbox was last emptied
 
     # --- Blocking work (run in a thread) --------------------------------------------------
 
     def search(self, scene: Scene) -> None:
-        """Store and search one scene, counting what it found."""
+        """Store and search one scene, counting what it found (alerts go to the outbox)."""
         found, stored = retro.run(
             self.store,
             scene,
@@ -68,6 +70,8 @@ class SceneConsumer:
         metrics.SCENE_SEARCH_SECONDS.observe(found.seconds)
         for confidence in stored.new_or_upgraded:
             metrics.SCENE_MATCHES.labels(confidence).inc()
+        if stored.alerts:
+            self._outbox_checked = -float("inf")
         log.info("scene %s searched: %s", scene.scene_id, found.summary())
 
     def note_live(self, alerts: list[dict]) -> None:
@@ -134,11 +138,18 @@ class SceneConsumer:
         return scenes, live
 
     async def send_pending(self, producer: AIOKafkaProducer) -> int:
-        """Send every alert in the outbox and clear it; return how many were sent."""
+        """Send every alert in the outbox and clear it; return how many were sent.
+
+        The outbox is read when a search queued alerts, and otherwise every
+        ``_OUTBOX_RECHECK_S`` (leftovers of a crash or a failed send), not on every poll.
+        """
+        if time.monotonic() - self._outbox_checked < _OUTBOX_RECHECK_S:
+            return 0
         total = 0
         while True:
             pending = await asyncio.to_thread(self.pending)
             if not pending:
+                self._outbox_checked = time.monotonic()
                 return total
             futures = [
                 await producer.send(self.settings.topic_alerts, raw, key=offender.encode())

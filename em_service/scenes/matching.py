@@ -20,7 +20,7 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -153,6 +153,28 @@ class EvidenceFix:
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceFixes:
+    """Evidence fixes as columns (cheap to build and to store); iterate for :class:`EvidenceFix`."""
+
+    device_id: list[str]
+    ts_s: list[float]
+    lon: list[float]
+    lat: list[float]
+    accuracy_m: list[float]
+    distance_m: list[float]
+    in_window: list[bool]
+    inside: list[bool]
+
+    def __len__(self) -> int:
+        return len(self.ts_s)
+
+    def __iter__(self) -> Iterator[EvidenceFix]:
+        cols = (self.device_id, self.ts_s, self.lon, self.lat, self.accuracy_m)
+        cols += (self.distance_m, self.in_window, self.inside)
+        return (EvidenceFix(*row) for row in zip(*cols, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
 class EvidenceSegment:
     """An interpolated segment between two consecutive fixes that came close to the scene."""
 
@@ -182,7 +204,7 @@ class Match:
     fixes_inside: int
     worst_accuracy_m: float
     in_window: bool
-    fixes: tuple[EvidenceFix, ...]
+    fixes: EvidenceFixes
     segments: tuple[EvidenceSegment, ...]
     fixes_total: int
 
@@ -205,7 +227,7 @@ class Exclusion:
     min_distance_m: float
     min_distance_ts_s: float
     min_detour_margin_m: float
-    fixes: tuple[EvidenceFix, ...]
+    fixes: EvidenceFixes
 
 
 @dataclass
@@ -219,12 +241,13 @@ class MatchResult:
 
 def classify(
     approach_window: Approach,
-    approach_padded: Approach,
+    approach_padded: Approach | None,
     fixes_inside: int,
     radius_m: float,
     cfg: MatchConfig,
 ) -> tuple[Confidence | None, bool]:
-    """Return ``(confidence or None, in_window)`` from the two approaches (window, padded).
+    """Return ``(confidence or None, in_window)`` from the two approaches (window, padded;
+    without the padded one, only the window counts).
 
     The written rule (README): at_scene ⇐ dwell ≥ ``at_scene_dwell_s`` and ≥
     ``at_scene_min_fixes`` fixes inside, in the window; passed_by ⇐ closest ≤ radius in the
@@ -240,7 +263,7 @@ def classify(
         return ("at_scene" if stayed else "passed_by"), True
     if d_w <= radius_m + cfg.near_margin_m:
         return "near_scene", True
-    if approach_padded.distance_m <= radius_m:
+    if approach_padded is not None and approach_padded.distance_m <= radius_m:
         return "near_scene", False
     return None, False
 
@@ -276,17 +299,21 @@ def _subset(tr: Trail, mask: np.ndarray) -> Trail:
     )
 
 
-def _evidence_fix(tr: Trail, k: int, scene: SceneGeom, d_m: float) -> EvidenceFix:
-    ts = float(tr.ts_s[k])
-    return EvidenceFix(
-        device_id=str(tr.device_id[k]),
-        ts_s=ts,
-        lon=float(tr.lon[k]),
-        lat=float(tr.lat[k]),
-        accuracy_m=float(tr.accuracy_m[k]),
-        distance_m=round(float(np.hypot(tr.x_m[k] - scene.x_m, tr.y_m[k] - scene.y_m)), 2),
-        in_window=scene.start_s <= ts <= scene.end_s,
-        inside=bool(d_m <= scene.radius_m),
+def _evidence_fixes(
+    tr: Trail, idx: np.ndarray, scene: SceneGeom, disc_m: np.ndarray
+) -> EvidenceFixes:
+    """Return the fixes ``idx`` of ``tr`` as evidence; ``disc_m`` their discounted distances."""
+    ts = tr.ts_s[idx]
+    raw = np.round(np.hypot(tr.x_m[idx] - scene.x_m, tr.y_m[idx] - scene.y_m), 2)
+    return EvidenceFixes(
+        device_id=[str(d) for d in tr.device_id[idx]],
+        ts_s=ts.tolist(),
+        lon=tr.lon[idx].tolist(),
+        lat=tr.lat[idx].tolist(),
+        accuracy_m=tr.accuracy_m[idx].tolist(),
+        distance_m=raw.tolist(),
+        in_window=((ts >= scene.start_s) & (ts <= scene.end_s)).tolist(),
+        inside=(np.asarray(disc_m) <= scene.radius_m).tolist(),
     )
 
 
@@ -312,7 +339,7 @@ def _build_match(
     if total > cfg.evidence_max_fixes:  # keep the nearest, then back in time order
         raw = np.hypot(tr.x_m[keep] - scene.x_m, tr.y_m[keep] - scene.y_m)
         keep = np.sort(keep[np.argsort(raw, kind="stable")[: cfg.evidence_max_fixes]])
-    fixes = tuple(_evidence_fix(tr, int(k), scene, float(fix_d[k])) for k in keep)
+    fixes = _evidence_fixes(tr, keep, scene, fix_d[keep])
     i, j = pairs[:, 0], pairs[:, 1]
     segments = tuple(
         EvidenceSegment(
@@ -392,9 +419,7 @@ def _alibi(scene: SceneGeom, tr: Trail, cfg: MatchConfig) -> Exclusion | None:
         min_distance_m=round(float(raw[closest] - sub.accuracy_m[closest]), 2),
         min_distance_ts_s=float(t[closest]),
         min_detour_margin_m=round(float(margin.min()), 2),
-        fixes=tuple(
-            _evidence_fix(sub, int(k), scene, float(raw[k] - sub.accuracy_m[k])) for k in keep
-        ),
+        fixes=_evidence_fixes(sub, keep, scene, raw[keep] - sub.accuracy_m[keep]),
     )
 
 
@@ -416,14 +441,15 @@ def match_trail(
             "max_speed_mps": cfg.max_speed_mps,
         }
         args = (tr.ts_s, tr.x_m, tr.y_m, tr.accuracy_m, (scene.x_m, scene.y_m))
-        in_w = closest_approach(*args, t0_s=scene.start_s, t1_s=scene.end_s, **kw)
-        padded = closest_approach(
-            *args, t0_s=scene.start_s - cfg.time_pad_s, t1_s=scene.end_s + cfg.time_pad_s, **kw
-        )
-        inside = int(np.count_nonzero(in_w.fix_distance_m <= scene.radius_m))
-        confidence, in_window = classify(in_w, padded, inside, scene.radius_m, cfg)
+        approach = closest_approach(*args, t0_s=scene.start_s, t1_s=scene.end_s, **kw)
+        inside = int(np.count_nonzero(approach.fix_distance_m <= scene.radius_m))
+        confidence, in_window = classify(approach, None, inside, scene.radius_m, cfg)
+        if confidence is None:  # only then does the pad matter
+            pad = cfg.time_pad_s
+            padded = closest_approach(*args, t0_s=scene.start_s - pad, t1_s=scene.end_s + pad, **kw)
+            confidence, in_window = classify(approach, padded, inside, scene.radius_m, cfg)
+            approach = padded
         if confidence is not None:
-            approach = in_w if in_window else padded
             return _build_match(scene, tr, approach, confidence, in_window, inside, cfg)
     return _alibi(scene, trail, cfg) if exclusions else None
 

@@ -18,9 +18,10 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
-from sqlalchemy import or_, select
+from sqlalchemy import Dialect, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from em_service.contracts import Scene
@@ -109,34 +110,52 @@ def _assignments(
     ]
 
 
+@lru_cache(maxsize=4)
+def _trail_sql(dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    """Return one device's fixes query compiled for ``dialect`` and its positional order."""
+    stmt = (
+        select(Fix.ts_ms, Fix.x_m, Fix.y_m, Fix.accuracy_m, Fix.lon, Fix.lat)
+        .where(
+            Fix.device_id == bindparam("d"),
+            Fix.ts_ms >= bindparam("lo"),
+            Fix.ts_ms < bindparam("hi"),
+        )
+        .order_by(Fix.ts_ms)
+    )
+    compiled = stmt.compile(dialect=dialect)
+    return compiled.string, tuple(compiled.positiontup or ())
+
+
 def load_trails(
     session: Session, devices: list[str], lo: datetime, hi: datetime
 ) -> tuple[list[Trail], int]:
-    """Return the offenders' trails from ``devices`` in [lo, hi] and the number of fixes read."""
-    owners = _assignments(session, devices, lo, hi)
-    if not owners:
-        return [], 0
-    cols = (Fix.device_id, Fix.ts_ms, Fix.x_m, Fix.y_m, Fix.accuracy_m, Fix.lon, Fix.lat)
-    stmt = select(*cols).where(
-        Fix.device_id.in_(sorted({d for d, *_ in owners})),
-        Fix.ts_ms.between(to_ms(lo), to_ms(hi)),
-    )
-    rows = session.connection().execute(stmt).all()
-    if not rows:
-        return [], 0
-    dev = np.array([r[0] for r in rows], dtype=object)
-    num = np.array([r[1:] for r in rows], dtype=np.float64)
-    parts: dict[str, list[np.ndarray]] = defaultdict(list)
-    for device, offender, a_ms, u_ms in owners:
-        mask = (dev == device) & (num[:, 0] >= a_ms) & (num[:, 0] < u_ms)
-        if mask.any():
-            parts[offender].append(np.flatnonzero(mask))
+    """Return the offenders' trails from ``devices`` in [lo, hi] and the number of fixes read.
+
+    One indexed range read per (device, assignment), straight from the driver: this is the
+    hot path of a scene search.
+    """
+    conn = session.connection()
+    sql, order = _trail_sql(conn.dialect)
+    cursor = conn.connection.cursor()
+    parts: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
+    total = 0
+    try:
+        for device, offender, a_ms, u_ms in _assignments(session, devices, lo, hi):
+            params = {"d": device, "lo": max(a_ms, to_ms(lo)), "hi": min(u_ms, to_ms(hi) + 1)}
+            cursor.execute(sql, tuple(params[k] for k in order) if order else params)
+            rows = cursor.fetchall()
+            if rows:
+                parts[offender].append((device, np.array(rows, dtype=np.float64)))
+                total += len(rows)
+    finally:
+        cursor.close()
     trails = []
-    for offender, idx in sorted(parts.items()):
-        k = np.concatenate(idx)
-        ts, x, y, acc, lon, lat = (num[k, c] for c in range(6))
-        trails.append(Trail.of(offender, dev[k], ts / 1000.0, x, y, acc, lon, lat))
-    return trails, len(rows)
+    for offender, pieces in sorted(parts.items()):
+        num = np.concatenate([a for _, a in pieces])
+        dev = np.concatenate([np.full(len(a), d, dtype=object) for d, a in pieces])
+        ts, x, y, acc, lon, lat = num.T
+        trails.append(Trail.of(offender, dev, ts / 1000.0, x, y, acc, lon, lat))
+    return trails, total
 
 
 def search(session: Session, scene: Scene, settings: SceneSettings, crs: str) -> Search:

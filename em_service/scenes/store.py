@@ -250,7 +250,7 @@ def _fields(found: Match | Exclusion) -> dict[str, Any]:
         "closest_lon": None,
         "dwell_s": 0.0,
         "fixes_inside": 0,
-        "worst_accuracy_m": max((f.accuracy_m for f in found.fixes), default=None),
+        "worst_accuracy_m": max(found.fixes.accuracy_m, default=None),
         "in_window": True,
     }
 

@@ -29,9 +29,12 @@ from faust.streams import _current_event
 
 from em_service import metrics
 from em_service.conditions.registry import ConditionsRegistry
-from em_service.contracts import Alert, DeadLetter, Reading
+from em_service.contracts import Alert, DeadLetter, GpsReading, Reading
 from em_service.contracts.codec import Rejected, dead_letter, encode
 from em_service.contracts.readings import reading_type
+from em_service.scenes.config import get_scene_settings
+from em_service.scenes.feed import follow_scenes
+from em_service.scenes.live import LiveMatcher
 from em_service.settings import Settings
 from em_service.tracking.engine import DeviceState, Engine, dump_state, load_state, utc_now
 from em_service.tracking.feed import follow_conditions
@@ -49,6 +52,9 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
     """Define the tracking agent, its table, timer and conditions feed on ``app``."""
     registry = ConditionsRegistry(settings.projected_crs)
     engine = Engine(registry, settings)
+    live = LiveMatcher(
+        get_scene_settings(), crs=settings.projected_crs, late_after_s=settings.late_after_s
+    )
     ready = asyncio.Event()
     started = time.monotonic()
     ticks_name = ticks_topic_name(settings)
@@ -139,6 +145,9 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
                     continue
                 pending[key] = (event, state)
                 await send_alerts(result.alerts, event.message.partition)
+                if isinstance(item, GpsReading) and state.offender_id:
+                    state.scenes, near = live.on_fix(state.offender_id, item, state.scenes, now=now)
+                    await send_alerts(near, event.message.partition)
                 metrics.EVENT_LAG.observe((now - item.ts).total_seconds())
         for key, (last, state) in pending.items():
             write_state(last, key, state)
@@ -202,6 +211,10 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
             counts.update(engine.open_episode_kinds(state))
             counts["silent"] += bool(state.silence.open)
         _publish_gauges(partition, counts)
+
+    @app.task
+    async def scenes_feed() -> None:
+        await follow_scenes(live, settings.kafka_bootstrap, settings.topic_scenes)
 
     @app.task
     async def conditions_feed() -> None:

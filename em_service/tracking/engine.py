@@ -16,6 +16,7 @@ from msgspec import Struct
 from em_service.conditions.registry import ConditionsRegistry
 from em_service.contracts import AlcoholReading, Alert, DeviceEvent, GpsReading, Reading
 from em_service.rules import alcohol, device, silence, zones
+from em_service.scenes.live import LiveState
 from em_service.settings import Settings
 from geofences import ZoneVerdict
 
@@ -29,6 +30,7 @@ class DeviceState(Struct):
     silence: silence.SilenceState = msgspec.field(default_factory=silence.SilenceState)
     alcohol: alcohol.AlcoholState = msgspec.field(default_factory=alcohol.AlcoholState)
     zones: zones.ZoneRulesState = msgspec.field(default_factory=zones.ZoneRulesState)
+    scenes: LiveState = msgspec.field(default_factory=LiveState)
 
 
 _encoder = msgspec.json.Encoder()
