@@ -2,8 +2,9 @@
 
 1. Simulates N people x D days (heavy noise: outliers, indoor gaps, cellular outages with
    store-and-forward bursts; every scripted scenario K times), deterministic by seed.
-2. Replays it as fast as possible through one real worker (``EM_RULE_CLOCK=event``, exactly
-   once) on the local broker, collecting the alerts (read_committed).
+2. Replays it as fast as possible through the real worker (``EM_RULE_CLOCK=event``, exactly
+   once) and archiver (crime-scene matches from the archive) on the local broker, collecting
+   the alerts (read_committed).
 3. Scores them against the ground truth (:mod:`em_service.evaluate`): per rule true positives,
    misses, false alerts, detection delay on the stream clock; false alerts per person-month.
 
@@ -35,7 +36,7 @@ from simulator import SimConfig, simulate
 from simulator.config import NOISE_PRESETS
 from simulator.output import TRUTH_COVERAGE
 from simulator.scenarios import parse
-from tests.service_env import ServiceEnv, wait_until
+from tests.service_env import ServiceEnv, free_port, wait_until
 
 
 def main() -> int:
@@ -69,11 +70,17 @@ def main() -> int:
     info = devstack.up(broker)  # reuses a running broker, else starts one
     work = Path(tempfile.mkdtemp(prefix="em-quality-"))
     env = ServiceEnv(info.bootstrap, work)
-    env.env.update(EM_TOPIC_PARTITIONS="1", EM_RULE_CLOCK="event", EM_TICK_INTERVAL_S="1")
+    env.env.update(
+        EM_TOPIC_PARTITIONS="1",
+        EM_RULE_CLOCK="event",
+        EM_TICK_INTERVAL_S="1",
+        EM_ARCHIVER_METRICS_PORT=str(free_port()),
+    )
     settings = env.settings.model_copy(update={"topic_partitions": 1})
     devstack.ensure_topics(settings, info.bootstrap)
     try:
         env.start("worker", log_name="worker")
+        env.start("archiver", log_name="archiver")
         wait_until(lambda: processed(env.metrics_url) >= 0, 60, what="the worker")
         run = asyncio.run(replay(sim, settings, metrics_url=env.metrics_url, timeout_s=3600))
     finally:

@@ -6,9 +6,10 @@ every scripted scenario, fixed seed) at ×720 while a live feed prints each aler
 committed to the alerts topic. At the end: the alert-quality summary against the simulator's
 ground truth, where to look, and how to stop (``em-service demo --stop``).
 
-Each run uses its own topics and Faust app id (``em.demo-<run>.*``), so a second run starts
-clean on the same broker. Tokens are for the local demo only: printed and written to
-``<state_dir>/demo/tokens.txt`` (mode 600), never to the repository.
+Each run uses its own topics and Faust app id (``em.demo-<run>.*``) and a fresh database
+(``<state_dir>/demo/em.db``), so a second run starts clean on the same broker. Tokens are for
+the local demo only: printed and written to ``<state_dir>/demo/tokens.txt`` (mode 600), never
+to the repository.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ TOPICS |= {"conditions": "conditions", "dlq": "readings.dlq"}
 
 def run_settings(settings: Settings, run: str) -> tuple[Settings, dict[str, str]]:
     """Return the settings of demo run ``run`` and the environment that gives them to children."""
+    db = settings.resolved_state_dir() / "demo" / "em.db"
     env = {f"EM_TOPIC_{k.upper()}": f"em.demo-{run}.{v}" for k, v in TOPICS.items()}
     env |= {
+        "EM_DATABASE_URL": f"sqlite:///{db}",
         "EM_APP_ID": f"em-demo-{run}",
         "EM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "EM_STATE_DIR": str(settings.resolved_state_dir()),
@@ -56,7 +59,11 @@ def run_settings(settings: Settings, run: str) -> tuple[Settings, dict[str, str]
         "EM_TOPIC_PARTITIONS": "1",  # one worker: in order, and the replay clock is exact
     }
     update = {k[3:].lower(): v for k, v in env.items() if k.startswith("EM_TOPIC_")}
-    update |= {"app_id": env["EM_APP_ID"], "topic_partitions": 1}
+    update |= {
+        "app_id": env["EM_APP_ID"],
+        "topic_partitions": 1,
+        "database_url": env["EM_DATABASE_URL"],
+    }
     return settings.model_copy(update=update), env
 
 
@@ -130,8 +137,8 @@ def feed_line(alert: Alert, tz: ZoneInfo) -> str:
         if alert.scene_id
         else ""
     )
-    late = "  LATE (arrived in a burst)" if alert.late else ""
-    return f"  {at}  {alert.type:<28} {alert.severity:<7}{alert.offender_id:<11}{about}{late}"
+    late = "late" if alert.late else ""
+    return f"  {at}  {alert.type:<28} {alert.severity:<7}{alert.offender_id:<11}{late:<5}{about}"
 
 
 def start_services(settings: Settings, env: dict[str, str], state: Path) -> dict[str, str] | None:
@@ -191,6 +198,7 @@ def quality(sim: Simulation, replayed: Replayed, demo_dir: Path) -> Report:
     (demo_dir / "manifest.json").write_text(json.dumps(manifest(sim), indent=2) + "\n")
     lines = [msgspec.json.encode(a) + b"\n" for a in replayed.alerts]
     (demo_dir / "alerts.jsonl").write_bytes(b"".join(lines))
+    (demo_dir / "progress.json").write_text(json.dumps(replayed.samples))
     truth = [msgspec.convert(r, Truth, from_attributes=True) for r in sim.truth]
     report = score(truth, replayed.alerts, person_days=PERSONS, stream_time=replayed.clock)
     print(f"\n5/5 quality against the ground truth ({demo_dir / 'truth.jsonl'})")
@@ -213,6 +221,7 @@ def where_to_look(urls: dict[str, str], made: dict[str, str], state: Path, log: 
         f"  score again   em-service evaluate --ground-truth {demo_dir / 'truth.jsonl'} "
         f"--alerts {demo_dir / 'alerts.jsonl'}"
     )
+    print(f"  database      {demo_dir / 'em.db'} (EM_DATABASE_URL=sqlite:///{demo_dir / 'em.db'})")
     print(f"  logs          {state}/{{worker,archiver,api}}.log, {log}")
     print("Stop all:       em-service demo --stop")
 
@@ -229,6 +238,8 @@ def run(settings: Settings) -> int:
     tz = ZoneInfo(settings.timezone)
     for name in SERVICES:  # a previous run's processes carry its topics: restart them
         procs.stop(name, state)
+    for old in demo_dir.glob("em.db*"):  # the previous run's database (and its WAL files)
+        old.unlink()
 
     print("1/5 Kafka (devstack up)…")
     info = devstack.up(settings)
@@ -243,8 +254,8 @@ def run(settings: Settings) -> int:
     start = yesterday(settings.timezone)
     sim = simulate(SimConfig(persons=PERSONS, start=start, seed=SEED, scenarios=parse("all")))
     print("2/5 database and demo tokens…")
-    made = make_tokens(settings, [c.offender_id for c in sim.conditions], demo_dir / "tokens.txt")
-    print(f"    migrations applied; tokens in {demo_dir / 'tokens.txt'}")
+    made = make_tokens(rs, [c.offender_id for c in sim.conditions], demo_dir / "tokens.txt")
+    print(f"    {demo_dir / 'em.db'} migrated; tokens in {demo_dir / 'tokens.txt'}")
 
     print("3/5 worker, archiver, API…")
     urls = start_services(settings, env, state)
@@ -252,8 +263,9 @@ def run(settings: Settings) -> int:
         return 2
     print(
         f"4/5 simulating {PERSONS} people on {start.astimezone(tz):%a %d %b %Y} "
-        f"(seed {SEED}, every scenario) at x{SPEED:.0f}: live alerts\n"
+        f"(seed {SEED}, every scenario) at x{SPEED:.0f}: live alerts"
     )
+    print("  (local time of the event; late = raised from readings that reached us late)\n")
     replayed = live_replay(sim, rs, urls["worker"] + "/metrics", tz)
     report = quality(sim, replayed, demo_dir)
     opening = sum(not a.type.endswith("_ended") for a in replayed.alerts)
@@ -291,8 +303,10 @@ def stop(settings: Settings) -> int:
     if flag.exists():
         flag.unlink()
         print("Kafka stopped" if devstack.down(settings) else "no devstack Kafka was running")
-    else:
+    elif devstack.status(settings).answering:
         print("Kafka left running (the demo did not start it; `em-service devstack down` stops it)")
+    else:
+        print("no Kafka was running")
     return 0
 
 

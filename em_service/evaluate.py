@@ -9,7 +9,9 @@ Matching (one alert, one truth record at most):
 - A matched required record is a true positive; a required record no alert matched is a miss.
   ``optional`` records are neither: unmatched they are no miss, matched they make no false alert.
 - Any other alert of a type the truth covers (``truth_coverage.complete`` of the manifest) is a
-  false alert: a second alert for an episode already matched (``duplicate``), one inside a
+  false alert: a second alert for an episode already matched (``duplicate``; for
+  ``scene_proximity`` a stronger class for a matched person and scene is an ``upgrade``, not
+  false: the service alerts once per class), one inside a
   ``no_alert`` / ``no_match`` record's window (``near_miss``: the record's type and its
   ``…_ended``, its ids, and its offender unless the record names none), else ``unexpected``.
 - Rules the service did not exercise at all (no alert of the type, e.g. ``scene_proximity``
@@ -61,6 +63,8 @@ DEFAULT_COMPLETE = (
 BREACH_TYPES = ("exclusion_breach", "inclusion_breach", "curfew_breach")
 #: Rules that may not run in every deployment: not covered (not missed) when none was raised.
 MAY_BE_ABSENT = ("scene_proximity",)
+#: Rules that alert again, with a new id, when a match gets stronger.
+UPGRADABLE = ("scene_proximity",)
 DAYS_PER_MONTH = 30.0
 
 
@@ -103,6 +107,7 @@ class RuleScore:
     missed: int = 0
     false_alerts: int = 0
     optional_matched: int = 0
+    upgrades: int = 0  # scene_proximity: a further alert of a stronger class, same match
     late_mismatch: int = 0  # matched, but the late flag differs from the truth's
     severity_mismatch: int = 0
     delays_s: list[float] = field(default_factory=list)
@@ -177,12 +182,12 @@ def score(
     *,
     person_days: float | None = None,
     complete: Iterable[str] = DEFAULT_COMPLETE,
-    stream_time: Callable[[datetime], datetime] | None = None,
+    stream_time: Callable[[Alert], datetime] | None = None,
     delays: bool = True,
 ) -> Report:
     """Return the scores of ``alerts`` against ``truth`` (see the module docstring).
 
-    ``stream_time`` maps an alert's ``detected_at`` to the clock of the replayed stream;
+    ``stream_time`` maps an alert to its detection time on the replayed stream's clock;
     ``delays=False`` measures no delay (a replay whose clock is unknown).
     """
     unique = list({a.alert_id: a for a in reversed(list(alerts))}.values())[::-1]
@@ -217,10 +222,13 @@ def score(
             rule.late_mismatch += best.late is not None and best.late != a.late
             rule.severity_mismatch += best.severity is not None and best.severity != a.severity
             if delays:
-                detected = stream_time(a.detected_at) if stream_time else a.detected_at
+                detected = stream_time(a) if stream_time else a.detected_at
                 rule.delays_s.append((detected - a.occurred_at).total_seconds())
             continue
         if a.type not in complete:
+            continue
+        if windows and a.type in UPGRADABLE:
+            rule.upgrades += 1
             continue
         near = next((r for r in quiet if _silences(r, a)), None)
         kind = "duplicate" if windows else "near_miss" if near else "unexpected"
@@ -272,28 +280,38 @@ def _silences(r: Truth, a: Alert) -> bool:
 
 @dataclass
 class StreamClock:
-    """Map wall time to the replayed stream's time through the worker's progress.
+    """Map an alert's ``detected_at`` (wall time) to the replayed stream's time.
 
-    ``samples`` are ``(wall epoch s, readings taken in)`` pairs taken while the worker ran, in
+    ``samples`` are ``(wall epoch s, readings taken in)`` pairs of the worker's progress, in
     time order; ``delivered_s`` the delivery time (epoch s) of each reading in the order sent.
     A wall instant maps to the delivery time of the reading the worker was taking in then
     (interpolated between samples), so a replayed alert's delay is measured in stream time: how
     long the data made the service wait, not the wall-clock pipeline latency (which
     bench/pipeline_bench.py measures). Its resolution is :attr:`resolution_s`.
+
+    Alerts the archiver raises from its archive when a crime scene arrives (``details.origin``
+    ``retro``) are mapped through ``sent``, the ``(wall, readings sent)`` progress of the
+    replay itself: the archiver keeps up with the topic, not with the worker.
     """
 
     samples: list[tuple[float, float]]
     delivered_s: np.ndarray
+    sent: list[tuple[float, float]] = field(default_factory=list)
 
-    def __call__(self, wall: datetime) -> datetime:
-        walls, counts = np.asarray(self.samples, dtype=np.float64).T
+    def __call__(self, alert: Alert) -> datetime:
+        retro = alert.details.get("origin") == "retro" and self.sent
+        return self.at(alert.detected_at, self.sent if retro else self.samples)
+
+    def at(self, wall: datetime, samples: list[tuple[float, float]]) -> datetime:
+        """Return the delivery time of the reading ``samples`` say was current at ``wall``."""
+        walls, counts = np.asarray(samples, dtype=np.float64).T
         k = float(np.interp(wall.timestamp(), walls, counts))
         i = int(np.clip(round(k), 0, len(self.delivered_s) - 1))  # the next reading taken in
         return datetime.fromtimestamp(float(self.delivered_s[i]), UTC)
 
     @property
     def resolution_s(self) -> float:
-        """Return the median stream time taken in between two samples, s."""
+        """Return the median stream time the worker took in between two samples, s."""
         counts = np.asarray([c for _, c in self.samples], dtype=np.float64)
         idx = np.clip(counts.round().astype(int), 0, len(self.delivered_s) - 1)
         steps = np.diff(self.delivered_s[idx])
@@ -378,6 +396,9 @@ def render(report: Report, *, max_findings: int = 20) -> str:
         f"near-miss scripts: {report.near_miss_records} windows, "
         f"{report.near_miss_false} with a false alert"
     )
+    upgrades = [f"{r.rule} {r.upgrades}" for r in report.rules.values() if r.upgrades]
+    if upgrades:
+        lines.append("upgraded matches (a stronger class, not false): " + ", ".join(upgrades))
     mismatches = [
         f"{r.rule} late {r.late_mismatch}" for r in report.rules.values() if r.late_mismatch
     ] + [

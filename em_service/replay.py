@@ -3,8 +3,9 @@
 :func:`replay` sends a :class:`~simulator.engine.Simulation` to Kafka (paced or as fast as
 possible), follows the worker's progress on its ``/metrics``, reads the alerts topic
 (read_committed) as alerts arrive, and returns them with the :class:`~em_service.evaluate.
-StreamClock` that maps their ``detected_at`` to the replayed stream's time. The worker must run
-with ``EM_RULE_CLOCK=event`` (timers on the stream's event time, not the wall clock).
+StreamClock` that maps their ``detected_at`` to the replayed stream's time (from the worker's
+progress, and the replay's own for the archiver's scene matches). The worker must run with
+``EM_RULE_CLOCK=event`` (timers on the stream's event time, not the wall clock).
 """
 
 from __future__ import annotations
@@ -94,11 +95,27 @@ def _stamped(url: str) -> tuple[float, float]:
 
 
 async def _sample(url: str, base: float, samples: list[tuple[float, float]]) -> None:
+    """Append the worker's progress ``(wall, readings taken in since base)`` every 50 ms."""
     while True:
         with contextlib.suppress(OSError):
             wall, n = await asyncio.to_thread(_stamped, url)
             samples.append((wall, n - base))
         await asyncio.sleep(0.05)
+
+
+async def _sample_sent(bootstrap: str, base: dict, sent: list[tuple[float, float]]) -> None:
+    """Append the replay's progress ``(wall, readings on the topic past base)`` every 50 ms."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = list(base)
+        while True:
+            before = time.time()
+            ends = await consumer.end_offsets(tps)
+            sent.append(((before + time.time()) / 2, sum(ends[tp] - base[tp] for tp in tps)))
+            await asyncio.sleep(0.05)
+    finally:
+        await consumer.stop()
 
 
 async def replay(
@@ -129,12 +146,15 @@ async def replay(
     if not mark:
         raise RuntimeError(f"topic {settings.topic_alerts} does not exist (create the topics)")
     base = await asyncio.to_thread(processed, metrics_url)
+    sent_base = await kafka_io.end_offsets(settings.kafka_bootstrap, settings.topic_readings)
     alerts: list[Alert] = []
     samples: list[tuple[float, float]] = [(time.time(), 0.0)]
+    sent: list[tuple[float, float]] = [(time.time(), 0.0)]
     last_arrival = [time.monotonic()]
     tasks = [
         asyncio.create_task(_follow(settings, mark, on_alert, alerts, last_arrival)),
         asyncio.create_task(_sample(metrics_url, base, samples)),
+        asyncio.create_task(_sample_sent(settings.kafka_bootstrap, sent_base, sent)),
     ]
     sending: asyncio.Task | None = None
     try:
@@ -172,7 +192,7 @@ async def replay(
         await asyncio.gather(*tasks, *([sending] if sending else []), return_exceptions=True)
     return Replayed(
         alerts=alerts,
-        clock=StreamClock(samples, delivered),
+        clock=StreamClock(samples, delivered, sent),
         readings=n,
         elapsed_s=time.monotonic() - began,
         samples=samples,

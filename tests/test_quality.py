@@ -1,8 +1,9 @@
 """Alert quality: unit tests of the scoring, and a simulated day through the real worker.
 
 The quality test replays a small deterministic cohort (every scenario, fixed seed) through the
-real worker on the real broker (``EM_RULE_CLOCK=event``) and asserts that every scripted alert
-of the rules the service implements was raised, and that no near-miss script raised one.
+real worker and archiver on the real broker (``EM_RULE_CLOCK=event``; the archiver matches crime
+scenes against its archive) and asserts that every scripted alert of the rules the service
+implements was raised, and that no near-miss script raised one.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from em_service.evaluate import StreamClock, Truth, render, score
 from em_service.replay import replay
 from simulator import SimConfig, simulate
 from simulator.scenarios import parse
-from tests.service_env import ServiceEnv
+from tests.service_env import ServiceEnv, free_port
 
 T0 = datetime(2026, 11, 16, 10, tzinfo=UTC)
 
@@ -114,6 +115,15 @@ def test_an_alert_for_a_scene_no_one_visited_is_false_at_any_time() -> None:
     assert [f.kind for f in report.findings] == ["near_miss"]
 
 
+def test_a_stronger_scene_match_is_an_upgrade_not_a_duplicate() -> None:
+    record = truth("gt-1", "scene_proximity", expect="match", scene_id="sc-1", m=10)
+    near = alert("n", "scene_proximity", m=9, scene_id="sc-1")
+    at = alert("a", "scene_proximity", m=11, scene_id="sc-1")
+    report = score([record], [near, at])
+    rule = report.rules["scene_proximity"]
+    assert (rule.true_positives, rule.upgrades, rule.false_alerts) == (1, 1, 0)
+
+
 def test_a_rule_the_service_never_raised_may_be_not_covered() -> None:
     records = [truth("gt-1"), truth("gt-2", "scene_proximity", expect="match", scene_id="sc-1")]
     report = score(records, [alert("a")])
@@ -138,14 +148,28 @@ def test_late_and_severity_disagreements_are_counted_not_failed() -> None:
     assert (rule.true_positives, rule.late_mismatch, rule.severity_mismatch) == (1, 1, 1)
 
 
+def _detected(wall_s: float, origin: str | None = None) -> Alert:
+    details = {"origin": origin} if origin else {}
+    return alert("x", detected_at=datetime.fromtimestamp(wall_s, UTC), details=details)
+
+
 def test_stream_clock_maps_wall_time_to_the_reading_being_taken_in() -> None:
     delivered = np.arange(100, dtype=np.float64) * 60 + T0.timestamp()
     clock = StreamClock([(1000.0, 0.0), (1010.0, 40.0), (1020.0, 90.0)], delivered)
-    assert clock(datetime.fromtimestamp(1005.0, UTC)) == T0 + timedelta(minutes=20)
-    assert clock(datetime.fromtimestamp(1015.0, UTC)) == T0 + timedelta(minutes=65)
-    assert clock(datetime.fromtimestamp(2000.0, UTC)) == T0 + timedelta(minutes=90)
-    assert clock(datetime.fromtimestamp(900.0, UTC)) == T0
+    assert clock(_detected(1005.0)) == T0 + timedelta(minutes=20)
+    assert clock(_detected(1015.0)) == T0 + timedelta(minutes=65)
+    assert clock(_detected(2000.0)) == T0 + timedelta(minutes=90)
+    assert clock(_detected(900.0)) == T0
     assert clock.resolution_s == 45 * 60
+
+
+def test_archive_matches_follow_the_replay_not_the_worker() -> None:
+    delivered = np.arange(100, dtype=np.float64) * 60 + T0.timestamp()
+    clock = StreamClock(
+        [(1000.0, 0.0), (1010.0, 10.0)], delivered, sent=[(1000.0, 0.0), (1010.0, 90.0)]
+    )
+    assert clock(_detected(1010.0, "retro")) == T0 + timedelta(minutes=90)
+    assert clock(_detected(1010.0, "live")) == T0 + timedelta(minutes=10)
 
 
 # --- a simulated day through the real worker ---------------------------------------------------
@@ -180,11 +204,13 @@ def test_quality_of_a_simulated_day(kafka_bootstrap: str, tmp_path: Path) -> Non
         EM_TOPIC_PARTITIONS="1",
         EM_RULE_CLOCK="event",
         EM_TICK_INTERVAL_S="1",
+        EM_ARCHIVER_METRICS_PORT=str(free_port()),
     )
     settings = env.settings.model_copy(update={"topic_partitions": 1})
     ensure_topics(settings, kafka_bootstrap)
     try:
         env.start("worker", log_name="worker")
+        env.start("archiver", log_name="archiver")
         env.wait_until(lambda: _up(env.metrics_url), 60, "the worker's metrics")
         run = asyncio.run(replay(sim, settings, metrics_url=env.metrics_url, timeout_s=150))
     finally:

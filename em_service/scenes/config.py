@@ -45,16 +45,22 @@ class SceneSettings(BaseSettings):
         description="Exclusion: no detour to the scene was possible between consecutive fixes "
         "at this speed",
     )
+    exclusion_reach_m: float = Field(
+        200.0,
+        ge=0,
+        description="Exclusions are considered for people who came within radius + this of "
+        "the scene in the padded window (the search finds them; the alibi reads their window)",
+    )
     exclusion_max_window_s: float = Field(
         2 * 86400.0, gt=0, description="No exclusions for windows longer than this"
     )
 
     # --- Search sizes ------------------------------------------------------------------
     segment_reach_m: float = Field(
-        600.0,
+        400.0,
         gt=0,
-        description="Retrospective search radius beyond the scene radius: a pass-by between two "
-        "fixes is found when one of them lies within radius + this",
+        description="Search radius beyond the scene radius: a pass-by between two fixes is found "
+        "when one of them lies within radius + this (400 m: up to 13 m/s at one fix a minute)",
     )
     evidence_max_fixes: int = Field(
         2000, ge=10, description="Most fixes kept as evidence of one match (nearest first)"

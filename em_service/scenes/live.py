@@ -122,9 +122,7 @@ class LiveMatcher:
         return len(self._scenes)
 
     def _search_m(self, o: _Open) -> float:
-        return o.geom.radius_m + max(
-            self._reach_m, self.cfg.near_margin_m + self.cfg.max_fix_accuracy_m
-        )
+        return self.cfg.search_radius_m(o.geom.radius_m)
 
     def _approach_m(self, o: _Open) -> float:
         return self._search_m(o) + self._reach_m

@@ -64,12 +64,18 @@ class MatchConfig:
     alibi_speed_mps: float = 15.0
     exclusion_max_window_s: float = 2 * 86400.0
     evidence_max_fixes: int = 2000
+    segment_reach_m: float = 400.0
 
     @classmethod
     def of(cls, settings: object) -> MatchConfig:
         """Return the config from any object with these attribute names (``SceneSettings``)."""
         names = cls.__dataclass_fields__
         return cls(**{n: getattr(settings, n) for n in names if hasattr(settings, n)})
+
+    def search_radius_m(self, radius_m: float) -> float:
+        """Return how far from a scene of ``radius_m`` a fix may be and still matter: a fix
+        within it can be placed near the scene, or be the near end of a segment passing it."""
+        return radius_m + max(self.segment_reach_m, self.near_margin_m + self.max_fix_accuracy_m)
 
     def as_dict(self) -> dict[str, float]:
         """Return the parameters, for the evidence record."""
@@ -381,7 +387,7 @@ def _build_match(
     )
 
 
-def _alibi(scene: SceneGeom, tr: Trail, cfg: MatchConfig) -> Exclusion | None:
+def alibi(scene: SceneGeom, tr: Trail, cfg: MatchConfig) -> Exclusion | None:
     """Return the exclusion if ``tr`` shows the person continuously elsewhere, else None."""
     if scene.end_s - scene.start_s > cfg.exclusion_max_window_s:
         return None
@@ -423,6 +429,19 @@ def _alibi(scene: SceneGeom, tr: Trail, cfg: MatchConfig) -> Exclusion | None:
     )
 
 
+def _relevant(scene: SceneGeom, trail: Trail, cfg: MatchConfig) -> Trail:
+    """Return the fixes that can place someone near the scene: accurate enough, and within
+    the search radius or next to one that is (a segment counts when one of its ends is that
+    close — the same criterion as the archive search)."""
+    good = trail.accuracy_m <= cfg.max_fix_accuracy_m
+    tr = trail if good.all() else _subset(trail, good)
+    near = np.hypot(tr.x_m - scene.x_m, tr.y_m - scene.y_m) <= cfg.search_radius_m(scene.radius_m)
+    keep = near.copy()
+    keep[1:] |= near[:-1]
+    keep[:-1] |= near[1:]
+    return tr if keep.all() else _subset(tr, keep)
+
+
 def match_trail(
     scene: SceneGeom, trail: Trail, cfg: MatchConfig, *, exclusions: bool = True
 ) -> Match | Exclusion | None:
@@ -432,9 +451,8 @@ def match_trail(
     is harmless). With ``exclusions=False`` (live matching on a partial trail) no alibi is
     considered.
     """
-    good = trail.accuracy_m <= cfg.max_fix_accuracy_m
-    if np.any(good):
-        tr = trail if good.all() else _subset(trail, good)
+    tr = _relevant(scene, trail, cfg)
+    if len(tr):
         kw = {
             "radius_m": scene.radius_m,
             "max_gap_s": cfg.max_gap_s,
@@ -451,7 +469,7 @@ def match_trail(
             approach = padded
         if confidence is not None:
             return _build_match(scene, tr, approach, confidence, in_window, inside, cfg)
-    return _alibi(scene, trail, cfg) if exclusions else None
+    return alibi(scene, trail, cfg) if exclusions else None
 
 
 def match_scene(scene: SceneGeom, trails: Iterable[Trail], cfg: MatchConfig) -> MatchResult:

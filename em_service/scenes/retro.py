@@ -4,12 +4,14 @@
    search radius of ``radius + max(segment_reach_m, near_margin_m + max_fix_accuracy_m)``
    during ``[window_start - pad, window_end + pad]``: every device with one fix that close.
    The reach pads the radius for interpolation: a pass-by between two fixes is found when one
-   of them is within it (at one fix a minute, 600 m covers pass-bys at up to 20 m/s).
-2. Those devices' whole trails over the padded window (plus ``max_gap_s`` each side, for the
-   segments that cross its ends), attributed to offenders by ``device_assignments`` at the time
-   of each fix (a fix outside any assignment belongs to no one and is not used).
-3. :func:`~em_service.scenes.matching.match_scene`, then the results are stored (only ever
-   upgraded) and every new or upgraded match puts a ``scene_proximity`` alert in the outbox.
+   of them is within it (at one fix a minute, 400 m covers pass-bys at up to 13 m/s).
+2. Those devices' fixes within ``max_gap_s`` of their fixes near the scene (the neighbours
+   that close the segments), attributed to offenders by ``device_assignments`` at the time of
+   each fix (a fix outside any assignment belongs to no one and is not used); matching.
+3. For the unmatched who came within ``radius + exclusion_reach_m``: their whole window, and
+   the alibi check.
+4. The results are stored (only ever upgraded) and every new or upgraded match puts a
+   ``scene_proximity`` alert in the outbox.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from em_service.scenes.matching import (
     MatchResult,
     SceneGeom,
     Trail,
-    match_scene,
+    alibi,
+    match_trail,
 )
 from em_service.store import Store
 from em_service.store.models import DeviceAssignment, Fix
@@ -82,16 +85,24 @@ class Stored:
     new_or_upgraded: list[str] = field(default_factory=list)
 
 
-def search_radius_m(radius_m: float, settings: SceneSettings) -> float:
-    """Return the archive search radius for a scene of ``radius_m`` (see module docstring)."""
-    near = settings.near_margin_m + settings.max_fix_accuracy_m
-    return radius_m + max(settings.segment_reach_m, near)
+Ranges = dict[str, list[tuple[int, int]]]  # device → [lo_ms, hi_ms) ranges
 
 
 def _assignments(
-    session: Session, devices: list[str], lo: datetime, hi: datetime
+    session: Session,
+    lo: datetime,
+    hi: datetime,
+    *,
+    devices: list[str] | None = None,
+    offenders: list[str] | None = None,
 ) -> list[tuple[str, str, int, int]]:
-    """Return (device, offender, from_ms, to_ms exclusive) of assignments overlapping [lo, hi]."""
+    """Return (device, offender, from_ms, to_ms exclusive) of the assignments of ``devices``
+    (or of ``offenders``) overlapping [lo, hi]."""
+    who = (
+        DeviceAssignment.device_id.in_(devices or [])
+        if offenders is None
+        else DeviceAssignment.offender_id.in_(offenders)
+    )
     rows = session.execute(
         select(
             DeviceAssignment.device_id,
@@ -99,7 +110,7 @@ def _assignments(
             DeviceAssignment.assigned_at,
             DeviceAssignment.unassigned_at,
         ).where(
-            DeviceAssignment.device_id.in_(devices),
+            who,
             DeviceAssignment.assigned_at <= hi,
             or_(DeviceAssignment.unassigned_at.is_(None), DeviceAssignment.unassigned_at > lo),
         )
@@ -126,13 +137,30 @@ def _trail_sql(dialect: Dialect) -> tuple[str, tuple[str, ...]]:
     return compiled.string, tuple(compiled.positiontup or ())
 
 
-def load_trails(
-    session: Session, devices: list[str], lo: datetime, hi: datetime
-) -> tuple[list[Trail], int]:
-    """Return the offenders' trails from ``devices`` in [lo, hi] and the number of fixes read.
+def around(times_s: list[float], gap_ms: int) -> list[tuple[int, int]]:
+    """Return the merged ``[lo, hi)`` epoch-ms ranges within ``gap_ms`` of sorted ``times_s``.
 
-    One indexed range read per (device, assignment), straight from the driver: this is the
-    hot path of a scene search.
+    >>> around([0.0, 60.0, 4000.0], 600_000)
+    [(-600000, 660001), (3400000, 4600001)]
+    """
+    t = np.round(np.asarray(times_s) * 1000).astype(np.int64)
+    cut = np.flatnonzero(np.diff(t) > 2 * gap_ms)
+    starts = np.concatenate([[0], cut + 1])
+    ends = np.concatenate([cut, [len(t) - 1]])
+    return [
+        (int(t[a]) - gap_ms, int(t[b]) + gap_ms + 1)
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+    ]
+
+
+def load_trails(
+    session: Session, owners: list[tuple[str, str, int, int]], ranges: Ranges
+) -> tuple[list[Trail], int]:
+    """Return each offender's trail over ``ranges`` of their devices (only while each device
+    was theirs, per ``owners`` from :func:`_assignments`) and the number of fixes read.
+
+    One indexed range read per (device, assignment, range), straight from the driver: this is
+    the hot path of a scene search.
     """
     conn = session.connection()
     sql, order = _trail_sql(conn.dialect)
@@ -140,13 +168,16 @@ def load_trails(
     parts: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
     total = 0
     try:
-        for device, offender, a_ms, u_ms in _assignments(session, devices, lo, hi):
-            params = {"d": device, "lo": max(a_ms, to_ms(lo)), "hi": min(u_ms, to_ms(hi) + 1)}
-            cursor.execute(sql, tuple(params[k] for k in order) if order else params)
-            rows = cursor.fetchall()
-            if rows:
-                parts[offender].append((device, np.array(rows, dtype=np.float64)))
-                total += len(rows)
+        for device, offender, a_ms, u_ms in owners:
+            for lo, hi in ranges.get(device, ()):
+                params = {"d": device, "lo": max(a_ms, lo), "hi": min(u_ms, hi)}
+                if params["lo"] >= params["hi"]:
+                    continue
+                cursor.execute(sql, tuple(params[k] for k in order) if order else params)
+                rows = cursor.fetchall()
+                if rows:
+                    parts[offender].append((device, np.array(rows, dtype=np.float64)))
+                    total += len(rows)
     finally:
         cursor.close()
     trails = []
@@ -159,22 +190,51 @@ def load_trails(
 
 
 def search(session: Session, scene: Scene, settings: SceneSettings, crs: str) -> Search:
-    """Search the archive for ``scene`` (read only) and match everyone found."""
+    """Search the archive for ``scene`` (read only) and match everyone found.
+
+    Reads only what the rule needs: each candidate's fixes within ``max_gap_s`` of its fixes
+    near the scene (for matching), and for the unmatched who came within ``radius +
+    exclusion_reach_m`` their whole window (for an alibi).
+    """
     began = time.perf_counter()
     cfg = MatchConfig.of(settings)
     geom = SceneGeom.of(scene, get_projector(crs))
-    radius = search_radius_m(geom.radius_m, settings)
+    radius = cfg.search_radius_m(geom.radius_m)
     pad = timedelta(seconds=settings.time_pad_s)
-    near = fixes_near(
-        session, geom.x_m, geom.y_m, radius, scene.window_start - pad, scene.window_end + pad
-    )
+    p0, p1 = scene.window_start - pad, scene.window_end + pad
+    near = fixes_near(session, geom.x_m, geom.y_m, radius, p0, p1)
     out = Search(scene, geom, MatchResult(), radius, devices=len(near))
-    if near:
-        gap = pad + timedelta(seconds=settings.max_gap_s)
-        trails, out.fixes_read = load_trails(
-            session, sorted(near), scene.window_start - gap, scene.window_end + gap
-        )
-        out.result = match_scene(geom, trails, cfg)
+    if not near:
+        out.seconds = time.perf_counter() - began
+        return out
+    gap_ms = int(settings.max_gap_s * 1000)
+    gap = timedelta(milliseconds=gap_ms)
+    owners = _assignments(session, p0 - gap, p1 + gap, devices=sorted(near))
+    ranges = {d: around([f.ts.timestamp() for f in fixes], gap_ms) for d, fixes in near.items()}
+    trails, out.fixes_read = load_trails(session, owners, ranges)
+    unmatched = []
+    for trail in trails:
+        found = match_trail(geom, trail, cfg, exclusions=False)
+        if found is None:
+            unmatched.append(trail.offender_id)
+        else:
+            out.result.matches.append(found)
+    close = geom.radius_m + settings.exclusion_reach_m
+    came_close = {d for d, fixes in near.items() if min(f.distance_m for f in fixes) <= close}
+    suspects = sorted({o for d, o, *_ in owners if d in came_close} & set(unmatched))
+    if suspects:
+        w0, w1 = scene.window_start - gap, scene.window_end + gap
+        mine = _assignments(session, w0, w1, offenders=suspects)
+        window = [(to_ms(w0), to_ms(w1) + 1)]
+        alibis, n = load_trails(session, mine, {d: window for d, *_ in mine})
+        out.fixes_read += n
+        for trail in alibis:
+            exclusion = alibi(geom, trail, cfg)
+            if exclusion is not None:
+                out.result.exclusions.append(exclusion)
+    excluded = {e.offender_id for e in out.result.exclusions}
+    out.result.undecided = [o for o in unmatched if o not in excluded]
+    out.result.matches.sort(key=lambda m: (-m.rank, m.closest_m, m.offender_id))
     out.seconds = time.perf_counter() - began
     return out
 

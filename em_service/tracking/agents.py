@@ -55,7 +55,8 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
     live = LiveMatcher(
         get_scene_settings(), crs=settings.projected_crs, late_after_s=settings.late_after_s
     )
-    ready = asyncio.Event()
+    ready = asyncio.Event()  # conditions loaded
+    scenes_ready = asyncio.Event()  # open scenes loaded
     started = time.monotonic()
     ticks_name = ticks_topic_name(settings)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -214,7 +215,7 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
 
     @app.task
     async def scenes_feed() -> None:
-        await follow_scenes(live, settings.kafka_bootstrap, settings.topic_scenes)
+        await follow_scenes(live, settings.kafka_bootstrap, settings.topic_scenes, scenes_ready)
 
     @app.task
     async def conditions_feed() -> None:
@@ -241,6 +242,7 @@ def register(app: faust.App, settings: Settings) -> faust.types.AgentT:
     @app.agent(source, name="tracking")
     async def tracking(stream: faust.StreamT) -> None:
         await ready.wait()
+        await scenes_ready.wait()
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
             await process_batch(list(events))
 

@@ -23,7 +23,7 @@ EXPORTED = datetime(2026, 10, 22, 9, 30, tzinfo=UTC)
 
 
 def _exports(store: Store) -> dict[str, tuple[bytes, str, int]]:
-    before = walk(W0 - 50 * MIN, (300.0, 0.0), (3000.0, 0.0), 60.0, 15)
+    before = walk(W0 - 50 * MIN, (200.0, 0.0), (3000.0, 0.0), 60.0, 15)
     enrol(
         store,
         {

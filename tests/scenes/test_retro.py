@@ -23,7 +23,7 @@ SETTINGS = SceneSettings()
 
 
 def _people() -> dict[str, list]:
-    before = walk(W0 - 50 * MIN, (300.0, 0.0), (3000.0, 0.0), 60.0, 15)
+    before = walk(W0 - 50 * MIN, (200.0, 0.0), (3000.0, 0.0), 60.0, 15)
     away = stand(before[-1][0] + MIN, (W1 - before[-1][0]).total_seconds() / 60 + 5, 3000, 0)
     return {
         "off-at": readings(
@@ -35,6 +35,11 @@ def _people() -> dict[str, list]:
         "off-late": readings("tag-late", stand(W1 + 2 * H, 30, 10.0, 0.0)),
         "off-away": readings("tag-away", before + away),
         "off-far": readings("tag-far", stand(W0, 12 * 60, 5000.0, 5000.0)),
+        # In the search radius in the pad (450 m), then away: never close enough to need an
+        # alibi, so undecided rather than excluded.
+        "off-ring": readings(
+            "tag-ring", stand(W0 - 30 * MIN, 10, 450.0, 0.0) + stand(W0 - 19 * MIN, 800, 3000, 0)
+        ),
     }
 
 
@@ -48,7 +53,8 @@ def test_retro_matches_excludes_and_alerts_once(store: Store) -> None:
     scene = scene_msg("sc-retro")
     found, stored = retro.run(store, scene, SETTINGS, crs="EPSG:27700", now=NOW)
 
-    assert found.devices == 3  # tag-at, tag-pass, tag-away came within the search radius
+    assert found.devices == 4  # tag-at, -pass, -away and -ring came within the search radius
+    assert found.result.undecided == ["off-ring"]
     with store.read() as s:
         rows = {r.offender_id: r for r in scene_store.matches_of_scene(s, "sc-retro")}
         row = scene_store.get_scene(s, "sc-retro")

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from em_service.contracts import AlcoholReading, DeviceEvent, GpsReading, Reading
+from em_service.contracts import AlcoholReading, DeviceEvent, GpsReading, Reading, Scene
 from em_service.contracts.codec import encode
-from tests.trails import ORIGIN_X, ORIGIN_Y, curfew, fix, line, noisy_stay, zone
+from tests.trails import ORIGIN_X, ORIGIN_Y, curfew, fix, line, ll, noisy_stay, zone
 
 START = datetime(2026, 10, 24, 11, 0, tzinfo=UTC)
 END = datetime(2026, 10, 25, 9, 0, tzinfo=UTC)
@@ -75,6 +75,7 @@ class Scenario:
     people: dict[str, Person]
     conditions: list[tuple[bytes, bytes]]
     readings: list[tuple[bytes, bytes]]
+    scenes: list[tuple[bytes, bytes]]
 
 
 def build(seed: int = 7) -> Scenario:
@@ -153,8 +154,34 @@ def build(seed: int = 7) -> Scenario:
             )
         )
 
+    # 10. A burglary scene 600 m east of home, open (reported) before the readings arrive. The
+    #     tag stands 30 m from it 14:10–14:30 during a signal gap; the buffered fixes upload in
+    #     a shuffled burst at 15:00: a late burst near an open scene.
+    scn = person("scn", 8)
+    cx, cy = scn.home[0] + 600, scn.home[1]
+    scn.go(
+        at(14),
+        line(*scn.home, cx - 30, cy, 10) + [(cx - 30, cy)] * 20 + line(cx - 30, cy, *scn.home, 10),
+    )
+    scn_burst = [r for r in scn.readings() if at(14) <= r.ts < at(15)]
+    scn.silent = [(at(14), at(15))]
+    scn_order = rng.permutation(len(scn_burst))
+    lon, lat = ll(cx, cy)
+    scene = Scene(
+        scene_id="sc-burglary-1",
+        crime_reference="SIM/0001/26",
+        crime_type="burglary_dwelling",
+        lat=lat,
+        lon=lon,
+        radius_m=100.0,
+        window_start=at(13.5),
+        window_end=at(15.5),
+        reported_at=at(12),
+    )
+
     for p in people.values():
         deliveries += [(r.ts, 0, r) for r in p.readings()]
+    deliveries += [(at(15), 1 + int(k), scn_burst[k]) for k in scn_order]
     deliveries += [(r.ts, 0, r) for r in jitter]
     deliveries += [(at(14), 1 + int(k), burst[k]) for k in order]  # arrives at 14:00, shuffled
     deliveries.sort(key=lambda d: (d[0], d[1]))
@@ -168,4 +195,5 @@ def build(seed: int = 7) -> Scenario:
         people=people,
         conditions=[(d["offender_id"].encode(), json.dumps(d).encode()) for d in docs],
         readings=[(r.device_id.encode(), encode(r)) for _, _, r in deliveries],
+        scenes=[(scene.scene_id.encode(), encode(scene))],
     )

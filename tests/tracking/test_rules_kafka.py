@@ -43,6 +43,8 @@ EXPECTED = Counter(
         ("off-chg", "exclusion_breach", "z-chg-b"): 1,
         ("off-chg", "exclusion_breach_ended", "z-chg-b"): 1,
         ("off-alc", "alcohol_detected", None): 1,
+        ("off-scn", "device_silent", None): 1,
+        ("off-scn", "device_silent_ended", None): 1,
     }
 )
 
@@ -54,16 +56,22 @@ def _env(bootstrap: str, path: Path) -> ServiceEnv:
         EM_RULE_CLOCK="event",
         EM_TICK_INTERVAL_S="1",
         EM_MAX_PAST_AGE_S=str(3 * 365 * 86400),
+        EM_SCENES_OPEN_DAYS="3650",
     )
     env.settings = env.settings.model_copy(update={"topic_partitions": 1})
     ensure_topics(env.settings, bootstrap)
     return env
 
 
-def _publish(env: ServiceEnv, scenario: Scenario, readings: list) -> None:
+def _publish_context(env: ServiceEnv, scenario: Scenario) -> None:
+    """Conditions and open scenes go first: the worker loads both before any reading."""
     s = env.settings
     asyncio.run(kafka_io.send_all(env.bootstrap, s.topic_conditions, scenario.conditions))
-    asyncio.run(kafka_io.send_all(env.bootstrap, s.topic_readings, readings))
+    asyncio.run(kafka_io.send_all(env.bootstrap, s.topic_scenes, scenario.scenes))
+
+
+def _publish_readings(env: ServiceEnv, readings: list) -> None:
+    asyncio.run(kafka_io.send_all(env.bootstrap, env.settings.topic_readings, readings))
 
 
 def _alerts(env: ServiceEnv, want: int, timeout_s: float = 60) -> list[dict]:
@@ -82,7 +90,7 @@ def _consumed(env: ServiceEnv) -> float:
 def _run_to_end(env: ServiceEnv, n: int) -> list[dict]:
     env.wait_until(lambda: _consumed(env) >= n, 180, "the worker to consume every reading")
     want = sum(EXPECTED.values())
-    env.wait_until(lambda: len(_alerts(env, want, timeout_s=2)) >= want, 60, "every alert")
+    env.wait_until(lambda: len(_alerts(env, want + 1, timeout_s=2)) >= want + 1, 60, "every alert")
     return _alerts(env, want + 50, timeout_s=5)  # and nothing more arrives
 
 
@@ -95,22 +103,27 @@ def scenario() -> Scenario:
 def uninterrupted(kafka_bootstrap: str, scenario: Scenario, tmp_path_factory) -> list[dict]:
     env = _env(kafka_bootstrap, tmp_path_factory.mktemp("rules"))
     try:
+        _publish_context(env, scenario)
         env.start("worker", log_name="worker")
-        _publish(env, scenario, scenario.readings)
+        _publish_readings(env, scenario.readings)
         return _run_to_end(env, len(scenario.readings))
     finally:
         env.stop_all()
 
 
+def _subject(alert: dict) -> str | None:
+    return alert.get("zone_id") or alert.get("curfew_id") or alert.get("scene_id")
+
+
 def _by_key(alerts: list[dict]) -> dict:
-    return {
-        (a["offender_id"], a["type"], a.get("zone_id") or a.get("curfew_id")): a for a in alerts
-    }
+    return {(a["offender_id"], a["type"], _subject(a)): a for a in alerts}
 
 
 def test_exactly_the_scripted_alerts_once_each(uninterrupted: list[dict]) -> None:
     got = Counter(
-        (a["offender_id"], a["type"], a.get("zone_id") or a.get("curfew_id")) for a in uninterrupted
+        (a["offender_id"], a["type"], _subject(a))
+        for a in uninterrupted
+        if a["type"] != "scene_proximity"
     )
     assert got == EXPECTED
     assert len({a["alert_id"] for a in uninterrupted}) == len(uninterrupted)
@@ -144,6 +157,14 @@ def test_store_and_forward_breach_is_late_with_true_time(uninterrupted: list[dic
     assert breach["occurred_at"] == "2026-10-24T13:16:00Z"
 
 
+def test_late_burst_near_an_open_scene_is_matched_at_scene(uninterrupted: list[dict]) -> None:
+    near = [a for a in uninterrupted if a["type"] == "scene_proximity"]
+    levels = [a["details"]["confidence"] for a in near]
+    assert {a["offender_id"] for a in near} == {"off-scn"}
+    assert "at_scene" in levels and len(levels) == len(set(levels)), levels
+    assert all(a["late"] and a["scene_id"] == "sc-burglary-1" for a in near)
+
+
 def test_conditions_change_applies_by_event_time(uninterrupted: list[dict]) -> None:
     chg = [
         a
@@ -161,8 +182,9 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
 ) -> None:
     env = _env(kafka_bootstrap, tmp_path)
     try:
+        _publish_context(env, scenario)
         worker = env.start("worker", log_name="worker")
-        _publish(env, scenario, scenario.readings)
+        _publish_readings(env, scenario.readings)
         half = len(scenario.readings) // 2
         env.wait_until(lambda: _consumed(env) >= half, 180, "half the stream")
         env.stop(worker, sig=signal.SIGKILL)
