@@ -198,7 +198,7 @@ def quality(sim: Simulation, replayed: Replayed, demo_dir: Path) -> Report:
     (demo_dir / "manifest.json").write_text(json.dumps(manifest(sim), indent=2) + "\n")
     lines = [msgspec.json.encode(a) + b"\n" for a in replayed.alerts]
     (demo_dir / "alerts.jsonl").write_bytes(b"".join(lines))
-    (demo_dir / "progress.json").write_text(json.dumps(replayed.samples))
+    replayed.clock.save(demo_dir / "stream_clock.npz")
     truth = [msgspec.convert(r, Truth, from_attributes=True) for r in sim.truth]
     report = score(truth, replayed.alerts, person_days=PERSONS, stream_time=replayed.clock)
     print(f"\n5/5 quality against the ground truth ({demo_dir / 'truth.jsonl'})")
@@ -218,8 +218,9 @@ def where_to_look(urls: dict[str, str], made: dict[str, str], state: Path, log: 
     print(f"  metrics       {urls['worker']}/metrics (worker), {urls['archiver']}/metrics")
     print(f"                (archiver), {urls['api']}/metrics (API, with the admin token)")
     print(
-        f"  score again   em-service evaluate --ground-truth {demo_dir / 'truth.jsonl'} "
-        f"--alerts {demo_dir / 'alerts.jsonl'}"
+        f"  score again   em-service evaluate --ground-truth {demo_dir / 'truth.jsonl'} \\\n"
+        f"                  --alerts {demo_dir / 'alerts.jsonl'} "
+        f"--stream-clock {demo_dir / 'stream_clock.npz'}"
     )
     print(f"  database      {demo_dir / 'em.db'} (EM_DATABASE_URL=sqlite:///{demo_dir / 'em.db'})")
     print(f"  logs          {state}/{{worker,archiver,api}}.log, {log}")

@@ -163,6 +163,15 @@ def test_stream_clock_maps_wall_time_to_the_reading_being_taken_in() -> None:
     assert clock.resolution_s == 45 * 60
 
 
+def test_stream_clock_round_trips_through_a_file(tmp_path: Path) -> None:
+    delivered = np.arange(10, dtype=np.float64) + T0.timestamp()
+    clock = StreamClock([(1.0, 0.0), (2.0, 5.0)], delivered, sent=[(1.0, 0.0), (2.0, 9.0)])
+    clock.save(tmp_path / "clock.npz")
+    again = StreamClock.load(tmp_path / "clock.npz")
+    assert again.samples == clock.samples and again.sent == clock.sent
+    assert np.array_equal(again.delivered_s, delivered)
+
+
 def test_archive_matches_follow_the_replay_not_the_worker() -> None:
     delivered = np.arange(100, dtype=np.float64) * 60 + T0.timestamp()
     clock = StreamClock(
