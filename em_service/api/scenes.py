@@ -204,7 +204,7 @@ def _unprocessable(detail: str) -> HTTPException:
     return HTTPException(http.HTTP_422_UNPROCESSABLE_CONTENT, detail)
 
 
-def _scene_from(body: SceneIn, now: datetime) -> Scene:
+def _scene_from(body: SceneIn, now: datetime, crs: str) -> Scene:
     """Return the ``Scene`` of a request body, or raise 422 with the reason."""
     s = get_scene_settings()
     radius = s.default_radius_m if body.radius_m is None else body.radius_m
@@ -216,8 +216,8 @@ def _scene_from(body: SceneIn, now: datetime) -> Scene:
         raise _unprocessable(f"the window is longer than {s.max_window_s / 86400:g} days")
     if body.window_start > now + timedelta(days=1):
         raise _unprocessable("window_start is in the future")
-    if not bool(get_projector("EPSG:27700").in_area(body.lon, body.lat)):
-        raise _unprocessable("lat/lon is outside the area the service covers (EPSG:27700)")
+    if not bool(get_projector(crs).in_area(body.lon, body.lat)):
+        raise _unprocessable(f"lat/lon is outside the area the service covers ({crs})")
     reported = body.reported_at or now
     scene_id = (
         body.scene_id
@@ -263,7 +263,7 @@ async def post_scene(
     body: SceneIn,
 ) -> SceneAccepted:
     now = datetime.now(UTC)
-    scene = _scene_from(body, now)
+    scene = _scene_from(body, now, settings.projected_crs)
     publisher: ScenePublisher = request.app.state.scene_publisher
     try:
         meta = await publisher.publish(scene)

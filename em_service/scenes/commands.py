@@ -63,6 +63,7 @@ async def _import(
             publish_batch=publish_batch if publish else None,
             radius_m=radius_m,
             all_types=all_types,
+            crs=settings.projected_crs,
         )
         with store.write() as session:
             audit.append(

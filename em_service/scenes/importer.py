@@ -139,11 +139,14 @@ def month_window(month: str, tz: str = "Europe/London") -> tuple[datetime, datet
 class _Rows:
     """Turns CSV rows into ``Scene`` messages (or :class:`BadRow`)."""
 
-    def __init__(self, settings: SceneSettings, radius_m: float | None, all_types: bool) -> None:
+    def __init__(
+        self, settings: SceneSettings, radius_m: float | None, all_types: bool, crs: str
+    ) -> None:
         self.settings = settings
         self.radius_m = radius_m or settings.default_radius_m
         self.all_types = all_types
-        self.projector = get_projector("EPSG:27700")
+        self.crs = crs
+        self.projector = get_projector(crs)
 
     def _place(self, lat_text: str, lon_text: str) -> tuple[float, float]:
         if not lat_text.strip() or not lon_text.strip():
@@ -152,7 +155,7 @@ class _Rows:
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise BadRow(f"latitude/longitude {lat}, {lon} out of range")
         if not bool(self.projector.in_area(lon, lat)):
-            raise BadRow(f"location {lat}, {lon} is outside the area of EPSG:27700")
+            raise BadRow(f"location {lat}, {lon} is outside the area of {self.crs}")
         return lat, lon
 
     def _scene(self, fields: dict) -> Scene:
@@ -238,10 +241,12 @@ def read_scenes(
     *,
     radius_m: float | None = None,
     all_types: bool = False,
+    crs: str = "EPSG:27700",
     report: ImportReport,
 ) -> Iterator[Scene]:
-    """Yield the good rows of ``path`` as scenes; record bad and skipped rows in ``report``."""
-    rows = _Rows(settings, radius_m, all_types)
+    """Yield the good rows of ``path`` as scenes; record bad and skipped rows in ``report``
+    (a location outside the area of ``crs`` is a bad row)."""
+    rows = _Rows(settings, radius_m, all_types, crs)
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = [h.strip() for h in next(reader, [])]
@@ -288,6 +293,7 @@ async def import_file(
     publish_batch: Callable[[list[Scene]], Awaitable[None]] | None,
     radius_m: float | None = None,
     all_types: bool = False,
+    crs: str = "EPSG:27700",
     progress: bool = True,
 ) -> ImportReport:
     """Read ``path``; publish (if ``publish_batch``) then store each batch of good scenes."""
@@ -307,7 +313,7 @@ async def import_file(
 
     try:
         for scene in read_scenes(
-            path, settings, radius_m=radius_m, all_types=all_types, report=report
+            path, settings, radius_m=radius_m, all_types=all_types, crs=crs, report=report
         ):
             batch.append(scene)
             if len(batch) >= BATCH:

@@ -74,7 +74,9 @@ class SceneTrack(msgspec.Struct, omit_defaults=True):
 
 
 class LiveState(msgspec.Struct, omit_defaults=True):
-    """Per-device live-matching state (small; empty for devices far from every open scene)."""
+    """Per-device live-matching state (small; empty for devices far from every open scene):
+    the fix last received near an open scene (the earlier end of a segment that may pass
+    one) and a track per open scene the device came near."""
 
     last: TrackPoint | None = None
     tracks: dict[str, SceneTrack] = msgspec.field(default_factory=dict)
@@ -120,6 +122,9 @@ class LiveMatcher:
 
     def __len__(self) -> int:
         return len(self._scenes)
+
+    def __contains__(self, scene_id: object) -> bool:
+        return scene_id in self._scenes
 
     def _search_m(self, o: _Open) -> float:
         return self.cfg.search_radius_m(o.geom.radius_m)
@@ -198,7 +203,8 @@ class LiveMatcher:
             if not o.t_lo_s <= p.ts_s <= o.t_hi_s:
                 continue
             d = math.hypot(p.x_m - o.geom.x_m, p.y_m - o.geom.y_m)
-            if d <= self._approach_m(o) and (last is None or p.ts_s > last.ts_s):
+            if d <= self._approach_m(o):
+                # The fix received last (a burst arrives in time order, however late it is).
                 last, changed = p, True
             track = tracks.get(scene_id)
             if track is not None and track.level >= _MAX_RANK:

@@ -38,8 +38,10 @@ CONFIDENCES: tuple[Confidence, ...] = ("near_scene", "passed_by", "at_scene")
 #: The rule, as exported with evidence (keep in step with README.md and :func:`classify`).
 RULE = (
     "Distances are accuracy-discounted (distance minus the fix's accuracy, floored at 0); fixes "
-    "less accurate than max_fix_accuracy_m are ignored; between consecutive fixes at most "
-    "max_gap_s apart and at most max_speed_mps the path is interpolated in a straight line. "
+    "less accurate than max_fix_accuracy_m are ignored; only fixes within radius + "
+    "max(segment_reach_m, near_margin_m + max_fix_accuracy_m) and their neighbours are used; "
+    "between consecutive fixes at most max_gap_s apart and at most max_speed_mps the path is "
+    "interpolated in a straight line. "
     "at_scene: in the window, at least at_scene_dwell_s within the radius and at least "
     "at_scene_min_fixes fixes inside it. passed_by: in the window, a fix or an interpolated "
     "segment within the radius, but not at_scene. near_scene: otherwise, in the window within "

@@ -133,3 +133,14 @@ def test_a_withdrawn_scene_drops_its_tracks() -> None:
 def test_low_precision_scenes_are_not_held_for_live_alerts() -> None:
     live = LiveMatcher(SETTINGS)
     assert not live.upsert(scene_msg("sc-month", low_precision=True), now=NOW)
+
+
+def test_a_late_burst_passing_by_is_found_even_after_newer_fixes_nearby() -> None:
+    """Fixes from later in the window came first (700 m away); then the device's burst from
+    earlier drives past the scene (11.7 m/s, fixes 90 s apart: the fix before the scene is
+    600 m away, the one after 450 m)."""
+    live = _matcher()
+    state, _ = _feed(live, readings("tag-1", stand(W0 + 5 * H, 10, 700.0, 0.0)))
+    burst = readings("tag-1", walk(W0 + 2 * H, (-2700.0, 30.0), (2550.0, 30.0), 90.0, 6))
+    _state, got = _feed(live, burst, state)
+    assert [a.details["confidence"] for _, a in got] == ["passed_by"]

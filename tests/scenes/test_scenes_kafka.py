@@ -4,19 +4,27 @@ archive (a real SQLite file) → matches stored → ``scene_proximity`` alerts o
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from em_service import kafka_io
-from em_service.contracts import Alert
+from em_service.contracts import Alert, Scene
 from em_service.contracts.codec import encode
 from em_service.devstack import ensure_topics
 from em_service.scenes import store as scene_store
 from em_service.scenes.alerting import scene_alert_id
+from em_service.scenes.config import SceneSettings
+from em_service.scenes.feed import follow_scenes
+from em_service.scenes.live import LiveMatcher
 from em_service.store.models import AlertRow
 from tests.scenes.helpers import W0, enrol, readings, scene_msg, stand, walk
+from tests.scenes.test_importer import write_police_csv
 from tests.scenes.test_retro import H
 from tests.service_env import ServiceEnv, free_port
 from tests.store.factories import fresh_db
@@ -107,3 +115,58 @@ def test_scene_on_the_topic_is_matched_stored_and_alerted(
         env.stop_all()
         store.dispose()
     assert "Traceback" not in env.log("archiver")
+
+
+def test_live_feed_follows_the_scenes_topic(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Open scenes are held, closed ones not, a tombstone withdraws one, garbage is skipped."""
+    env = ServiceEnv(kafka_bootstrap, tmp_path)
+    topic = env.settings.topic_scenes
+    ensure_topics(env.settings, kafka_bootstrap)
+    now = W0 + 24 * H
+    old = scene_msg("sc-old", start=W0 - 40 * 24 * H, end=W0 - 39 * 24 * H)
+    records = [
+        (b"sc-a", encode(scene_msg("sc-a"))),
+        (b"sc-b", encode(scene_msg("sc-b", dx_m=500.0))),
+        (b"sc-old", encode(old)),
+        (b"sc-bad", b"{not a scene"),
+        (b"sc-b", None),  # withdrawn
+    ]
+
+    async def go() -> list[str]:
+        live = LiveMatcher(SceneSettings())
+        ready = asyncio.Event()
+        await kafka_io.send_all(kafka_bootstrap, topic, records)
+        task = asyncio.create_task(
+            follow_scenes(live, kafka_bootstrap, topic, ready, clock=lambda: now)
+        )
+        try:
+            await asyncio.wait_for(ready.wait(), 30)
+            return [s for s in ("sc-a", "sc-b", "sc-old") if s in live]
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    assert asyncio.run(go()) == ["sc-a"]
+
+
+def test_cli_import_publishes_to_the_scenes_topic(kafka_bootstrap: str, tmp_path: Path) -> None:
+    env = ServiceEnv(kafka_bootstrap, tmp_path)
+    ensure_topics(env.settings, kafka_bootstrap)
+    path = tmp_path / "street.csv"
+    bad = write_police_csv(path)
+    run = subprocess.run(
+        [sys.executable, "-m", "em_service.cli", "scenes", "import", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env.env},
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 1 and f"{len(bad)} bad rows" in run.stdout, run.stderr
+    records = asyncio.run(
+        kafka_io.read_since(kafka_bootstrap, env.settings.topic_scenes, None, want=4, timeout_s=20)
+    )
+    scenes = [msgspec.json.decode(r.value, type=Scene) for r in records]
+    assert len(scenes) == 4 and all(s.low_precision for s in scenes)
+    assert {r.key for r in records} == {s.scene_id.encode() for s in scenes}
