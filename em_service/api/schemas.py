@@ -7,10 +7,11 @@ audited.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from em_service.contracts import ALERT_TYPES
 
@@ -34,8 +35,20 @@ def _utc_in_range(value: datetime) -> datetime:
     return value
 
 
+_RFC3339_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
+
+
+def _rfc3339_text(value: object) -> object:
+    """Refuse numbers (pydantic would read them as Unix times): only RFC 3339 text is a time."""
+    if not isinstance(value, datetime) and not (
+        isinstance(value, str) and _RFC3339_DATE.match(value)
+    ):
+        raise ValueError("time must be RFC 3339 text with an offset, e.g. 2026-10-25T01:30:00Z")
+    return value
+
+
 #: A query time: RFC 3339 with an offset (naive is refused), in a sane range, as UTC.
-UtcTime = Annotated[AwareDatetime, AfterValidator(_utc_in_range)]
+UtcTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_utc_in_range)]
 
 _ALERT_EXAMPLE = {
     "alert_id": "exclusion_breach:off-0001:zone-7:20261024T2130Z",

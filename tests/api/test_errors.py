@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.conftest import Api
 
 
@@ -28,3 +30,10 @@ def test_conditions_without_kafka_is_503_with_a_message(api: Api) -> None:
         json={"offender_id": "off-5", "device_ids": ["tag-5"]},
     )
     assert r.status_code == 503 and "not published" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("value", ["2.173536517487059e+16", "1700000000", "yesterday"])
+def test_query_time_must_be_rfc3339_text(api: Api, value: str) -> None:
+    # Regression (schemathesis): pydantic read a bare number as a Unix time and answered 200.
+    resp = api.client.get("/api/v1/alerts", params={"until": value}, headers=api.headers("officer"))
+    assert resp.status_code == 422 and "RFC 3339" in resp.text
