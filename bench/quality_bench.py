@@ -39,18 +39,33 @@ from simulator.scenarios import parse
 from tests.service_env import ServiceEnv, free_port, wait_until
 
 
+def keep(sim, run, out: Path) -> None:
+    """Write what ``em-service evaluate`` needs to score the run again into ``out``."""
+    from simulator.output import manifest, write_truth
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_truth(sim, out / "truth.jsonl")
+    (out / "manifest.json").write_text(json.dumps(manifest(sim), indent=2) + "\n")
+    (out / "alerts.jsonl").write_bytes(b"".join(msgspec.json.encode(a) + b"\n" for a in run.alerts))
+    run.clock.save(out / "stream_clock.npz")
+    print(f"kept in {out}: truth.jsonl, manifest.json, alerts.jsonl, stream_clock.npz")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller run, under two minutes")
-    parser.add_argument("--persons", type=int, default=None, help="default 150 (quick 40)")
+    parser.add_argument("--persons", type=int, default=None, help="default 100 (quick 40)")
     parser.add_argument("--days", type=float, default=None, help="default 3 (quick 1)")
-    parser.add_argument("--scenario-repeats", type=int, default=None, help="default 3 (quick 1)")
+    parser.add_argument("--scenario-repeats", type=int, default=None, help="default 2 (quick 1)")
     parser.add_argument("--noise", choices=sorted(NOISE_PRESETS), default="heavy")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="write truth, alerts and stream clock to DIR"
+    )
     args = parser.parse_args()
-    persons = args.persons or (40 if args.quick else 150)
+    persons = args.persons or (40 if args.quick else 100)
     days = args.days or (1.0 if args.quick else 3.0)
-    repeats = args.scenario_repeats or (1 if args.quick else 3)
+    repeats = args.scenario_repeats or (1 if args.quick else 2)
     config = SimConfig(
         persons=persons,
         days=days,
@@ -92,6 +107,8 @@ def main() -> int:
         f"worker: {n:,} readings in {run.elapsed_s:.0f} s ({n / run.elapsed_s:,.0f}/s), "
         f"{len(run.alerts)} alerts"
     )
+    if args.keep:
+        keep(sim, run, args.keep)
     truth = [msgspec.convert(r, Truth, from_attributes=True) for r in sim.truth]
     report = score(
         truth,

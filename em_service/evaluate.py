@@ -182,7 +182,7 @@ def score(
     *,
     person_days: float | None = None,
     complete: Iterable[str] = DEFAULT_COMPLETE,
-    stream_time: Callable[[Alert], datetime] | None = None,
+    stream_time: Callable[[Alert], datetime | None] | None = None,
     delays: bool = True,
 ) -> Report:
     """Return the scores of ``alerts`` against ``truth`` (see the module docstring).
@@ -221,8 +221,8 @@ def score(
             rule.true_positives += 1
             rule.late_mismatch += best.late is not None and best.late != a.late
             rule.severity_mismatch += best.severity is not None and best.severity != a.severity
-            if delays:
-                detected = stream_time(a) if stream_time else a.detected_at
+            detected = stream_time(a) if stream_time else a.detected_at
+            if delays and detected is not None:
                 rule.delays_s.append((detected - a.occurred_at).total_seconds())
             continue
         if a.type not in complete:
@@ -290,17 +290,19 @@ class StreamClock:
     bench/pipeline_bench.py measures). Its resolution is :attr:`resolution_s`.
 
     Alerts the archiver raises from its archive when a crime scene arrives (``details.origin``
-    ``retro``) are mapped through ``sent``, the ``(wall, readings sent)`` progress of the
-    replay itself: the archiver keeps up with the topic, not with the worker.
+    ``retro``) are mapped through ``sent``, the ``(wall, readings sent)`` progress of a paced
+    replay (the simulated "now": the scene arrives at its report time); a fast replay has no
+    such clock, and their delay is not measured (None).
     """
 
     samples: list[tuple[float, float]]
     delivered_s: np.ndarray
     sent: list[tuple[float, float]] = field(default_factory=list)
 
-    def __call__(self, alert: Alert) -> datetime:
-        retro = alert.details.get("origin") == "retro" and self.sent
-        return self.at(alert.detected_at, self.sent if retro else self.samples)
+    def __call__(self, alert: Alert) -> datetime | None:
+        if alert.details.get("origin") != "retro":
+            return self.at(alert.detected_at, self.samples)
+        return self.at(alert.detected_at, self.sent) if self.sent else None
 
     def at(self, wall: datetime, samples: list[tuple[float, float]]) -> datetime:
         """Return the delivery time of the reading ``samples`` say was current at ``wall``."""
@@ -405,6 +407,12 @@ def render(report: Report, *, max_findings: int = 20) -> str:
             "detection delay on the stream clock (replay), resolution "
             f"~{_fmt(report.delay_resolution_s)} s"
         )
+        unmeasured = sum(r.true_positives - len(r.delays_s) for r in report.rules.values())
+        if unmeasured:
+            lines.append(
+                f"  (not measured for {unmeasured} matches the archiver found when their scene "
+                "was reported: a fast replay has no clock for that)"
+            )
     if report.person_days:
         per_day = report.total("false_alerts") / report.person_days
         lines.append(

@@ -149,13 +149,14 @@ async def replay(
     sent_base = await kafka_io.end_offsets(settings.kafka_bootstrap, settings.topic_readings)
     alerts: list[Alert] = []
     samples: list[tuple[float, float]] = [(time.time(), 0.0)]
-    sent: list[tuple[float, float]] = [(time.time(), 0.0)]
+    sent: list[tuple[float, float]] = [(time.time(), 0.0)] if speed is not None else []
     last_arrival = [time.monotonic()]
     tasks = [
         asyncio.create_task(_follow(settings, mark, on_alert, alerts, last_arrival)),
         asyncio.create_task(_sample(metrics_url, base, samples)),
-        asyncio.create_task(_sample_sent(settings.kafka_bootstrap, sent_base, sent)),
     ]
+    if speed is not None:  # the replay's own progress is a clock only when paced
+        tasks.append(asyncio.create_task(_sample_sent(settings.kafka_bootstrap, sent_base, sent)))
     sending: asyncio.Task | None = None
     try:
         topics = {

@@ -2,8 +2,9 @@
 
 Services match on *recorded* fixes with accuracy-discounted distances (``distance - accuracy``,
 interpolated between fixes), so a fix whose accuracy disc comes within the radius plus the near
-margin can raise a legitimate weak match even if the true trail stayed further away: such people
-get an ``optional`` ``near_scene`` record too (too close to call from the evidence).
+margin (noise, a multipath outlier) can raise a legitimate weak match even where the true trail
+stayed further away: such people get an ``optional`` ``near_scene`` record for that time too
+(too close to call from the evidence).
 """
 
 from __future__ import annotations
@@ -88,15 +89,15 @@ def scene_truth(sim: Simulation) -> list[TruthRecord]:
                     },
                 )
             )
-        listed = {int(i) for i in near} | ({owner.index} if owner is not None else set())
-        out += _measured_near(sim, sc, listed, owner)
+        out += _measured_near(sim, sc, owner)
     return out
 
 
-def _measured_near(sim: Simulation, sc, listed: set[int], owner) -> list[TruthRecord]:
-    """Return optional ``near_scene`` records for people not in ``listed`` whose recorded fixes
-    (or the straight line between two of them) came, accuracy-discounted, within the radius plus
-    the near margin during the padded window."""
+def _measured_near(sim: Simulation, sc, owner) -> list[TruthRecord]:
+    """Return optional ``near_scene`` records for everyone but the scene's scripted person whose
+    recorded fixes (or the straight line between two of them) came, accuracy-discounted, within
+    the radius plus the near margin during the padded window (outliers and noise included); a
+    true match of the same person keeps precedence (required records match first)."""
     f, interval = sim.fixes, sim.config.gps_interval_s
     ws, we = sc.window_s
     m = (f.ts_s >= ws - SCENE_PAD_S - MAX_GAP_S) & (f.ts_s <= we + SCENE_PAD_S + MAX_GAP_S)
@@ -113,7 +114,7 @@ def _measured_near(sim: Simulation, sc, listed: set[int], owner) -> list[TruthRe
     out = []
     for d in np.unique(dev[close]):
         i = int(d)
-        if i in listed:
+        if owner is not None and i == owner.index:
             continue
         rows = np.flatnonzero(close & (dev == d))
         best = rows[np.argmin(disc[rows])]
@@ -134,7 +135,7 @@ def _measured_near(sim: Simulation, sc, listed: set[int], owner) -> list[TruthRe
                 details={
                     "closest_fix_discounted_m": round(float(disc[best]), 2),
                     "radius_m": sc.radius_m,
-                    "reason": "a recorded fix's accuracy disc came near; the true trail did not",
+                    "reason": "a recorded fix's accuracy disc came within radius + near margin",
                 },
             )
         )
