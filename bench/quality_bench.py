@@ -54,7 +54,7 @@ def keep(sim, run, out: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller run, under two minutes")
-    parser.add_argument("--persons", type=int, default=None, help="default 100 (quick 40)")
+    parser.add_argument("--persons", type=int, default=None, help="default 100 (quick 30)")
     parser.add_argument("--days", type=float, default=None, help="default 3 (quick 1)")
     parser.add_argument("--scenario-repeats", type=int, default=None, help="default 2 (quick 1)")
     parser.add_argument("--noise", choices=sorted(NOISE_PRESETS), default="heavy")
@@ -63,7 +63,7 @@ def main() -> int:
         "--keep", type=Path, metavar="DIR", help="write truth, alerts and stream clock to DIR"
     )
     args = parser.parse_args()
-    persons = args.persons or (40 if args.quick else 100)
+    persons = args.persons or (30 if args.quick else 100)
     days = args.days or (1.0 if args.quick else 3.0)
     repeats = args.scenario_repeats or (1 if args.quick else 2)
     config = SimConfig(

@@ -243,7 +243,11 @@ def run(settings: Settings) -> int:
         old.unlink()
 
     print("1/5 Kafka (devstack up)…")
-    info = devstack.up(settings)
+    try:
+        info = devstack.up(settings)
+    except devstack.DevstackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if info.started:
         (demo_dir / "broker-started").touch()
     run_id = datetime.now().strftime("%Y%m%d-%H%M%S")

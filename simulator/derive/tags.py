@@ -97,22 +97,50 @@ def _silence(sim, person, last, back, threshold) -> list[TruthRecord]:
     if type_ == "device_silent":
         for ws, _we, _d in sim.curfew_windows.get(person, []):
             if detect < ws < (back if back is not None else sim.end_s):
-                out.append(
-                    record(
-                        "alert",
-                        "curfew_unverified",
-                        scenario,
-                        at_s=ws,
-                        from_s=ws - 60.0,
-                        to_s=ws + interval + 120.0,
-                        severity="high",
-                        timing="processing",
-                        optional=True,
-                        details={"note": "silence ran into a curfew window"},
-                        curfew_id=p.curfew.curfew_id if p.curfew else None,
-                        **common,
-                    )
-                )
+                out += _into_curfew(sim, person, ws, back, scenario, common)
+    return out
+
+
+def _into_curfew(sim, person, ws, back, scenario, common) -> list[TruthRecord]:
+    """Optional ``curfew_unverified`` (and its ``…_ended`` at contact) for a silence that ran
+    into a curfew window starting at ``ws``."""
+    p, interval = sim.persons[person], sim.config.gps_interval_s
+    curfew_id = p.curfew.curfew_id if p.curfew else None
+    key = f"{person}:silence-curfew:{ws}"
+    out = [
+        record(
+            "alert",
+            "curfew_unverified",
+            scenario,
+            at_s=ws,
+            from_s=ws - 60.0,
+            to_s=ws + interval + 120.0,
+            severity="high",
+            timing="processing",
+            optional=True,
+            details={"note": "silence ran into a curfew window", "_key": key},
+            curfew_id=curfew_id,
+            **common,
+        )
+    ]
+    if back is not None:
+        out.append(
+            record(
+                "alert",
+                "curfew_unverified_ended",
+                scenario,
+                at_s=back,
+                from_s=back - 60.0,
+                to_s=back + interval + 120.0,
+                episode=(ws, back),
+                timing="processing",
+                optional=True,
+                ref_truth_id=key,
+                details={"note": "ends the optional curfew_unverified"},
+                curfew_id=curfew_id,
+                **common,
+            )
+        )
     return out
 
 
