@@ -141,7 +141,7 @@ def _alerts(
                     start,
                     None,
                     now,
-                    ev.late or late,
+                    ev.late or late or _stale(ev, now, settings, fix),
                     location,
                     None,
                     details,
@@ -167,13 +167,18 @@ def _alerts(
                     start,
                     end,
                     now,
-                    ev.late or late,
+                    ev.late or late or _stale(ev, now, settings, fix),
                     None,
                     ref,
                     details,
                 )
             )
     return out
+
+
+def _stale(ev: EpisodeEvent, now: datetime, settings: Settings, fix: GpsReading | None) -> bool:
+    """A timer-released event is late if the fix behind it was older than the rule clock allows."""
+    return fix is None and now.timestamp() - ev.detected_s > settings.late_after_s
 
 
 def _alert(

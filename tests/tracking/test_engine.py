@@ -133,3 +133,25 @@ def test_batch_verdicts_equal_scalar_verdicts() -> None:
     for i, f in enumerate(fixes, start=1):
         scalar = version.compiled.evaluate_fix(f.ts, lon=f.lon, lat=f.lat, accuracy_m=f.accuracy_m)
         assert batch[i] == scalar
+
+
+def test_breach_released_by_a_tick_keeps_its_late_flag() -> None:
+    # Regression (quality bench, bug C): a tick that flushes the reorder buffer of a late burst
+    # raised the …_ended alert with late=false.
+    engine = _engine()
+    t0 = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
+    xs = np.concatenate(
+        [
+            np.linspace(ZONE_X - 600, ZONE_X, 15),
+            np.full(10, ZONE_X),
+            np.linspace(ZONE_X, ZONE_X - 600, 15),
+        ]
+    )
+    fixes = [_fix(t0 + timedelta(minutes=i), x, ZONE_Y) for i, x in enumerate(xs)]
+    late_clock = fixes[-1].ts + timedelta(hours=1)  # the whole walk arrives an hour late
+    state, alerts = DeviceState(), []
+    for f in fixes:
+        alerts += engine.on_reading(state, f, now=late_clock, stream_now=late_clock).alerts
+        alerts += engine.on_tick(state, "tag-1", now=late_clock, detected_at=late_clock)
+    kinds = {a.type: a.late for a in alerts if a.zone_id == "z-1"}
+    assert kinds == {"exclusion_breach": True, "exclusion_breach_ended": True}
