@@ -37,28 +37,10 @@ import msgspec
 import numpy as np
 
 from em_service.contracts import Alert
+from simulator.output import TRUTH_COVERAGE
 
 #: Alert types the simulator's truth lists completely (used when there is no manifest).
-DEFAULT_COMPLETE = (
-    "exclusion_breach",
-    "exclusion_breach_ended",
-    "inclusion_breach",
-    "inclusion_breach_ended",
-    "curfew_breach",
-    "curfew_breach_ended",
-    "device_silent",
-    "device_silent_ended",
-    "curfew_unverified",
-    "curfew_unverified_ended",
-    "strap_tamper",
-    "battery_low",
-    "alcohol_detected",
-    "alcohol_suspect_interferent",
-    "alcohol_tamper",
-    "alcohol_missed_readings",
-    "device_fault",
-    "scene_proximity",
-)
+DEFAULT_COMPLETE: tuple[str, ...] = tuple(TRUTH_COVERAGE["complete"])
 #: The rules whose false alerts the "<= 1 false breach alert per person-month" target counts.
 BREACH_TYPES = ("exclusion_breach", "inclusion_breach", "curfew_breach")
 #: Rules that may not run in every deployment: not covered (not missed) when none was raised.
