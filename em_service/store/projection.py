@@ -1,22 +1,16 @@
-"""WGS84 lon/lat → projected metres for the archive (one small function, easy to swap).
+"""WGS84 lon/lat → projected metres for the archive.
 
-Uses pyproj directly with ``always_xy`` (input ``lon, lat``; output ``x`` easting, ``y``
-northing, metres), one cached transformer per CRS. When ``geofences`` grows its shared
-projector, replace the body of :func:`project` with it so zones and the archive agree.
+The archive uses the very transformation the zones and scenes use
+(:func:`geofences.projection.get_projector`: one fixed offline operation per CRS), so a stored
+fix and a scene or zone are always compared in the same metres.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pyproj import Transformer
 
-
-@lru_cache(maxsize=4)
-def _transformer(crs: str) -> Transformer:
-    return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+from geofences.projection import get_projector
 
 
 def project(
@@ -28,5 +22,5 @@ def project(
     >>> round(float(x), -3), round(float(y), -3)
     (472000.0, 173000.0)
     """
-    x, y = _transformer(crs).transform(np.asarray(lon, float), np.asarray(lat, float))
+    x, y = get_projector(crs).to_xy(np.asarray(lon, float), np.asarray(lat, float))
     return np.asarray(x, float), np.asarray(y, float)
