@@ -30,6 +30,7 @@ class Version:
     conditions: Conditions
     crs: str
     _compiled: CompiledConditions | None = field(default=None, repr=False)
+    _subjects: frozenset[str] | None = field(default=None, repr=False)
 
     @property
     def compiled(self) -> CompiledConditions:
@@ -37,6 +38,16 @@ class Version:
         if self._compiled is None:
             self._compiled = compile_conditions(msgspec.to_builtins(self.conditions), crs=self.crs)
         return self._compiled
+
+    @property
+    def subject_ids(self) -> frozenset[str]:
+        """The zone and curfew ids of this version (built once)."""
+        if self._subjects is None:
+            c = self.conditions
+            self._subjects = frozenset(
+                [z.properties.zone_id for z in c.zones] + [k.curfew_id for k in c.curfews]
+            )
+        return self._subjects
 
     def covers(self, ts: datetime) -> bool:
         """Return True if the conditions are in force at ``ts`` (valid_from/valid_to)."""

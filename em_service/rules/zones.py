@@ -283,8 +283,11 @@ def on_fix(
         verdicts = version.compiled.evaluate_fix(
             ts_s, lon=fix.lon, lat=fix.lat, accuracy_m=fix.accuracy_m
         )
-    alerts = _retire_missing(
-        state, {v.zone_id for v in verdicts}, version, offender_id, fix.device_id, now, settings
+    present = version.subject_ids
+    alerts = (
+        _retire_missing(state, present, version, offender_id, fix.device_id, now, settings)
+        if not present.issuperset(state.episodes)
+        else []
     )
     for v in verdicts:
         ep = state.episodes.get(v.zone_id)
@@ -327,7 +330,7 @@ def on_tick(
 
 def _retire_missing(
     state: ZoneRulesState,
-    present: set[str],
+    present: frozenset[str],
     version: Version,
     offender_id: str,
     device_id: str,
