@@ -182,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated cohort with ground truth, to files or Kafka (simulate --help)",
         add_help=False,
     )
-    worker = sub.add_parser("worker", help="run the streaming worker (Faust) on the broker")
+    worker = sub.add_parser(
+        "worker", help="run the streaming worker (rules over Kafka, exactly once)"
+    )
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(func=_worker)
 

@@ -29,7 +29,7 @@ PROCESSING = Histogram(
 UNKNOWN_DEVICES = Counter(
     "em_unknown_device_readings_total", "Readings from devices no one is enrolled with"
 )
-WORKER_UP = Gauge("em_worker_up", "1 while the worker's agents are running")
+WORKER_UP = Gauge("em_worker_up", "1 while the worker consumes readings")
 
 
 def serve(port: int, addr: str = "127.0.0.1") -> None:
@@ -52,3 +52,8 @@ RULE_EVALUATION = Histogram(
     buckets=_FAST_BUCKETS,
 )
 TICKS = Counter("em_ticks_total", "Timer ticks processed (silence checks, reorder flushes)")
+TRANSACTION_COMMIT = Histogram(
+    "em_transaction_commit_seconds",
+    "Commit of the pending work of the worker's partitions (one Kafka transaction each)",
+    buckets=_FAST_BUCKETS,
+)

@@ -60,7 +60,10 @@ class Settings(BaseSettings):
     topic_dlq: str = Field("em.readings.dlq", description="Invalid readings with a reason")
     topic_partitions: int = Field(4, description="Partitions for topics the service creates")
 
-    app_id: str = Field("em-service", description="Faust app id (consumer group and table prefix)")
+    app_id: str = Field(
+        "em-service",
+        description="Worker id: consumer group, transactional id and changelog topic prefix",
+    )
 
     # --- Paths -----------------------------------------------------------------------------
     state_dir: Path = Field(
@@ -86,12 +89,6 @@ class Settings(BaseSettings):
     )
 
     # --- Streaming rules -------------------------------------------------------------------
-    processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
-        "exactly_once", description="Faust processing guarantee (exactly_once = Kafka transactions)"
-    )
-    table_store: str = Field(
-        "memory://", description="Faust table store: memory:// (changelog recovery) or rocksdb://"
-    )
     silence_buffer_s: float = Field(
         600.0, description="A tag is silent after its reporting interval plus this buffer"
     )
@@ -107,13 +104,12 @@ class Settings(BaseSettings):
         120.0, description="No silence alerts until the worker has run this long (catch-up)"
     )
     batch_max: int = Field(
-        500, description="Readings evaluated together (vectorised zone verdicts) at most"
-    )
-    batch_within_s: float = Field(
-        0.005, description="Longest wait to fill a batch, s (adds at most this to latency)"
+        1000, ge=1, description="Readings evaluated together (vectorised zone verdicts) at most"
     )
     commit_interval_s: float = Field(
-        0.1, description="Faust commit interval, s (under exactly_once: alert visibility delay)"
+        0.1,
+        gt=0,
+        description="Transaction commit interval, s (alerts become visible at the commit)",
     )
     session_timeout_s: float = Field(
         10.0, description="Kafka consumer session timeout: how soon a dead worker's partitions move"
@@ -194,6 +190,10 @@ class Settings(BaseSettings):
     webhook_poll_interval_s: float = Field(
         0.5, gt=0, description="How often each webhook target looks for new alert events"
     )
+
+    def state_changelog_topic(self) -> str:
+        """Return the compacted topic holding the worker's device states (key = device_id)."""
+        return f"{self.app_id}-device-state-changelog"
 
     def resolved_state_dir(self) -> Path:
         """Return the state directory, expanded and created."""

@@ -511,7 +511,7 @@ def status(settings: Settings) -> BrokerInfo:
 
 
 def service_topics(settings: Settings) -> list[NewTopic]:
-    """Return the topics the service needs (conditions is compacted)."""
+    """Return the topics the service needs (conditions and the state changelog are compacted)."""
     parts = settings.topic_partitions
     plain = (
         settings.topic_readings,
@@ -520,9 +520,10 @@ def service_topics(settings: Settings) -> list[NewTopic]:
         settings.topic_dlq,
     )
     topics = [NewTopic(name, parts, 1) for name in plain]
-    topics.append(
-        NewTopic(settings.topic_conditions, parts, 1, topic_configs={"cleanup.policy": "compact"})
-    )
+    compact = {"cleanup.policy": "compact"}
+    topics.append(NewTopic(settings.topic_conditions, parts, 1, topic_configs=compact))
+    # The worker's device states: partition p holds the states of readings partition p.
+    topics.append(NewTopic(settings.state_changelog_topic(), parts, 1, topic_configs=compact))
     return topics
 
 

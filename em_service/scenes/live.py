@@ -1,31 +1,9 @@
 """Live scene matching in the worker: a fix (possibly late) near an open scene → match → alert.
 
-How to wire it into ``em_service/tracking`` (about ten lines; nothing else changes):
-
-1. Per-device state — add one field to ``DeviceState`` in ``tracking/engine.py`` (it is then
-   loaded, batched and changelogged with the rest of the device's state)::
-
-       from em_service.scenes.live import LiveState
-       scenes: LiveState = msgspec.field(default_factory=LiveState)
-
-2. In ``tracking/agents.py`` ``register()``, build the matcher and follow the scenes topic::
-
-       from em_service.scenes.config import get_scene_settings
-       from em_service.scenes.feed import follow_scenes
-       from em_service.scenes.live import LiveMatcher
-
-       live = LiveMatcher(get_scene_settings(), crs=settings.projected_crs,
-                          late_after_s=settings.late_after_s)
-
-       @app.task
-       async def scenes_feed() -> None:
-           await follow_scenes(live, settings.kafka_bootstrap, settings.topic_scenes)
-
-3. In ``process_batch``, per GPS fix, right after ``send_alerts(result.alerts, …)``::
-
-       if isinstance(item, GpsReading) and state.offender_id:
-           state.scenes, more = live.on_fix(state.offender_id, item, state.scenes, now=now)
-           await send_alerts(more, event.message.partition)
+The tracking worker keeps a :class:`LiveState` per device (a field of ``DeviceState``, so it is
+changelogged with the rest of the device's state), follows the scenes topic into one
+:class:`LiveMatcher` (:func:`em_service.scenes.feed.follow_scenes`) and calls :meth:`on_fix`
+for every GPS fix after the other rules (``em_service/tracking/tracker.py``).
 
 ``on_fix`` is pure and cheap when no open scene is near (one dict lookup); it returns the very
 same state object when nothing changed. It emits exactly one ``scene_proximity`` alert per

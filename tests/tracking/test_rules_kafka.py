@@ -49,16 +49,16 @@ EXPECTED = Counter(
 )
 
 
-def _env(bootstrap: str, path: Path) -> ServiceEnv:
+def _env(bootstrap: str, path: Path, partitions: int = 1) -> ServiceEnv:
     env = ServiceEnv(bootstrap, path)
     env.env.update(
-        EM_TOPIC_PARTITIONS="1",
+        EM_TOPIC_PARTITIONS=str(partitions),
         EM_RULE_CLOCK="event",
         EM_TICK_INTERVAL_S="1",
         EM_MAX_PAST_AGE_S=str(3 * 365 * 86400),
         EM_SCENES_OPEN_DAYS="3650",
     )
-    env.settings = env.settings.model_copy(update={"topic_partitions": 1})
+    env.settings = env.settings.model_copy(update={"topic_partitions": partitions})
     ensure_topics(env.settings, bootstrap)
     return env
 
@@ -196,9 +196,14 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
     finally:
         env.stop_all()
     assert after == {a["alert_id"] for a in uninterrupted}
+    assert max(Counter(_committed_id_list(env)).values()) == 1  # no alert committed twice
 
 
 def _committed_ids(env: ServiceEnv, timeout_s: float = 2) -> set[str]:
+    return set(_committed_id_list(env, timeout_s))
+
+
+def _committed_id_list(env: ServiceEnv, timeout_s: float = 2) -> list[str]:
     records = asyncio.run(
         kafka_io.read_since(
             env.bootstrap,
@@ -209,4 +214,4 @@ def _committed_ids(env: ServiceEnv, timeout_s: float = 2) -> set[str]:
             isolation_level="read_committed",
         )
     )
-    return {json.loads(r.value)["alert_id"] for r in records}
+    return [json.loads(r.value)["alert_id"] for r in records]

@@ -1,0 +1,305 @@
+"""The worker's Kafka loop: consume readings, apply the tracker, commit exactly once per partition.
+
+A plain aiokafka consume-transform-produce loop (the README says why it replaced Faust):
+
+- One consumer in group ``app_id`` reads the readings topic (``read_committed``), in batches of
+  up to ``batch_max`` records across the partitions it owns.
+- Each owned partition has its own transactional producer, ``transactional.id`` =
+  ``<app_id>-tracking-<partition>``. Starting it fences any earlier owner of that partition (a
+  zombie after a crash or a rebalance) and aborts its open transaction, so only then does the
+  worker restore the partition's device states from the compacted changelog topic and seek to
+  the partition's committed offset.
+- Every ``commit_interval_s`` (or sooner when a lot is pending) each partition with work commits
+  one transaction: its alerts and dead letters, the changed device states (changelog), and the
+  next input offset (``send_offsets_to_transaction``). A crash anywhere before the commit loses
+  nothing and duplicates nothing: the records are read again and produce the same outputs.
+- Timer work (silence checks, reorder flushes, curfew window ends) runs in the same loop every
+  ``tick_interval_s`` and commits with the partition's next transaction. No transaction is held
+  open while the loop waits for records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from em_service import metrics
+from em_service.conditions.registry import ConditionsRegistry
+from em_service.scenes.config import get_scene_settings
+from em_service.scenes.feed import follow_scenes
+from em_service.scenes.live import LiveMatcher
+from em_service.settings import Settings
+from em_service.tracking.engine import utc_now
+from em_service.tracking.feed import follow_conditions
+from em_service.tracking.tracker import PartitionWork, Record, Tracker
+
+log = logging.getLogger(__name__)
+
+#: Commit before the commit interval is up once this many outputs and states are pending.
+_MAX_PENDING = 20_000
+
+
+class TrackingLoop:
+    """The tracking worker (see the module docstring); :meth:`run` until :meth:`stop`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.registry = ConditionsRegistry(settings.projected_crs)
+        self.live = LiveMatcher(
+            get_scene_settings(), crs=settings.projected_crs, late_after_s=settings.late_after_s
+        )
+        self.tracker = Tracker(self.registry, settings, self.live)
+        self.works: dict[int, PartitionWork] = {}
+        self.producers: dict[int, AIOKafkaProducer] = {}
+        self.lock = asyncio.Lock()  # one batch, tick, commit or rebalance at a time
+        self.consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+        self._gauges: dict[int, Counter[str]] = {}
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to commit what is pending and return."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Load conditions and open scenes, then consume until stopped."""
+        s = self.settings
+        conditions_ready, scenes_ready = asyncio.Event(), asyncio.Event()
+        feeds = [
+            asyncio.create_task(
+                follow_conditions(
+                    self.registry, s.kafka_bootstrap, s.topic_conditions, conditions_ready
+                )
+            ),
+            asyncio.create_task(
+                follow_scenes(self.live, s.kafka_bootstrap, s.topic_scenes, scenes_ready)
+            ),
+        ]
+        try:
+            await self._until_stopped(conditions_ready.wait(), scenes_ready.wait())
+            if not self._stopping.is_set():
+                await self._consume()
+        finally:
+            for task in feeds:
+                task.cancel()
+            await asyncio.gather(*feeds, return_exceptions=True)
+
+    async def _until_stopped(self, *waits) -> None:
+        stopping = asyncio.create_task(self._stopping.wait())
+        ready = asyncio.gather(*waits)
+        await asyncio.wait([stopping, ready], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not ready.done():
+            ready.cancel()
+
+    async def _consume(self) -> None:
+        s = self.settings
+        self.consumer = consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=s.app_id,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            session_timeout_ms=int(s.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(s.session_timeout_s * 200),
+            max_partition_fetch_bytes=4 << 20,
+        )
+        await consumer.start()
+        consumer.subscribe([s.topic_readings], listener=_Rebalance(self))
+        metrics.WORKER_UP.set(1)
+        log.info("tracking worker consuming %s as group %s", s.topic_readings, s.app_id)
+        next_tick = time.monotonic() + s.tick_interval_s
+        next_commit = time.monotonic() + s.commit_interval_s
+        try:
+            while not self._stopping.is_set():
+                now_m = time.monotonic()
+                wait_s = max(0.0, min(next_tick, next_commit) - now_m)
+                batch = await consumer.getmany(
+                    timeout_ms=int(wait_s * 1000), max_records=s.batch_max
+                )
+                async with self.lock:
+                    records = self._fresh(batch)
+                    if records:
+                        self.tracker.process(records, utc_now())
+                    now_m = time.monotonic()
+                    if now_m >= next_tick:
+                        self._tick()
+                        next_tick = now_m + s.tick_interval_s
+                    if now_m >= next_commit or self._pending() >= _MAX_PENDING:
+                        await self._commit()
+                        next_commit = time.monotonic() + s.commit_interval_s
+        finally:
+            metrics.WORKER_UP.set(0)
+            async with self.lock:
+                with contextlib.suppress(Exception):
+                    await self._commit()
+                for partition in list(self.producers):
+                    await self._drop(partition)
+            await consumer.stop()
+
+    def _fresh(self, batch: dict[TopicPartition, list]) -> list[tuple[PartitionWork, Record]]:
+        """Return the records of ``batch`` this worker has not processed yet, in order.
+
+        A batch fetched while a rebalance moved positions (the rebalance listener seeks every
+        assigned partition to its committed offset) may hold records of a partition not owned
+        any more, or records before or again after a seek: only records at or after the
+        partition's next offset are taken, and the consumer is put back on that offset.
+        """
+        assert self.consumer is not None
+        records: list[tuple[PartitionWork, Record]] = []
+        for tp, recs in batch.items():
+            work = self.works.get(tp.partition)
+            if work is None:
+                continue
+            fresh = [rec for rec in recs if rec.offset >= work.position]
+            if len(fresh) < len(recs):
+                log.info("partition %d: %d records read twice skipped", tp.partition, len(recs))
+            records += [(work, rec) for rec in fresh]
+            if fresh:
+                work.position = fresh[-1].offset + 1
+            else:
+                self.consumer.seek(tp, work.position)
+        return records
+
+    def _pending(self) -> int:
+        return sum(len(w.outbox) + len(w.dirty) for w in self.works.values())
+
+    def _tick(self) -> None:
+        wall = utc_now()
+        for partition, work in self.works.items():
+            self._gauges[partition] = self.tracker.tick(work, wall)
+        self._publish_gauges()
+
+    def _publish_gauges(self) -> None:
+        total: Counter[str] = Counter()
+        for counts in self._gauges.values():
+            total.update(counts)
+        metrics.DEVICES_SILENT.set(total.pop("silent", 0))
+        for kind in ("exclusion", "inclusion", "curfew"):
+            metrics.OPEN_EPISODES.labels(kind).set(total.get(kind, 0))
+
+    async def _commit(self) -> None:
+        """Commit every partition's pending work, one transaction each, concurrently."""
+        works = [w for w in self.works.values() if w.pending]
+        if works:
+            began = time.perf_counter()
+            await asyncio.gather(*(self._commit_one(w) for w in works))
+            metrics.TRANSACTION_COMMIT.observe(time.perf_counter() - began)
+
+    async def _commit_one(self, work: PartitionWork) -> None:
+        s = self.settings
+        producer = self.producers[work.partition]
+        await producer.begin_transaction()
+        try:
+            for out in work.outbox:
+                await producer.send(out.topic, out.value, key=out.key)
+            changelog = s.state_changelog_topic()
+            for key, value in work.changelog():
+                await producer.send(changelog, value, key=key, partition=work.partition)
+            if work.next_offset is not None:
+                tp = TopicPartition(s.topic_readings, work.partition)
+                await producer.send_offsets_to_transaction(
+                    {tp: OffsetAndMetadata(work.next_offset, "")}, s.app_id
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await producer.abort_transaction()
+            raise
+        await producer.commit_transaction()
+        work.committed()
+
+    async def _assign(self, partitions: list[int]) -> None:
+        """Take over ``partitions`` (concurrently): fence earlier owners, restore, seek."""
+        await asyncio.gather(*(self._take_over(p) for p in partitions if p not in self.works))
+
+    async def _take_over(self, partition: int) -> None:
+        s = self.settings
+        assert self.consumer is not None
+        began = time.perf_counter()
+        producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap,
+            transactional_id=f"{s.app_id}-tracking-{partition}",
+            linger_ms=2,
+            max_batch_size=1 << 20,
+        )
+        await producer.start()  # InitProducerId: fences the previous owner, aborts its txn
+        work = PartitionWork(partition)
+        work.restored = await self._restore(partition)
+        tp = TopicPartition(s.topic_readings, partition)
+        committed = await self.consumer.committed(tp)
+        if committed is None:
+            committed = (await self.consumer.beginning_offsets([tp]))[tp]
+        work.position = committed
+        self.consumer.seek(tp, committed)
+        self.producers[partition], self.works[partition] = producer, work
+        log.info(
+            "partition %d: %d device states restored in %.2f s, resuming at offset %d",
+            partition,
+            len(work.restored),
+            time.perf_counter() - began,
+            committed,
+        )
+
+    async def _restore(self, partition: int) -> dict[bytes, bytes]:
+        """Read the committed device states of ``partition`` from the changelog topic."""
+        s = self.settings
+        tp = TopicPartition(s.state_changelog_topic(), partition)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=8 << 20,
+        )
+        await consumer.start()
+        states: dict[bytes, bytes] = {}
+        try:
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            end = (await consumer.end_offsets([tp]))[tp]
+            while await consumer.position(tp) < end:
+                batch = await consumer.getmany(tp, timeout_ms=500)
+                for rec in batch.get(tp, []):
+                    if rec.key is None:
+                        continue
+                    if rec.value is None:
+                        states.pop(rec.key, None)
+                    else:
+                        states[rec.key] = rec.value
+        finally:
+            await consumer.stop()
+        return states
+
+    async def _revoke(self, partitions: list[int]) -> None:
+        """Hand ``partitions`` back: commit their pending work, then forget them."""
+        with contextlib.suppress(Exception):
+            await self._commit()
+        for partition in partitions:
+            await self._drop(partition)
+        self._publish_gauges()
+
+    async def _drop(self, partition: int) -> None:
+        self.works.pop(partition, None)
+        self._gauges.pop(partition, None)
+        producer = self.producers.pop(partition, None)
+        if producer is not None:
+            await producer.stop()
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Runs the loop's revoke and assign steps between batches (under its lock)."""
+
+    def __init__(self, loop: TrackingLoop) -> None:
+        self.loop = loop
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self.loop.lock:
+            await self.loop._revoke(sorted(tp.partition for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        async with self.loop.lock:
+            await self.loop._assign(sorted(tp.partition for tp in assigned))

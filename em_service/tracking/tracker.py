@@ -1,0 +1,226 @@
+"""The tracking work of a batch of readings, without Kafka: records in, outputs and states out.
+
+:class:`Tracker` turns raw records of the readings topic into alerts, dead letters and device
+states; :class:`PartitionWork` holds what one readings partition owns between two Kafka
+transactions: the device states (a local copy of its changelog partition), the states changed
+since the last commit, the outputs not yet sent and the next input offset to commit. The Kafka
+loop (:mod:`em_service.tracking.loop`) sends all of that in one transaction per partition.
+
+A batch may mix records of several partitions: the zone verdicts of all its GPS fixes are
+evaluated at once (vectorised), then every record is applied in order to its device's state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from em_service import metrics
+from em_service.conditions.registry import ConditionsRegistry
+from em_service.contracts import Alert, DeadLetter, GpsReading, Reading
+from em_service.contracts.codec import Rejected, dead_letter, encode
+from em_service.contracts.readings import reading_type
+from em_service.scenes.live import LiveMatcher
+from em_service.settings import Settings
+from em_service.tracking.engine import DeviceState, Engine, dump_state, load_state
+from em_service.tracking.intake import Source, triage
+
+log = logging.getLogger(__name__)
+
+
+class Record(Protocol):
+    """The fields of a consumed Kafka record that the tracker reads (aiokafka ConsumerRecord)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """A message to send in the partition's next transaction."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+@dataclass
+class PartitionWork:
+    """One readings partition's device states and uncommitted work.
+
+    ``restored`` holds changelog values not decoded yet (a device's state is decoded when its
+    next reading or tick needs it); ``states`` the decoded ones.
+    """
+
+    partition: int
+    restored: dict[bytes, bytes] = field(default_factory=dict)
+    states: dict[bytes, DeviceState] = field(default_factory=dict)
+    dirty: set[bytes] = field(default_factory=set)
+    outbox: list[Output] = field(default_factory=list)
+    next_offset: int | None = None  # input offset to commit (set by processing, cleared by commit)
+    position: int = 0  # next input offset to process (set where the partition is taken over)
+    watermark: datetime | None = None  # newest event time seen (the event rule clock)
+
+    def state(self, key: bytes) -> DeviceState:
+        """Return the device's state (decoded on first use; a new one for a new device)."""
+        state = self.states.get(key)
+        if state is None:
+            state = self.states[key] = load_state(self.restored.pop(key, None))
+            state.partition = self.partition
+        return state
+
+    def device_keys(self) -> list[bytes]:
+        """Return every device key this partition holds a state for."""
+        return [*self.states, *self.restored]
+
+    @property
+    def pending(self) -> bool:
+        """Whether anything waits for the next transaction."""
+        return bool(self.outbox or self.dirty or self.next_offset is not None)
+
+    def changelog(self) -> list[tuple[bytes, bytes]]:
+        """Return ``(key, state)`` of the states changed since the last commit."""
+        return [(key, dump_state(self.states[key])) for key in self.dirty]
+
+    def committed(self) -> None:
+        """Forget the work that the transaction just committed."""
+        self.dirty.clear()
+        self.outbox.clear()
+        self.next_offset = None
+
+
+@dataclass
+class Tracker:
+    """Applies intake, the engine and live scene matching to records (see the module docstring)."""
+
+    registry: ConditionsRegistry
+    settings: Settings
+    live: LiveMatcher
+    engine: Engine = field(init=False)
+    started: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.engine = Engine(self.registry, self.settings)
+
+    def process(self, batch: list[tuple[PartitionWork, Record]], now: datetime) -> None:
+        """Apply ``batch`` (records in partition order) at wall time ``now``."""
+        began = time.perf_counter()
+        items = [self._intake(rec, now) for _, rec in batch]
+        readings = [None if isinstance(i, DeadLetter) else i for i in items]
+        verdicts = self.engine.evaluate_batch(readings)
+        for pos, ((work, rec), item) in enumerate(zip(batch, items, strict=True)):
+            work.next_offset = rec.offset + 1
+            if isinstance(item, DeadLetter):
+                self._dead_letter(work, rec.key, item)
+                continue
+            key = rec.key or b""
+            state = work.state(key)
+            result = self.engine.on_reading(
+                state,
+                item,
+                now=now,
+                stream_now=self._stream_clock(work, item, now),
+                verdicts=verdicts.get(pos),
+            )
+            if result.unknown_device:
+                self._unknown_device(work, rec, item, now)
+                continue
+            work.dirty.add(key)
+            self._alerts(work, result.alerts)
+            if isinstance(item, GpsReading) and state.offender_id:
+                state.scenes, near = self.live.on_fix(
+                    state.offender_id, item, state.scenes, now=now
+                )
+                self._alerts(work, near)
+            metrics.EVENT_LAG.observe((now - item.ts).total_seconds())
+        if batch:
+            metrics.PROCESSING.observe((time.perf_counter() - began) / len(batch))
+
+    def tick(self, work: PartitionWork, wall: datetime) -> Counter[str]:
+        """Time passes for every device of ``work``: silence checks, reorder flushes, window ends.
+
+        Returns the partition's open episodes by kind and its silent devices (for the gauges).
+        """
+        metrics.TICKS.inc()
+        states = [(key, work.state(key)) for key in work.device_keys()]
+        rule_now = wall
+        if self.settings.rule_clock == "event":
+            seen = [s.silence.last_ts for _, s in states if s.silence.last_ts]
+            if work.watermark is not None:
+                seen.append(work.watermark)
+            rule_now = max(seen) if seen else wall
+        check_silence = (
+            self.settings.rule_clock == "event"
+            or time.monotonic() - self.started >= self.settings.startup_grace_s
+        )
+        counts: Counter[str] = Counter()
+        for key, state in states:
+            before = dump_state(state)
+            alerts = self.engine.on_tick(
+                state, key.decode(), now=rule_now, detected_at=wall, check_silence=check_silence
+            )
+            if dump_state(state) != before:
+                work.dirty.add(key)
+            self._alerts(work, alerts)
+            counts.update(self.engine.open_episode_kinds(state))
+            counts["silent"] += bool(state.silence.open)
+        return counts
+
+    def _intake(self, rec: Record, now: datetime) -> Reading | DeadLetter:
+        source = Source(rec.topic, rec.partition, rec.offset, rec.key)
+        outcome = triage(rec.value, source, self.settings, now)
+        if isinstance(outcome, DeadLetter):
+            return outcome
+        metrics.READINGS_CONSUMED.labels(reading_type(outcome)).inc()
+        if rec.key != outcome.device_id.encode():
+            reason = f"key {rec.key!r} is not device_id {outcome.device_id!r}"
+            return self._letter(rec, Rejected("wrong_key", reason), now)
+        return outcome
+
+    def _stream_clock(self, work: PartitionWork, reading: Reading, now: datetime) -> datetime:
+        if self.settings.rule_clock == "wall":
+            return now
+        if work.watermark is None or reading.ts > work.watermark:
+            work.watermark = reading.ts
+        return work.watermark
+
+    def _alerts(self, work: PartitionWork, alerts: list[Alert]) -> None:
+        topic = self.settings.topic_alerts
+        for alert in alerts:
+            metrics.ALERTS_EMITTED.labels(alert.type, alert.severity).inc()
+            work.outbox.append(Output(topic, alert.offender_id.encode(), encode(alert)))
+
+    def _dead_letter(self, work: PartitionWork, key: bytes | None, letter: DeadLetter) -> None:
+        metrics.READINGS_REJECTED.labels(letter.reason).inc()
+        log.info(
+            "dead-lettered %s@%s: %s", letter.source_partition, letter.source_offset, letter.detail
+        )
+        work.outbox.append(Output(self.settings.topic_dlq, key, encode(letter)))
+
+    def _unknown_device(
+        self, work: PartitionWork, rec: Record, reading: Reading, now: datetime
+    ) -> None:
+        metrics.UNKNOWN_DEVICES.inc()
+        log.warning("reading from unknown device %s", reading.device_id)
+        if self.settings.dlq_unknown_devices:
+            rejected = Rejected("unknown_device", f"no one is enrolled with {reading.device_id}")
+            self._dead_letter(work, rec.key, self._letter(rec, rejected, now))
+
+    @staticmethod
+    def _letter(rec: Record, rejected: Rejected, now: datetime) -> DeadLetter:
+        return dead_letter(
+            rec.value or b"",
+            rejected,
+            topic=rec.topic,
+            partition=rec.partition,
+            offset=rec.offset,
+            key=rec.key,
+            now=now,
+        )
