@@ -1,6 +1,6 @@
 """``em-service archiver``: archive readings and materialise alerts and conditions in the database.
 
-A plain aiokafka consumer in its own group (``<app_id>-archiver``), apart from the Faust worker
+A plain aiokafka consumer in its own group (``<app_id>-archiver``), apart from the tracking worker
 so it never slows the alerting path. Each poll becomes one write transaction; offsets are
 committed only after the database commit. A crash in between re-delivers the batch, and the
 idempotent inserts make that harmless: at-least-once delivery, effectively-once storage.

@@ -6,7 +6,7 @@ every scripted scenario, fixed seed) at ×720 while a live feed prints each aler
 committed to the alerts topic. At the end: the alert-quality summary against the simulator's
 ground truth, where to look, and how to stop (``em-service demo --stop``).
 
-Each run uses its own topics and Faust app id (``em.demo-<run>.*``) and a fresh database
+Each run uses its own topics and app id (``em.demo-<run>.*``) and a fresh database
 (``<state_dir>/demo/em.db``), so a second run starts clean on the same broker. Tokens are for
 the local demo only: printed and written to ``<state_dir>/demo/tokens.txt`` (mode 600), never
 to the repository.

@@ -1,6 +1,6 @@
 """geofences: the zone, curfew and proximity engine of the service — pure decision code.
 
-No Kafka, Faust or database: it takes the JSON form of the conditions contract and arrays of
+No Kafka or database: it takes the JSON form of the conditions contract and arrays of
 fixes, and returns verdicts and episode events by event time. Coordinates are WGS84 ``lon, lat``
 (x, y order) on input and projected metres inside (British National Grid by default).
 
@@ -9,7 +9,7 @@ Typical use by a streaming worker::
     compiled = compile_conditions(msgspec.to_builtins(conditions))      # once per update
     for v in compiled.evaluate_fix(ts, lon=lon, lat=lat, accuracy_m=acc):
         state, events = push(states[v.zone_id], Observation.from_verdict(ts, v))
-        states[v.zone_id] = state                                        # a Faust table value
+        states[v.zone_id] = state                                        # a state-store value
 
 See ``geofences/README.md`` for the rules, the defaults and why.
 """

@@ -1,6 +1,6 @@
 """Run real service processes (``em-service worker``…) against the test broker, isolated.
 
-Each :class:`ServiceEnv` has its own topic names, Faust app id, state dir and ports, so tests can
+Each :class:`ServiceEnv` has its own topic names, app id, state dir and ports, so tests can
 share one broker without seeing each other's messages.
 """
 

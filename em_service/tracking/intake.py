@@ -1,6 +1,6 @@
 """Intake of raw messages from ``em.readings``: a typed reading, or a dead letter with a reason.
 
-Pure logic (no Faust): the agent calls :func:`triage` for every message and sends dead letters.
+Pure logic (no Kafka): the tracker calls :func:`triage` for every record; dead letters go out with its outputs.
 """
 
 from __future__ import annotations
