@@ -136,8 +136,7 @@ class TrackingLoop:
         finally:
             metrics.WORKER_UP.set(0)
             async with self.lock:
-                with contextlib.suppress(Exception):
-                    await self._commit()
+                await self._commit_or_drop("stopping")
                 for partition in list(self.producers):
                     await self._drop(partition)
             await consumer.stop()
@@ -190,6 +189,17 @@ class TrackingLoop:
             began = time.perf_counter()
             await asyncio.gather(*(self._commit_one(w) for w in works))
             metrics.TRANSACTION_COMMIT.observe(time.perf_counter() - began)
+
+    async def _commit_or_drop(self, why: str) -> None:
+        """Commit what is pending; if that fails (fenced, broker gone), leave it uncommitted.
+
+        Nothing is lost: the inputs of uncommitted work were not committed either, so whoever
+        owns the partitions next reads them again.
+        """
+        try:
+            await self._commit()
+        except Exception as exc:  # any failure means the same: not committed
+            log.warning("%s: pending work not committed (%s); it will be redone", why, exc)
 
     async def _commit_one(self, work: PartitionWork) -> None:
         s = self.settings
@@ -276,8 +286,7 @@ class TrackingLoop:
 
     async def _revoke(self, partitions: list[int]) -> None:
         """Hand ``partitions`` back: commit their pending work, then forget them."""
-        with contextlib.suppress(Exception):
-            await self._commit()
+        await self._commit_or_drop("partitions revoked")
         for partition in partitions:
             await self._drop(partition)
         self._publish_gauges()

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from em_service import metrics
 from em_service.conditions.registry import ConditionsRegistry
@@ -104,6 +104,7 @@ class Tracker:
     settings: Settings
     live: LiveMatcher
     engine: Engine = field(init=False)
+    _consumed: dict[str, Any] = field(init=False, default_factory=dict)  # counter per type
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -181,7 +182,11 @@ class Tracker:
         outcome = triage(rec.value, source, self.settings, now)
         if isinstance(outcome, DeadLetter):
             return outcome
-        metrics.READINGS_CONSUMED.labels(reading_type(outcome)).inc()
+        kind = reading_type(outcome)
+        counter = self._consumed.get(kind)
+        if counter is None:
+            counter = self._consumed[kind] = metrics.READINGS_CONSUMED.labels(kind)
+        counter.inc()
         if rec.key != outcome.device_id.encode():
             reason = f"key {rec.key!r} is not device_id {outcome.device_id!r}"
             return self._letter(rec, Rejected("wrong_key", reason), now)
