@@ -130,14 +130,15 @@ async def test_transactional_producer_commits(
 
 
 @pytest.mark.kafka
-async def test_ensure_topics_creates_compacted_conditions(
+async def test_ensure_topics_creates_compacted_conditions_and_changelog(
     kafka_bootstrap: str, unique_topic_prefix: str
 ) -> None:
     names = {
         f"topic_{kind}": f"{unique_topic_prefix}.{kind}"
         for kind in ("readings", "alerts", "scenes", "conditions", "dlq")
     }
-    settings = Settings(**names, topic_partitions=3)
+    settings = Settings(**names, topic_partitions=3, app_id=f"{unique_topic_prefix}-app")
+    names["changelog"] = settings.state_changelog_topic()
 
     created = await devstack.ensure_topics_async(settings, kafka_bootstrap)
     assert sorted(created) == sorted(names.values())
@@ -150,12 +151,13 @@ async def test_ensure_topics_creates_compacted_conditions(
         assert {t["topic"]: len(t["partitions"]) for t in described} == dict.fromkeys(
             names.values(), 3
         )
-        [response] = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, settings.topic_conditions)]
-        )
-        [(_code, _msg, _type, _name, entries)] = response.resources
-        configs = {entry[0]: entry[1] for entry in entries}
-        assert configs["cleanup.policy"] == "compact"
+        for compacted in (settings.topic_conditions, settings.state_changelog_topic()):
+            [response] = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, compacted)]
+            )
+            [(_code, _msg, _type, _name, entries)] = response.resources
+            configs = {entry[0]: entry[1] for entry in entries}
+            assert configs["cleanup.policy"] == "compact", compacted
     finally:
         await admin.close()
 
