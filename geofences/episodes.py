@@ -31,6 +31,7 @@ Rules (defaults in :class:`EpisodeConfig`, justified in ``geofences/README.md``)
 from __future__ import annotations
 
 import bisect
+import math
 from typing import Literal
 
 import msgspec
@@ -80,12 +81,7 @@ class Observation(msgspec.Struct, frozen=True, array_like=True):
     def from_verdict(cls, ts_s: float, verdict: ZoneVerdict) -> Observation:
         """Return the observation of a scalar :class:`~geofences.zones.ZoneVerdict` at ``ts_s``."""
         until = verdict.active_until_s
-        return cls(
-            float(ts_s),
-            verdict.code,
-            verdict.depth_m,
-            None if until in (None, float("inf")) else until,
-        )
+        return cls(float(ts_s), verdict.code, verdict.depth_m, None if until == math.inf else until)
 
 
 class EpisodeEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -265,13 +261,16 @@ def _apply(lane: Lane, obs: Observation, cfg: EpisodeConfig, late: bool) -> list
         events.append(_close(lane, lane.ep_until_s, ts, "window_end", late))
     if lane.run_n and lane.run_until_s is not None and ts >= lane.run_until_s:
         _reset_run(lane)
-    lane.last_s = _max(lane.last_s, ts)
+    if lane.last_s is None or ts > lane.last_s:  # = _max(lane.last_s, ts), inlined: hot path
+        lane.last_s = ts
     v = obs.verdict
     if v == V.UNUSABLE:
         return events
-    if v in (V.INACTIVE, V.CLEAR):
-        lane.last_break_s = _max(lane.last_break_s, ts)
-        _reset_run(lane)
+    if v == V.CLEAR or v == V.INACTIVE:
+        if lane.last_break_s is None or ts > lane.last_break_s:
+            lane.last_break_s = ts
+        if lane.run_n:  # a run's fields are all set while run_n > 0 and all clear otherwise
+            _reset_run(lane)
         if lane.ep_start_s is None:
             return events
         if v == V.INACTIVE:
@@ -391,7 +390,7 @@ def _release(state: EpisodeState, threshold_s: float, cfg: EpisodeConfig) -> lis
     events: list[EpisodeEvent] = []
     buf = state.buffer
     while buf and (buf[0].ts_s <= threshold_s or len(buf) > cfg.reorder_max_fixes):
-        events.extend(_apply_live(state, buf.pop(0), cfg))
+        events += _apply_live(state, buf.pop(0), cfg)
     return events
 
 
@@ -412,19 +411,39 @@ def push(
     [('episode_opened', 60.0, None), ('episode_closed', 60.0, 300.0)]
     """
     st = _copy(state)
-    live = st.live
-    if live.last_s is not None and obs.ts_s <= live.last_s:
-        if obs.ts_s == live.last_s:
-            st.late_covered += 1  # duplicate of the last applied fix
-            return st, []
-        return st, _apply_late(st, obs, config)
-    times = [b.ts_s for b in st.buffer]
-    i = bisect.bisect_left(times, obs.ts_s)
-    if i < len(times) and times[i] == obs.ts_s:
-        return st, []  # duplicate of a buffered fix
-    st.buffer.insert(i, obs)
-    st.max_seen_s = _max(st.max_seen_s, obs.ts_s)
-    return st, _release(st, st.max_seen_s - config.reorder_window_s, config)
+    return st, push_in_place(st, obs, config)
+
+
+def push_in_place(
+    state: EpisodeState, obs: Observation, config: EpisodeConfig = DEFAULT_CONFIG
+) -> list[EpisodeEvent]:
+    """Apply one observation to ``state`` itself and return the events.
+
+    The same as :func:`push` without copying the state first, for a caller that owns it (the
+    state of one rule of one person on the hot path).
+    """
+    ts = obs.ts_s
+    last = state.live.last_s
+    if last is not None and ts <= last:
+        if ts == last:
+            state.late_covered += 1  # duplicate of the last applied fix
+            return []
+        return _apply_late(state, obs, config)
+    buf = state.buffer
+    if not buf or buf[-1].ts_s < ts:
+        buf.append(obs)  # in order: the common case
+    else:
+        i = bisect.bisect_left(buf, ts, key=_ts_of)
+        if i < len(buf) and buf[i].ts_s == ts:
+            return []  # duplicate of a buffered fix
+        buf.insert(i, obs)
+    if state.max_seen_s is None or ts > state.max_seen_s:  # = _max(…), inlined: hot path
+        state.max_seen_s = ts
+    return _release(state, state.max_seen_s - config.reorder_window_s, config)
+
+
+def _ts_of(obs: Observation) -> float:
+    return obs.ts_s
 
 
 def advance(

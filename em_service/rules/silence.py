@@ -1,30 +1,38 @@
 """Silence: a tag that stops reporting.
 
-Rule (precisely): let ``last_ts`` be the newest event time received from the device and ``now`` the
-rule clock (wall-clock UTC in production; the stream's event-time watermark in replays). When
-``now - last_ts > interval_s + buffer_s`` the tag is *silent*:
+Rule (precisely, by event time): let ``last_ts`` be the newest event time received from the device
+and ``T = last_ts + interval_s + buffer_s`` the instant its silence becomes overdue. Once the rule
+clock ``now`` (timer path, :func:`check`) or a returning reading's ``ts`` (contact path,
+:func:`on_reading`) is past ``T``, the silence implies, in order:
 
-- ``device_silent`` (medium) is raised, or ``curfew_unverified`` (high) if a curfew window is active
-  at ``now``; a tag already ``device_silent`` when a curfew window opens also gets
-  ``curfew_unverified``. Both carry ``episode_start = last_ts`` and
-  ``occurred_at = last_ts + interval_s + buffer_s`` (the moment the silence became overdue).
-- The first reading with ``ts > last_ts`` restores contact: each open silence alert gets its
-  ``…_ended`` update carrying the gap in seconds.
+- at ``T``: ``curfew_unverified`` (high) for the curfew window active at ``T``, else
+  ``device_silent`` (medium); ``episode_start = last_ts``, ``occurred_at = T``;
+- for each curfew window starting after ``T`` and before ``now`` (or the returning ``ts``):
+  ``curfew_unverified`` for that window, ``episode_start = occurred_at =`` the window start.
 
-Ids derive from (offender, rule, device or curfew, last_ts), so re-evaluation yields the same ids.
-The check itself is driven by a processing-time timer in the worker.
+Ids derive from (offender, rule, device or curfew, episode start), so a timer, a returning reading
+(which raises what no timer did, ``late: true``) and a replay all yield the same alerts and ids.
+The first reading with ``ts > last_ts`` restores contact: each open silence alert gets its
+``…_ended`` update carrying the gap in seconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-import msgspec
 from msgspec import Struct
 
 from em_service.contracts import Alert
 from em_service.rules.ids import alert_id
+
+#: ``curfews(t0, t1)``: ``(curfew_id, window start)`` of each curfew window active at ``t0`` or
+#: starting in ``(t0, t1)``, by start.
+Curfews = Callable[[datetime, datetime], Sequence[tuple[str, datetime]]]
+
+
+def _no_curfews(_t0: datetime, _t1: datetime) -> Sequence[tuple[str, datetime]]:
+    return ()
 
 
 class OpenSilence(Struct):
@@ -33,6 +41,7 @@ class OpenSilence(Struct):
     type: str
     alert_id: str
     curfew_id: str | None = None
+    start: datetime | None = None  # its episode start (None in older state: ``last_ts``)
 
 
 class SilenceState(Struct):
@@ -72,6 +81,48 @@ def _alert(
     )
 
 
+def _raise_due(
+    state: SilenceState,
+    offender_id: str,
+    device_id: str,
+    last: datetime,
+    *,
+    until: datetime,
+    threshold_s: float,
+    curfews: Curfews,
+    now: datetime,
+) -> list[Alert]:
+    """Open and return the alerts of the silence from ``last`` up to ``until`` (exclusive) that are
+    not open yet (see the module docstring); ``now`` is their ``detected_at``."""
+    due = last + timedelta(seconds=threshold_s)
+    if until <= due:
+        return []  # not overdue (the common case: a reading within its interval)
+    # Windows before the newest one already alerted were alerted too: scan from there.
+    since = max((o.start for o in state.open if o.start and o.start > due), default=due)
+    if until <= since:
+        return []
+    windows = curfews(since, until)
+    owed: list[tuple[str, str | None, datetime, datetime]] = []  # kind, curfew, start, occurred
+    if not state.open:
+        at_due = next((w for w in windows if w[1] <= due), None)
+        owed.append(
+            ("curfew_unverified", at_due[0], last, due)
+            if at_due
+            else ("device_silent", None, last, due)
+        )
+    owed += [("curfew_unverified", c, start, start) for c, start in windows if start > due]
+    opened = {o.alert_id for o in state.open}
+    gap = {"last_reading_at": last.isoformat(), "threshold_s": threshold_s}
+    alerts: list[Alert] = []
+    for kind, curfew_id, start, occurred in owed:
+        severity = "high" if kind == "curfew_unverified" else "medium"
+        a = _alert(kind, severity, offender_id, device_id, start, occurred, now, curfew_id, **gap)
+        if a.alert_id not in opened:
+            alerts.append(a)
+            state.open.append(OpenSilence(kind, a.alert_id, curfew_id, start))
+    return alerts
+
+
 def check(
     state: SilenceState,
     offender_id: str,
@@ -80,44 +131,22 @@ def check(
     now: datetime,
     interval_s: float,
     buffer_s: float,
-    curfew_at: Callable[[datetime], tuple[str, datetime] | None],
+    curfews: Curfews = _no_curfews,
 ) -> list[Alert]:
-    """Return new silence alerts for a device whose newest reading is ``state.last_ts``.
-
-    ``curfew_at(t)`` returns ``(curfew_id, window_start)`` of the curfew window active at ``t``,
-    or None.
-    """
+    """Return the new silence alerts at rule clock ``now`` of a device last heard at
+    ``state.last_ts`` (the timer path)."""
     if state.last_ts is None:
         return []
-    due = state.last_ts + timedelta(seconds=interval_s + buffer_s)
-    if now <= due:
-        return []
-    alerts: list[Alert] = []
-    kinds = {o.type for o in state.open}
-    active = curfew_at(now)
-    curfew_id = active[0] if active else None
-    gap = {"last_reading_at": state.last_ts.isoformat(), "threshold_s": interval_s + buffer_s}
-    if curfew_id and "curfew_unverified" not in kinds:
-        a = _alert(
-            "curfew_unverified",
-            "high",
-            offender_id,
-            device_id,
-            state.last_ts,
-            max(due, active[1]),  # type: ignore[index]
-            now,
-            curfew_id,
-            **gap,
-        )
-        alerts.append(a)
-        state.open.append(OpenSilence("curfew_unverified", a.alert_id, curfew_id))
-    elif not curfew_id and not kinds:
-        a = _alert(
-            "device_silent", "medium", offender_id, device_id, state.last_ts, due, now, None, **gap
-        )
-        alerts.append(a)
-        state.open.append(OpenSilence("device_silent", a.alert_id))
-    return alerts
+    return _raise_due(
+        state,
+        offender_id,
+        device_id,
+        state.last_ts,
+        until=now,
+        threshold_s=interval_s + buffer_s,
+        curfews=curfews,
+        now=now,
+    )
 
 
 def on_reading(
@@ -129,30 +158,31 @@ def on_reading(
     now: datetime,
     interval_s: float | None = None,
     buffer_s: float = 0.0,
-    curfew_between: Callable[[datetime, datetime], tuple[str, datetime] | None] | None = None,
+    curfews: Curfews = _no_curfews,
 ) -> list[Alert]:
-    """Record a reading at event time ``ts``; return the alerts it implies.
+    """Record a reading at event time ``ts``; return the alerts it implies (the contact path).
 
-    A reading after a gap longer than ``interval_s + buffer_s`` that no timer noticed (the worker
-    was down, or a replay ran faster than its ticks) raises the silence alert late
-    (``late: true``; ``curfew_unverified`` if a curfew window overlapped the overdue part of the
-    gap, per ``curfew_between(t0, t1)``); then every open silence alert gets its ``…_ended``.
+    A reading after an overdue gap first raises, late (``late: true``), the alerts of the gap that
+    no timer raised (the worker was down, or a replay ran faster than its ticks), exactly as
+    :func:`check` at ``now = ts`` would have; then every open silence alert gets its ``…_ended``.
     Pass ``interval_s=None`` for devices whose silence is not watched.
     """
     alerts: list[Alert] = []
     if state.last_ts is not None and ts > state.last_ts:
-        due = state.last_ts + timedelta(seconds=(interval_s or 0.0) + buffer_s)
-        if interval_s is not None and not state.open and ts > due:
-            found = check(
+        if interval_s is not None:
+            found = _raise_due(
                 state,
                 offender_id,
                 device_id,
-                now=ts,
-                interval_s=interval_s,
-                buffer_s=buffer_s,
-                curfew_at=lambda _t: curfew_between(due, ts) if curfew_between else None,
+                state.last_ts,
+                until=ts,
+                threshold_s=interval_s + buffer_s,
+                curfews=curfews,
+                now=now,
             )
-            alerts += [msgspec.structs.replace(a, late=True, detected_at=now) for a in found]
+            for a in found:
+                a.late = True
+            alerts += found
         gap_s = (ts - state.last_ts).total_seconds()
         for o in state.open:
             alerts.append(
@@ -161,7 +191,7 @@ def on_reading(
                     "info",
                     offender_id,
                     device_id,
-                    state.last_ts,
+                    o.start or state.last_ts,
                     ts,
                     now,
                     o.curfew_id,

@@ -36,7 +36,7 @@ from geofences.episodes import (
     advance,
     close_episode,
     is_open,
-    push,
+    push_in_place,
 )
 
 
@@ -58,6 +58,8 @@ class ZoneRulesState(Struct):
 
 
 EPISODES = EpisodeConfig()
+#: Verdicts that start no episode state for a zone (curfews keep one to note home fixes).
+_QUIET = frozenset((V.INACTIVE, V.CLEAR, V.UNUSABLE))
 
 
 def _utc(ts_s: float) -> datetime:
@@ -77,20 +79,18 @@ def curfew_window_at(version: Version, t: datetime) -> tuple[str, datetime] | No
     return None
 
 
-def curfew_window_between(
-    version: Version, t0: datetime, t1: datetime
-) -> tuple[str, datetime] | None:
-    """Return ``(curfew_id, window start)`` of the first curfew window overlapping ``[t0, t1]``."""
-    found = [
-        (w.start_s, c.curfew_id, w.nominal_start_s)
-        for c in version.conditions.curfews
-        for w in curfew_windows(version.compiled, c.curfew_id, t0.timestamp(), t1.timestamp())
-        if w.start_s < t1.timestamp() and w.end_s > t0.timestamp()
-    ]
-    if not found:
-        return None
-    _, curfew_id, nominal = min(found)
-    return curfew_id, _utc(nominal)
+def curfew_windows_from(version: Version, t0: datetime, t1: datetime) -> list[tuple[str, datetime]]:
+    """Return ``(curfew_id, window start)`` of each curfew window active at ``t0`` or starting in
+    ``(t0, t1)``, by start; a window is active from its nominal start, as in
+    :func:`curfew_window_at`."""
+    lo, hi = t0.timestamp(), t1.timestamp()
+    found = sorted(
+        (w.nominal_start_s, i, c.curfew_id)
+        for i, c in enumerate(version.conditions.curfews)
+        for w in curfew_windows(version.compiled, c.curfew_id, lo, hi)
+        if w.nominal_start_s < hi and w.end_s > lo
+    )
+    return [(curfew_id, _utc(start)) for start, _, curfew_id in found]
 
 
 def open_kinds(state: ZoneRulesState) -> list[str]:
@@ -283,26 +283,27 @@ def on_fix(
         verdicts = version.compiled.evaluate_fix(
             ts_s, lon=fix.lon, lat=fix.lat, accuracy_m=fix.accuracy_m
         )
-    present = version.subject_ids
+    present, episodes, device_id = version.subject_ids, state.episodes, fix.device_id
     alerts = (
-        _retire_missing(state, present, version, offender_id, fix.device_id, now, settings)
-        if not present.issuperset(state.episodes)
+        _retire_missing(state, present, version, offender_id, device_id, now, settings)
+        if not present.issuperset(episodes)
         else []
     )
     for v in verdicts:
-        ep = state.episodes.get(v.zone_id)
+        subject, kind, code = v.zone_id, v.kind, v.code
+        ep = episodes.get(subject)
         if ep is None:
-            if v.code in (V.INACTIVE, V.CLEAR, V.UNUSABLE) and v.kind != "curfew":
+            if code in _QUIET and kind != "curfew":
                 continue  # nothing to remember yet: keeps the state small
-            ep = EpisodeState()
-        state.kinds[v.zone_id] = v.kind
-        if v.kind == "curfew" and v.code == V.CLEAR:
-            _note_home(state, v.zone_id, version, ts_s)
-        ep, events = push(ep, Observation.from_verdict(ts_s, v), EPISODES)
-        state.episodes[v.zone_id] = ep
-        alerts += _alerts(
-            events, state, v.zone_id, version, offender_id, fix.device_id, now, settings, fix, late
-        )
+            ep = episodes[subject] = EpisodeState()
+        state.kinds[subject] = kind
+        if code == V.CLEAR and kind == "curfew":
+            _note_home(state, subject, version, ts_s)
+        events = push_in_place(ep, Observation.from_verdict(ts_s, v), EPISODES)  # ours: no copy
+        if events:
+            alerts += _alerts(
+                events, state, subject, version, offender_id, device_id, now, settings, fix, late
+            )
     return alerts
 
 

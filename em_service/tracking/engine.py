@@ -92,18 +92,24 @@ class Engine:
             state.silence.last_ts is not None and reading.ts < state.silence.last_ts
         )
         out = Outcome()
-        if version is None:
-            silence.on_reading(state.silence, offender_id, reading.device_id, reading.ts, now=now)
-            return out  # conditions not in force at that time: nothing to check
+        if version is None:  # conditions not in force at that time: end silences, check nothing
+            out.alerts += silence.on_reading(
+                state.silence, offender_id, reading.device_id, reading.ts, now=now
+            )
+            return out
+        last = state.silence.last_ts
+        held = version  # a silence is judged by the conditions in force when the tag was last heard
+        if last is not None and last.timestamp() < version.effective_s:
+            held = self.registry.at(offender_id, last) or version
         out.alerts += silence.on_reading(
             state.silence,
             offender_id,
             reading.device_id,
             reading.ts,
             now=now,
-            interval_s=version.conditions.gps_interval_s if state.is_gps else None,
+            interval_s=held.conditions.gps_interval_s if state.is_gps else None,
             buffer_s=self.settings.silence_buffer_s,
-            curfew_between=lambda t0, t1: zones.curfew_window_between(version, t0, t1),
+            curfews=lambda t0, t1: zones.curfew_windows_from(held, t0, t1),
         )
         if isinstance(reading, GpsReading):
             out.alerts += zones.on_fix(
@@ -134,27 +140,39 @@ class Engine:
         (:meth:`on_reading` evaluates those one by one).
         """
         index, latest = self.registry.batch_index()
+        offender_for, at = self.registry.offender_for, self.registry.at
         rows: list[int] = []
         owners: list[str] = []
+        times: list[float] = []
         for i, r in enumerate(readings):
             if not isinstance(r, GpsReading):
                 continue
-            offender = self.registry.offender_for(r.device_id)
+            offender = offender_for(r.device_id)
             version = latest.get(offender) if offender else None
-            if version is not None and self.registry.at(offender, r.ts) is version:
+            if version is None:
+                continue
+            ts_s = r.ts.timestamp()
+            if ts_s >= version.effective_s:
+                # The registry would answer the newest version if it covers the time, else None.
+                in_force = version.covers(r.ts)
+            else:
+                in_force = at(offender, r.ts) is version
+            if in_force:
                 rows.append(i)
                 owners.append(offender)
+                times.append(ts_s)
         if not rows:
             return {}
+        n = len(rows)
         fixes = [readings[i] for i in rows]
         batch = index.evaluate(
             index.owner_indices(owners),
-            np.fromiter((f.ts.timestamp() for f in fixes), np.float64, len(fixes)),
-            accuracy_m=np.fromiter((f.accuracy_m for f in fixes), np.float64, len(fixes)),
-            lon=np.fromiter((f.lon for f in fixes), np.float64, len(fixes)),
-            lat=np.fromiter((f.lat for f in fixes), np.float64, len(fixes)),
+            np.array(times, np.float64),
+            accuracy_m=np.fromiter((f.accuracy_m for f in fixes), np.float64, n),
+            lon=np.fromiter((f.lon for f in fixes), np.float64, n),
+            lat=np.fromiter((f.lat for f in fixes), np.float64, n),
         )
-        return {i: batch.zone_verdicts(k) for k, i in enumerate(rows)}
+        return dict(zip(rows, batch.all_zone_verdicts(), strict=True))
 
     def on_tick(
         self,
@@ -182,14 +200,15 @@ class Engine:
         if (
             state.is_gps and check_silence
         ):  # silence is a GPS-tag rule; alcohol tags have missed-readings
+            held = self.registry.at(state.offender_id, state.silence.last_ts) or version
             alerts += silence.check(
                 state.silence,
                 state.offender_id,
                 device_id,
                 now=now,
-                interval_s=version.conditions.gps_interval_s,
+                interval_s=held.conditions.gps_interval_s,
                 buffer_s=self.settings.silence_buffer_s,
-                curfew_at=lambda t: zones.curfew_window_at(version, t),
+                curfews=lambda t0, t1: zones.curfew_windows_from(held, t0, t1),
             )
         return [msgspec.structs.replace(a, detected_at=detected_at) for a in alerts]
 

@@ -7,8 +7,10 @@
   return home, or the window end after an early leave).
 * Silence: a GPS tag whose newest received timestamp does not advance for longer than
   ``gps_interval_s + silence_buffer_s`` → ``device_silent`` (``curfew_unverified`` if it becomes
-  overdue during a curfew window), ``…_ended`` when a newer reading restores contact (timing
-  ``processing``: paced runs raise it on a timer, fast replays only when contact returns, late).
+  overdue during a curfew window), then ``curfew_unverified`` for each curfew window that starts
+  while it is still silent, each with its ``…_ended`` when a newer reading restores contact
+  (timing ``processing``: paced runs raise them on a timer, fast replays only when contact
+  returns, late).
 * Device events: ``strap_tamper`` (high), ``battery_low`` (medium), ``strap_restored`` (optional);
   charging events are context, not alerts, and are not listed.
 * Alcohol: ``alcohol_detected`` at the first of two consecutive readings >= 0.020 g/dL of each

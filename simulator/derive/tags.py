@@ -46,7 +46,12 @@ def silence_truth(sim: Simulation) -> list[TruthRecord]:
 
 
 def _silence(sim, person, last, back, threshold) -> list[TruthRecord]:
-    """Records for a silence from event time ``last`` until contact at ``back`` (or the end)."""
+    """Records for a silence from event time ``last`` until contact at ``back`` (or the end).
+
+    As the service's rule, by event time: at the overdue instant ``last + threshold`` a
+    ``curfew_unverified`` if a curfew window covers it, else a ``device_silent``; then a
+    ``curfew_unverified`` for each curfew window that starts after it and before contact.
+    """
     p = sim.persons[person]
     interval = sim.config.gps_interval_s
     detect = last + threshold
@@ -54,8 +59,7 @@ def _silence(sim, person, last, back, threshold) -> list[TruthRecord]:
     scenario, sid = scenario_label(sim, person, last, back if back is not None else sim.end_s)
     key = f"{person}:silence:{last}"
     common = {"scenario_id": sid, "offender_id": p.offender_id, "device_id": p.gps_device_id}
-    if type_ == "curfew_unverified" and p.curfew is not None:
-        common["curfew_id"] = p.curfew.curfew_id
+    curfew = {"curfew_id": p.curfew.curfew_id} if type_ == "curfew_unverified" and p.curfew else {}
     details = {
         "last_reading_at": iso_utc(last),
         "threshold_s": threshold,
@@ -76,6 +80,7 @@ def _silence(sim, person, last, back, threshold) -> list[TruthRecord]:
             timing="processing",
             details=details,
             **common,
+            **curfew,
         )
     ]
     if back is not None:
@@ -92,18 +97,18 @@ def _silence(sim, person, last, back, threshold) -> list[TruthRecord]:
                 ref_truth_id=key,
                 details={"threshold_s": threshold},
                 **common,
+                **curfew,
             )
         )
-    if type_ == "device_silent":
-        for ws, _we, _d in sim.curfew_windows.get(person, []):
-            if detect < ws < (back if back is not None else sim.end_s):
-                out += _into_curfew(sim, person, ws, back, scenario, common)
+    for ws, _we, _d in sim.curfew_windows.get(person, []):
+        if detect < ws < (back if back is not None else sim.end_s):
+            out += _into_curfew(sim, person, ws, back, scenario, common)
     return out
 
 
 def _into_curfew(sim, person, ws, back, scenario, common) -> list[TruthRecord]:
-    """Optional ``curfew_unverified`` (and its ``…_ended`` at contact) for a silence that ran
-    into a curfew window starting at ``ws``."""
+    """``curfew_unverified`` (and its ``…_ended`` at contact) for a silence that ran into a curfew
+    window starting at ``ws``."""
     p, interval = sim.persons[person], sim.config.gps_interval_s
     curfew_id = p.curfew.curfew_id if p.curfew else None
     key = f"{person}:silence-curfew:{ws}"
@@ -117,7 +122,6 @@ def _into_curfew(sim, person, ws, back, scenario, common) -> list[TruthRecord]:
             to_s=ws + interval + 120.0,
             severity="high",
             timing="processing",
-            optional=True,
             details={"note": "silence ran into a curfew window", "_key": key},
             curfew_id=curfew_id,
             **common,
@@ -134,9 +138,8 @@ def _into_curfew(sim, person, ws, back, scenario, common) -> list[TruthRecord]:
                 to_s=back + interval + 120.0,
                 episode=(ws, back),
                 timing="processing",
-                optional=True,
                 ref_truth_id=key,
-                details={"note": "ends the optional curfew_unverified"},
+                details={"note": "ends the curfew_unverified of the window"},
                 curfew_id=curfew_id,
                 **common,
             )
