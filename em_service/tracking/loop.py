@@ -37,7 +37,7 @@ from em_service.scenes.live import LiveMatcher
 from em_service.settings import Settings
 from em_service.tracking.engine import utc_now
 from em_service.tracking.feed import follow_conditions
-from em_service.tracking.tracker import PartitionWork, Record, Tracker
+from em_service.tracking.tracker import PartitionWork, Pending, Record, Tracker
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class TrackingLoop:
         self.consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self._gauges: dict[int, Counter[str]] = {}
+        self._inflight: asyncio.Task | None = None  # the commit running while the loop goes on
 
     def stop(self) -> None:
         """Ask :meth:`run` to commit what is pending and return."""
@@ -183,45 +184,59 @@ class TrackingLoop:
             metrics.OPEN_EPISODES.labels(kind).set(total.get(kind, 0))
 
     async def _commit(self) -> None:
-        """Commit every partition's pending work, one transaction each, concurrently."""
-        works = [w for w in self.works.values() if w.pending]
-        if works:
-            began = time.perf_counter()
-            await asyncio.gather(*(self._commit_one(w) for w in works))
-            metrics.TRANSACTION_COMMIT.observe(time.perf_counter() - began)
+        """Start committing every partition's pending work (one transaction each, concurrently).
+
+        The commit runs while the loop goes on processing; the previous commit is awaited
+        first (and its failure raised), so transactions of a partition never overlap.
+        """
+        await self._settle()
+        taken = [p for w in self.works.values() if (p := w.take()) is not None]
+        if taken:
+            self._inflight = asyncio.create_task(self._commit_all(taken))
+
+    async def _settle(self) -> None:
+        """Wait for the commit in flight, if any; raise its error."""
+        task, self._inflight = self._inflight, None
+        if task is not None:
+            await task
+
+    async def _commit_all(self, taken: list[Pending]) -> None:
+        began = time.perf_counter()
+        await asyncio.gather(*(self._commit_one(p) for p in taken))
+        metrics.TRANSACTION_COMMIT.observe(time.perf_counter() - began)
 
     async def _commit_or_drop(self, why: str) -> None:
-        """Commit what is pending; if that fails (fenced, broker gone), leave it uncommitted.
+        """Commit what is pending and wait; if that fails (fenced, broker gone), leave it.
 
         Nothing is lost: the inputs of uncommitted work were not committed either, so whoever
         owns the partitions next reads them again.
         """
         try:
             await self._commit()
+            await self._settle()
         except Exception as exc:  # any failure means the same: not committed
             log.warning("%s: pending work not committed (%s); it will be redone", why, exc)
 
-    async def _commit_one(self, work: PartitionWork) -> None:
+    async def _commit_one(self, taken: Pending) -> None:
         s = self.settings
-        producer = self.producers[work.partition]
+        producer = self.producers[taken.partition]
         await producer.begin_transaction()
         try:
-            for out in work.outbox:
+            for out in taken.outbox:
                 await producer.send(out.topic, out.value, key=out.key)
             changelog = s.state_changelog_topic()
-            for key, value in work.changelog():
-                await producer.send(changelog, value, key=key, partition=work.partition)
-            if work.next_offset is not None:
-                tp = TopicPartition(s.topic_readings, work.partition)
+            for key, value in taken.changelog:
+                await producer.send(changelog, value, key=key, partition=taken.partition)
+            if taken.next_offset is not None:
+                tp = TopicPartition(s.topic_readings, taken.partition)
                 await producer.send_offsets_to_transaction(
-                    {tp: OffsetAndMetadata(work.next_offset, "")}, s.app_id
+                    {tp: OffsetAndMetadata(taken.next_offset, "")}, s.app_id
                 )
         except BaseException:
             with contextlib.suppress(Exception):
                 await producer.abort_transaction()
             raise
         await producer.commit_transaction()
-        work.committed()
 
     async def _assign(self, partitions: list[int]) -> None:
         """Take over ``partitions`` (concurrently): fence earlier owners, restore, seek."""

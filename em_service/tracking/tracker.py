@@ -51,6 +51,16 @@ class Output:
     value: bytes
 
 
+@dataclass(frozen=True)
+class Pending:
+    """One partition's work for one transaction: outputs, changed states, next input offset."""
+
+    partition: int
+    outbox: list[Output]
+    changelog: list[tuple[bytes, bytes]]
+    next_offset: int | None
+
+
 @dataclass
 class PartitionWork:
     """One readings partition's device states and uncommitted work.
@@ -85,15 +95,17 @@ class PartitionWork:
         """Whether anything waits for the next transaction."""
         return bool(self.outbox or self.dirty or self.next_offset is not None)
 
-    def changelog(self) -> list[tuple[bytes, bytes]]:
-        """Return ``(key, state)`` of the states changed since the last commit."""
-        return [(key, dump_state(self.states[key])) for key in self.dirty]
+    def take(self) -> Pending | None:
+        """Hand the uncommitted work over to a transaction (states serialised now); None if none.
 
-    def committed(self) -> None:
-        """Forget the work that the transaction just committed."""
-        self.dirty.clear()
-        self.outbox.clear()
-        self.next_offset = None
+        Processing may go on while that transaction commits: later work is the next one's.
+        """
+        if not self.pending:
+            return None
+        changelog = [(key, dump_state(self.states[key])) for key in self.dirty]
+        taken = Pending(self.partition, self.outbox, changelog, self.next_offset)
+        self.outbox, self.dirty, self.next_offset = [], set(), None
+        return taken
 
 
 @dataclass

@@ -58,10 +58,11 @@ def test_a_breach_lands_in_the_outbox_once_with_its_state_and_offset() -> None:
     assert [a["type"] for a in alerts] == ["exclusion_breach", "exclusion_breach_ended"]
     assert all(o.key == b"off-1" for o in work.outbox)
     assert work.next_offset == 40 and work.dirty == {b"tag-1"}
-    ((key, raw),) = work.changelog()
+    taken = work.take()
+    assert taken is not None and taken.next_offset == 40 and len(taken.outbox) == 2
+    ((key, raw),) = taken.changelog
     assert key == b"tag-1" and load_state(raw).offender_id == "off-1"
-    work.committed()
-    assert not work.pending
+    assert not work.pending and work.take() is None
 
 
 def test_bad_records_are_dead_lettered_with_their_key_and_offsets_still_advance() -> None:
@@ -95,8 +96,10 @@ def test_states_restored_from_the_changelog_continue_the_episode() -> None:
     tracker, work = _tracker(), PartitionWork(0)
     records = _walk(40)
     tracker.process([(work, r) for r in records[:20]], T0 + timedelta(minutes=21))
-    first = [json.loads(o.value)["type"] for o in work.outbox]
-    restored = PartitionWork(0, restored=dict(work.changelog()))  # another worker takes over
+    first = [json.loads(o.value)["type"] for o in work.outbox]  # before take() empties it
+    taken = work.take()
+    assert taken is not None
+    restored = PartitionWork(0, restored=dict(taken.changelog))  # another worker takes over
     tracker2 = _tracker()
     tracker2.process([(restored, r) for r in records[20:]], T0 + timedelta(minutes=41))
     second = [json.loads(o.value)["type"] for o in restored.outbox]
