@@ -104,7 +104,10 @@ class Settings(BaseSettings):
         120.0, description="No silence alerts until the worker has run this long (catch-up)"
     )
     batch_max: int = Field(
-        1000, ge=1, description="Readings evaluated together (vectorised zone verdicts) at most"
+        250,
+        ge=1,
+        description="Readings evaluated together (vectorised zone verdicts) at most; smaller "
+        "batches let commits progress sooner (latency), larger ones amortise more",
     )
     commit_interval_s: float = Field(
         0.1,
