@@ -344,6 +344,8 @@ def _apply_live(state: EpisodeState, obs: Observation, cfg: EpisodeConfig) -> li
     live, late = state.live, state.late
     was_open = live.ep_start_s is not None
     events = _apply(live, obs, cfg, late=False)
+    if not events:  # the usual case; opening an episode always gives an event
+        return events
     for e in events:
         if e.kind == "episode_closed":
             state.closed_start_s, state.closed_end_s = e.start_s, e.end_s
@@ -387,8 +389,11 @@ def _apply_late(state: EpisodeState, obs: Observation, cfg: EpisodeConfig) -> li
 
 
 def _release(state: EpisodeState, threshold_s: float, cfg: EpisodeConfig) -> list[EpisodeEvent]:
-    events: list[EpisodeEvent] = []
+    """Apply the buffered observations up to ``threshold_s`` (and any beyond the buffer's size)."""
     buf = state.buffer
+    if not buf or (buf[0].ts_s > threshold_s and len(buf) <= cfg.reorder_max_fixes):
+        return []
+    events = _apply_live(state, buf.pop(0), cfg)  # usually the only one
     while buf and (buf[0].ts_s <= threshold_s or len(buf) > cfg.reorder_max_fixes):
         events += _apply_live(state, buf.pop(0), cfg)
     return events

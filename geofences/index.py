@@ -212,7 +212,6 @@ class ZoneIndex:
         self._owner_count = counts
         self._owner_start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         self._build_zone_arrays(zones)
-        self._is_unscheduled = self._sched_rank < 0
         self._horizon: tuple[float, float] | None = None
         self._stride = 0.0
         self._iv_key = self._iv_end = np.empty(0)
@@ -245,6 +244,7 @@ class ZoneIndex:
         self._sched_entries = np.array(sched, dtype=np.int64)
         self._sched_rank = np.full(n, -1, dtype=np.int64)
         self._sched_rank[self._sched_entries] = np.arange(len(sched))
+        self._is_unscheduled = self._sched_rank < 0
 
     # -- owners -------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from geofences import (
     new_state,
     push,
 )
+from geofences.episodes import push_in_place
 from tests.geofences.helpers import ORIGIN, PROPS, conditions_xy, noisy, square, zone
 
 X0, Y0 = ORIGIN
@@ -135,6 +136,40 @@ def test_functions_are_pure_and_state_round_trips_through_json() -> None:
     a = feed("ddd", cfg, state=state)[1]
     b = feed("ddd", cfg, state=again)[1]
     assert a == b
+
+
+@PROPS
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(-40, 0),  # minutes early on every third fix: late, reordered, duplicates
+            st.sampled_from("cpdui"),
+            st.sampled_from([None, 5, 30]),  # the rule's active period ends after so many minutes
+        ),
+        min_size=1,
+        max_size=80,
+    )
+)
+def test_push_in_place_is_push_without_the_copy(steps) -> None:
+    cfg = EpisodeConfig(reorder_window_s=120, reorder_max_fixes=4)
+    pure, owned = new_state(), new_state()
+    for i, (offset, ch, until) in enumerate(steps):
+        ts = NOW + 60.0 * (i + (offset if i % 3 == 0 else 0))
+        obs = Observation(
+            ts,
+            CODE[ch],
+            float(i) if ch in "pd" else None,
+            None if until is None else NOW + 60.0 * (i // 10 * 10 + until),
+        )
+        previous, before = pure, encode_state(pure)
+        pure, expected = push(previous, obs, cfg)
+        assert encode_state(previous) == before  # push leaves its input alone
+        assert push_in_place(owned, obs, cfg) == expected
+        assert owned == pure and encode_state(owned) == encode_state(pure)
+        for lane in (owned.live, owned.late):  # relied on: a run's fields are set while it lasts
+            if lane.run_n == 0:
+                run = (lane.run_definite, lane.run_start_s, lane.run_last_s, lane.run_depth_m)
+                assert (*run, lane.run_until_s) == (0, None, None, None, None)
 
 
 # --------------------------------------------------------------------------- ordering

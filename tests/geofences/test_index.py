@@ -7,11 +7,13 @@ import math
 import numpy as np
 import pytest
 
+import geofences.index
 from geofences import (
     CLEAR,
     DEFINITE,
     INACTIVE,
     UNUSABLE,
+    CompiledConditions,
     ConditionsError,
     Observation,
     ZoneIndex,
@@ -74,8 +76,10 @@ def test_owners_with_different_numbers_of_zones() -> None:
         assert res.zone_verdicts(i) == scalar
 
 
-def test_batch_equals_scalar_with_schedules_validity_curfews_and_lonlat() -> None:
-    rng = np.random.default_rng(11)
+def _mixed_people() -> list[CompiledConditions]:
+    """Return twenty people, each with circles (one scheduled), a polygon with ``valid_to``, an
+    inclusion polygon and a curfew with a grace and an exception.
+    """
     people = []
     for p in range(20):
         cx, cy = X0 + 3000 * p, Y0
@@ -111,6 +115,12 @@ def test_batch_equals_scalar_with_schedules_validity_curfews_and_lonlat() -> Non
                 }
             )
         )
+    return people
+
+
+def test_batch_equals_scalar_with_schedules_validity_curfews_and_lonlat() -> None:
+    rng = np.random.default_rng(11)
+    people = _mixed_people()
     index = ZoneIndex({f"key{p}": c for p, c in enumerate(people)})
     n = 3000
     owner = rng.integers(0, 20, n)
@@ -210,3 +220,55 @@ def test_a_batch_spanning_years_is_evaluated_in_slices() -> None:
     ]
     assert res.active_until_s[4] == utc(2029, 7, 2, 6)
     assert index._horizon[1] - index._horizon[0] < 40 * 86400
+
+
+def _mixed_batch(n: int, seed: int) -> tuple[ZoneIndex, dict]:
+    """The mixed people and seven with 0-3 circles (so owners have 0 to 5 zones), and fixes."""
+    rng = np.random.default_rng(seed)
+    few = [
+        conditions_xy(
+            *[
+                zone(f"f{p}z{k}", "exclusion", circle=(X0 + 300 * k, Y0 - 5000, 120.0))
+                for k in range(p % 4)
+            ],
+            offender_id=f"few{p}",
+        )
+        for p in range(7)
+    ]
+    index = ZoneIndex(_mixed_people() + few)
+    owner = rng.integers(0, 27, n)
+    x = np.where(owner < 20, X0 + 3000 * owner, X0 + 500) + rng.uniform(-1800, 1800, n)
+    y = np.where(owner < 20, Y0, Y0 - 5000) + rng.uniform(-1800, 1800, n)
+    ts = utc(2026, 6, 1) + rng.uniform(0, 4 * 86400, n)
+    acc = np.where(rng.random(n) < 0.05, 150.0, rng.uniform(2, 90, n))
+    return index, {"owner": owner, "ts_s": ts, "x": x, "y": y, "accuracy_m": acc}
+
+
+@pytest.mark.parametrize("with_depth", [True, False])
+def test_one_pass_and_slot_by_slot_evaluation_agree(monkeypatch, with_depth: bool) -> None:
+    index, fixes = _mixed_batch(3000, seed=5)
+    one_pass = index.evaluate(**fixes, with_depth=with_depth)
+    assert len(one_pass) <= geofences.index._ONE_PASS_ROWS  # a stream's batch: one pass
+    monkeypatch.setattr(geofences.index, "_ONE_PASS_ROWS", 0)  # as for a large batch
+    by_slot = index.evaluate(**fixes, with_depth=with_depth)
+    for name in ("offsets", "fix", "entry", "verdict", "depth_m", "active_until_s"):
+        np.testing.assert_array_equal(getattr(one_pass, name), getattr(by_slot, name))
+    assert np.bincount(one_pass.verdict, minlength=5).min() > 0  # every verdict occurs
+
+
+@pytest.mark.parametrize("with_depth", [True, False])
+def test_all_zone_verdicts_are_the_zone_verdicts_of_every_fix(with_depth: bool) -> None:
+    index, fixes = _mixed_batch(2000, seed=6)
+    res = index.evaluate(**fixes, with_depth=with_depth)
+    every = res.all_zone_verdicts()
+    assert len(every) == 2000
+    for i, verdicts in enumerate(every):
+        assert verdicts == res.zone_verdicts(i)
+    # A row without a depth of a zone without a schedule is one shared (frozen) instance.
+    rows = [v for verdicts in every for v in verdicts]
+    shared: dict[tuple[int, int], object] = {}
+    for e, v in zip(res.entry.tolist(), rows, strict=True):
+        if v.depth_m is None and index.zones[e].schedule is None:
+            assert shared.setdefault((e, v.code), v) is v
+    assert len(shared) > 20
+    assert ZoneIndex([]).evaluate([], [], x=[], y=[], accuracy_m=[]).all_zone_verdicts() == []
