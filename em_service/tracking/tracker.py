@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from em_service import metrics
 from em_service.conditions.registry import ConditionsRegistry
@@ -116,7 +116,7 @@ class Tracker:
     settings: Settings
     live: LiveMatcher
     engine: Engine = field(init=False)
-    _consumed: dict[str, Any] = field(init=False, default_factory=dict)  # counter per type
+    _consumed: Counter[str] = field(init=False, default_factory=Counter)  # this batch, by type
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -154,6 +154,9 @@ class Tracker:
                 )
                 self._alerts(work, near)
             metrics.EVENT_LAG.observe((now - item.ts).total_seconds())
+        for kind, n in self._consumed.items():
+            metrics.READINGS_CONSUMED.labels(kind).inc(n)
+        self._consumed.clear()
         if batch:
             done = time.perf_counter()
             metrics.RULE_EVALUATION.observe((done - rules_began) / len(batch))
@@ -194,11 +197,7 @@ class Tracker:
         outcome = triage(rec.value, source, self.settings, now)
         if isinstance(outcome, DeadLetter):
             return outcome
-        kind = reading_type(outcome)
-        counter = self._consumed.get(kind)
-        if counter is None:
-            counter = self._consumed[kind] = metrics.READINGS_CONSUMED.labels(kind)
-        counter.inc()
+        self._consumed[reading_type(outcome)] += 1
         if rec.key != outcome.device_id.encode():
             reason = f"key {rec.key!r} is not device_id {outcome.device_id!r}"
             return self._letter(rec, Rejected("wrong_key", reason), now)
