@@ -121,8 +121,13 @@ class ConditionsRegistry:
         versions = self._versions.get(offender_id)
         if not versions:
             return None
-        at = bisect.bisect_right([v.effective_s for v in versions], ts.timestamp())
-        version = versions[max(at - 1, 0)]
+        ts_s = ts.timestamp()
+        newest = versions[-1]
+        if ts_s >= newest.effective_s:  # the usual case: a reading after the newest change
+            version = newest
+        else:
+            at = bisect.bisect_right([v.effective_s for v in versions], ts_s)
+            version = versions[max(at - 1, 0)]
         return version if version.covers(ts) else None
 
     def batch_index(self) -> tuple[ZoneIndex, dict[str, Version]]:
