@@ -523,7 +523,10 @@ def service_topics(settings: Settings) -> list[NewTopic]:
     compact = {"cleanup.policy": "compact"}
     topics.append(NewTopic(settings.topic_conditions, parts, 1, topic_configs=compact))
     # The worker's device states: partition p holds the states of readings partition p.
-    topics.append(NewTopic(settings.state_changelog_topic(), parts, 1, topic_configs=compact))
+    # Short segments so compaction keeps up (it never touches the active segment): a worker
+    # taking a partition over reads little more than one state per device.
+    changelog = {**compact, "segment.ms": str(3600_000), "min.cleanable.dirty.ratio": "0.1"}
+    topics.append(NewTopic(settings.state_changelog_topic(), parts, 1, topic_configs=changelog))
     return topics
 
 

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: Commit before the commit interval is up once this many outputs and states are pending.
 _MAX_PENDING = 20_000
+#: A commit that takes longer than this has failed (broker gone): the worker stops.
+_COMMIT_TIMEOUT_S = 60.0
 
 
 class TrackingLoop:
@@ -62,41 +64,64 @@ class TrackingLoop:
         self._stopping = asyncio.Event()
         self._gauges: dict[int, Counter[str]] = {}
         self._inflight: asyncio.Task | None = None  # the commit running while the loop goes on
+        self._restoring: dict[int, asyncio.Task] = {}  # partition -> its state restore
+        self._feeds: list[asyncio.Task] = []
+        self._failed: BaseException | None = None  # once set, nothing more is committed
 
     def stop(self) -> None:
         """Ask :meth:`run` to commit what is pending and return."""
         self._stopping.set()
 
+    def _fail(self, exc: BaseException) -> None:
+        """Stop without committing anything more; :meth:`run` raises ``exc``."""
+        if self._failed is None:
+            self._failed = exc
+        self._stopping.set()
+
+    def _check(self) -> None:
+        """Raise if the worker failed or a feed (conditions, scenes) stopped."""
+        if self._failed is not None:
+            raise self._failed
+        for task in self._feeds:
+            if task.done():
+                exc = None if task.cancelled() else task.exception()
+                raise RuntimeError(f"a feed stopped: {task.get_name()}") from exc
+
     async def run(self) -> None:
         """Load conditions and open scenes, then consume until stopped."""
         s = self.settings
         conditions_ready, scenes_ready = asyncio.Event(), asyncio.Event()
-        feeds = [
+        self._feeds = [
             asyncio.create_task(
                 follow_conditions(
                     self.registry, s.kafka_bootstrap, s.topic_conditions, conditions_ready
-                )
+                ),
+                name="conditions feed",
             ),
             asyncio.create_task(
-                follow_scenes(self.live, s.kafka_bootstrap, s.topic_scenes, scenes_ready)
+                follow_scenes(self.live, s.kafka_bootstrap, s.topic_scenes, scenes_ready),
+                name="scenes feed",
             ),
         ]
         try:
-            await self._until_stopped(conditions_ready.wait(), scenes_ready.wait())
+            await self._until_ready(conditions_ready.wait(), scenes_ready.wait())
             if not self._stopping.is_set():
                 await self._consume()
+            self._check()
         finally:
-            for task in feeds:
+            for task in self._feeds:
                 task.cancel()
-            await asyncio.gather(*feeds, return_exceptions=True)
+            await asyncio.gather(*self._feeds, return_exceptions=True)
 
-    async def _until_stopped(self, *waits) -> None:
+    async def _until_ready(self, *waits) -> None:
+        """Wait for ``waits``, a stop request, or a feed that ends (an error) first."""
         stopping = asyncio.create_task(self._stopping.wait())
         ready = asyncio.gather(*waits)
-        await asyncio.wait([stopping, ready], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([stopping, ready, *self._feeds], return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         if not ready.done():
             ready.cancel()
+        self._check()
 
     async def _consume(self) -> None:
         s = self.settings
@@ -118,6 +143,7 @@ class TrackingLoop:
         next_commit = time.monotonic() + s.commit_interval_s
         try:
             while not self._stopping.is_set():
+                self._check()
                 now_m = time.monotonic()
                 wait_s = max(0.0, min(next_tick, next_commit) - now_m)
                 batch = await consumer.getmany(
@@ -134,6 +160,9 @@ class TrackingLoop:
                     if now_m >= next_commit or self._pending() >= _MAX_PENDING:
                         await self._commit()
                         next_commit = time.monotonic() + s.commit_interval_s
+        except BaseException as exc:
+            self._fail(exc)  # what is half done must not be committed
+            raise
         finally:
             metrics.WORKER_UP.set(0)
             async with self.lock:
@@ -156,6 +185,10 @@ class TrackingLoop:
             work = self.works.get(tp.partition)
             if work is None:
                 continue
+            if not work.ready:  # paused while restoring: nothing should come; read it again
+                if recs:
+                    self.consumer.seek(tp, work.position)
+                continue
             fresh = [rec for rec in recs if rec.offset >= work.position]
             if len(fresh) < len(recs):
                 log.info("partition %d: %d records read twice skipped", tp.partition, len(recs))
@@ -172,7 +205,8 @@ class TrackingLoop:
     def _tick(self) -> None:
         wall = utc_now()
         for partition, work in self.works.items():
-            self._gauges[partition] = self.tracker.tick(work, wall)
+            if work.ready:
+                self._gauges[partition] = self.tracker.tick(work, wall)
         self._publish_gauges()
 
     def _publish_gauges(self) -> None:
@@ -190,6 +224,8 @@ class TrackingLoop:
         first (and its failure raised), so transactions of a partition never overlap.
         """
         await self._settle()
+        if self._failed is not None:
+            raise self._failed
         taken = [p for w in self.works.values() if (p := w.take()) is not None]
         if taken:
             self._inflight = asyncio.create_task(self._commit_all(taken))
@@ -198,11 +234,20 @@ class TrackingLoop:
         """Wait for the commit in flight, if any; raise its error."""
         task, self._inflight = self._inflight, None
         if task is not None:
-            await task
+            try:
+                await task
+            except BaseException as exc:
+                self._fail(exc)  # later work must not be committed over this gap
+                raise
 
     async def _commit_all(self, taken: list[Pending]) -> None:
         began = time.perf_counter()
-        await asyncio.gather(*(self._commit_one(p) for p in taken))
+        commits = asyncio.gather(*(self._commit_one(p) for p in taken))
+        try:
+            await asyncio.wait_for(commits, _COMMIT_TIMEOUT_S)
+        except BaseException:
+            commits.cancel()
+            raise
         metrics.TRANSACTION_COMMIT.observe(time.perf_counter() - began)
 
     async def _commit_or_drop(self, why: str) -> None:
@@ -211,6 +256,9 @@ class TrackingLoop:
         Nothing is lost: the inputs of uncommitted work were not committed either, so whoever
         owns the partitions next reads them again.
         """
+        if self._failed is not None:
+            log.warning("%s after a failure: nothing more is committed; it will be redone", why)
+            return
         try:
             await self._commit()
             await self._settle()
@@ -222,16 +270,19 @@ class TrackingLoop:
         producer = self.producers[taken.partition]
         await producer.begin_transaction()
         try:
-            for out in taken.outbox:
-                await producer.send(out.topic, out.value, key=out.key)
+            sent = [await producer.send(o.topic, o.value, key=o.key) for o in taken.outbox]
             changelog = s.state_changelog_topic()
             for key, value in taken.changelog:
-                await producer.send(changelog, value, key=key, partition=taken.partition)
+                sent.append(
+                    await producer.send(changelog, value, key=key, partition=taken.partition)
+                )
             if taken.next_offset is not None:
                 tp = TopicPartition(s.topic_readings, taken.partition)
                 await producer.send_offsets_to_transaction(
                     {tp: OffsetAndMetadata(taken.next_offset, "")}, s.app_id
                 )
+            # aiokafka would commit a transaction in which a batch failed: check every delivery.
+            await asyncio.gather(*sent)
         except BaseException:
             with contextlib.suppress(Exception):
                 await producer.abort_transaction()
@@ -239,13 +290,23 @@ class TrackingLoop:
         await producer.commit_transaction()
 
     async def _assign(self, partitions: list[int]) -> None:
-        """Take over ``partitions`` (concurrently): fence earlier owners, restore, seek."""
-        await asyncio.gather(*(self._take_over(p) for p in partitions if p not in self.works))
+        """Take over ``partitions`` (concurrently): fence earlier owners, seek, start restores."""
+        results = await asyncio.gather(
+            *(self._take_over(p) for p in partitions if p not in self.works),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _take_over(self, partition: int) -> None:
+        """Fence the previous owner, seek to the committed offset, restore in the background.
+
+        The restore runs outside the rebalance callback (the consumer sends no heartbeats while
+        a callback runs): the partition stays paused until its device states are loaded.
+        """
         s = self.settings
         assert self.consumer is not None
-        began = time.perf_counter()
         producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap,
             transactional_id=f"{s.app_id}-tracking-{partition}",
@@ -253,21 +314,39 @@ class TrackingLoop:
             max_batch_size=1 << 20,
         )
         await producer.start()  # InitProducerId: fences the previous owner, aborts its txn
-        work = PartitionWork(partition)
-        work.restored = await self._restore(partition)
+        self.producers[partition] = producer
         tp = TopicPartition(s.topic_readings, partition)
         committed = await self.consumer.committed(tp)
         if committed is None:
             committed = (await self.consumer.beginning_offsets([tp]))[tp]
-        work.position = committed
+        work = self.works[partition] = PartitionWork(partition, position=committed, ready=False)
         self.consumer.seek(tp, committed)
-        self.producers[partition], self.works[partition] = producer, work
+        self.consumer.pause(tp)
+        self._restoring[partition] = asyncio.create_task(self._restore_then_resume(work, tp))
+
+    async def _restore_then_resume(self, work: PartitionWork, tp: TopicPartition) -> None:
+        began = time.perf_counter()
+        try:
+            restored = await self._restore(work.partition)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("partition %d: restoring device states failed", work.partition)
+            self._fail(exc)
+            return
+        async with self.lock:
+            if self.works.get(work.partition) is not work:
+                return  # revoked meanwhile
+            work.restored, work.ready = restored, True
+            self._restoring.pop(work.partition, None)
+            assert self.consumer is not None
+            self.consumer.resume(tp)
         log.info(
             "partition %d: %d device states restored in %.2f s, resuming at offset %d",
-            partition,
-            len(work.restored),
+            work.partition,
+            len(restored),
             time.perf_counter() - began,
-            committed,
+            work.position,
         )
 
     async def _restore(self, partition: int) -> dict[bytes, bytes]:
@@ -307,6 +386,9 @@ class TrackingLoop:
         self._publish_gauges()
 
     async def _drop(self, partition: int) -> None:
+        restore = self._restoring.pop(partition, None)
+        if restore is not None:
+            restore.cancel()
         self.works.pop(partition, None)
         self._gauges.pop(partition, None)
         producer = self.producers.pop(partition, None)
@@ -322,8 +404,17 @@ class _Rebalance(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self.loop.lock:
-            await self.loop._revoke(sorted(tp.partition for tp in revoked))
+            await self._guarded(self.loop._revoke(sorted(tp.partition for tp in revoked)))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self.loop.lock:
-            await self.loop._assign(sorted(tp.partition for tp in assigned))
+            await self._guarded(self.loop._assign(sorted(tp.partition for tp in assigned)))
+
+    async def _guarded(self, step) -> None:
+        # aiokafka only logs a callback's error: the worker would keep partitions it does
+        # not process. Stop instead (a restart takes them over cleanly).
+        try:
+            await step
+        except Exception as exc:
+            log.exception("rebalance step failed; stopping")
+            self.loop._fail(exc)

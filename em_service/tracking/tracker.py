@@ -76,6 +76,7 @@ class PartitionWork:
     outbox: list[Output] = field(default_factory=list)
     next_offset: int | None = None  # input offset to commit (set by processing, cleared by commit)
     position: int = 0  # next input offset to process (set where the partition is taken over)
+    ready: bool = True  # False while the states are being restored (the partition is paused)
     watermark: datetime | None = None  # newest event time seen (the event rule clock)
 
     def state(self, key: bytes) -> DeviceState:
