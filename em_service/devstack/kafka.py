@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from em_service.scenes.config import get_scene_settings
 from em_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -511,15 +512,15 @@ def status(settings: Settings) -> BrokerInfo:
 
 
 def service_topics(settings: Settings) -> list[NewTopic]:
-    """Return the topics the service needs (conditions and the state changelog are compacted)."""
+    """Return the topics the service needs, with their cleanup policies."""
     parts = settings.topic_partitions
-    plain = (
-        settings.topic_readings,
-        settings.topic_alerts,
-        settings.topic_scenes,
-        settings.topic_dlq,
-    )
+    plain = (settings.topic_readings, settings.topic_alerts, settings.topic_dlq)
     topics = [NewTopic(name, parts, 1) for name in plain]
+    # Workers read every open scene from the start of the scenes topic: keep the newest version
+    # of each scene (key = scene_id) for as long as a scene can stay open, plus a day.
+    open_ms = int((get_scene_settings().open_days + 1) * 86_400_000)
+    scenes = {"cleanup.policy": "compact,delete", "retention.ms": str(open_ms)}
+    topics.append(NewTopic(settings.topic_scenes, parts, 1, topic_configs=scenes))
     compact = {"cleanup.policy": "compact"}
     topics.append(NewTopic(settings.topic_conditions, parts, 1, topic_configs=compact))
     # The worker's device states: partition p holds the states of readings partition p.

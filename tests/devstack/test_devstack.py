@@ -151,13 +151,20 @@ async def test_ensure_topics_creates_compacted_conditions_and_changelog(
         assert {t["topic"]: len(t["partitions"]) for t in described} == dict.fromkeys(
             names.values(), 3
         )
-        for compacted in (settings.topic_conditions, settings.state_changelog_topic()):
+        policies = {
+            settings.topic_conditions: "compact",
+            settings.state_changelog_topic(): "compact",
+            settings.topic_scenes: "compact,delete",  # open scenes: newest version, open_days
+        }
+        for topic, policy in policies.items():
             [response] = await admin.describe_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, compacted)]
+                [ConfigResource(ConfigResourceType.TOPIC, topic)]
             )
             [(_code, _msg, _type, _name, entries)] = response.resources
             configs = {entry[0]: entry[1] for entry in entries}
-            assert configs["cleanup.policy"] == "compact", compacted
+            assert configs["cleanup.policy"] == policy, topic
+            if topic == settings.topic_scenes:
+                assert int(configs["retention.ms"]) == (14 + 1) * 86_400_000
     finally:
         await admin.close()
 

@@ -190,12 +190,13 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
         env.stop(worker, sig=signal.SIGKILL)
         env.procs.remove(worker)
         env.start("worker", log_name="worker2")
-        want = sum(EXPECTED.values())
-        env.wait_until(lambda: len(_committed_ids(env)) >= want, 180, "every alert after restart")
+        expected = {a["alert_id"] for a in uninterrupted}
+        # The first worker may have committed most alerts already: wait for all of them.
+        env.wait_until(lambda: _committed_ids(env) >= expected, 180, "every alert after restart")
         after = _committed_ids(env, timeout_s=5)
     finally:
         env.stop_all()
-    assert after == {a["alert_id"] for a in uninterrupted}
+    assert after == expected
     assert max(Counter(_committed_id_list(env)).values()) == 1  # no alert committed twice
 
 
