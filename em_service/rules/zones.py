@@ -70,19 +70,9 @@ def _local(ts_s: float, tz: str) -> str:
     return datetime.fromtimestamp(ts_s, ZoneInfo(tz)).isoformat()
 
 
-def curfew_window_at(version: Version, t: datetime) -> tuple[str, datetime] | None:
-    """Return ``(curfew_id, window start)`` of a curfew window active at ``t``, or None."""
-    for curfew in version.conditions.curfews:
-        window = _window_at(version.compiled, curfew.curfew_id, t.timestamp())
-        if window is not None:
-            return curfew.curfew_id, _utc(window.nominal_start_s)
-    return None
-
-
 def curfew_windows_from(version: Version, t0: datetime, t1: datetime) -> list[tuple[str, datetime]]:
     """Return ``(curfew_id, window start)`` of each curfew window active at ``t0`` or starting in
-    ``(t0, t1)``, by start; a window is active from its nominal start, as in
-    :func:`curfew_window_at`."""
+    ``(t0, t1)``, by start; a window is active from its nominal start."""
     lo, hi = t0.timestamp(), t1.timestamp()
     found = sorted(
         (w.nominal_start_s, i, c.curfew_id)

@@ -24,7 +24,6 @@ from geofences import ZoneVerdict
 class DeviceState(Struct):
     """Everything the rules remember about one device (a changelogged table value)."""
 
-    partition: int = -1
     offender_id: str | None = None
     is_gps: bool = False
     silence: silence.SilenceState = msgspec.field(default_factory=silence.SilenceState)
@@ -140,7 +139,7 @@ class Engine:
         (:meth:`on_reading` evaluates those one by one).
         """
         index, latest = self.registry.batch_index()
-        offender_for, at = self.registry.offender_for, self.registry.at
+        offender_for, at = self.registry.offender_for, self.registry.at  # at: newest first
         rows: list[int] = []
         owners: list[str] = []
         times: list[float] = []
@@ -151,16 +150,10 @@ class Engine:
             version = latest.get(offender) if offender else None
             if version is None:
                 continue
-            ts_s = r.ts.timestamp()
-            if ts_s >= version.effective_s:
-                # The registry would answer the newest version if it covers the time, else None.
-                in_force = version.covers(r.ts)
-            else:
-                in_force = at(offender, r.ts) is version
-            if in_force:
+            if at(offender, r.ts) is version:
                 rows.append(i)
                 owners.append(offender)
-                times.append(ts_s)
+                times.append(r.ts.timestamp())
         if not rows:
             return {}
         n = len(rows)

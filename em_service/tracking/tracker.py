@@ -84,7 +84,6 @@ class PartitionWork:
         state = self.states.get(key)
         if state is None:
             state = self.states[key] = load_state(self.restored.pop(key, None))
-            state.partition = self.partition
         return state
 
     def device_keys(self) -> list[bytes]:
