@@ -3,7 +3,7 @@
 # Tests that need Kafka start a local broker themselves (or reuse one on EM_KAFKA_PORT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+bash scripts/install.sh
 python3 -m ruff check .
 python3 -m ruff format --check .
 python3 -m em_service.contracts.schema_export --check

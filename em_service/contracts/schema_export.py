@@ -7,6 +7,7 @@ rewrites the files and ``--check`` (used by the tests) fails when they drift.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -38,9 +39,27 @@ CONTRACTS: dict[str, Any] = {
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
 
+def _normalise_descriptions(node: Any) -> Any:
+    """Return ``node`` with every ``description`` dedented by ``inspect.cleandoc``.
+
+    msgspec copies docstrings into descriptions; whether it dedents them changed between
+    releases (0.23 does, older ones did not), so the files are normalised here and stay the
+    same whichever version generated them.
+    """
+    if isinstance(node, dict):
+        return {
+            k: inspect.cleandoc(v) if k == "description" and isinstance(v, str)
+            else _normalise_descriptions(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_normalise_descriptions(v) for v in node]
+    return node
+
+
 def schema_for(name: str) -> dict[str, Any]:
     """Return the JSON Schema document for message ``name``."""
-    body = msgspec.json.schema(CONTRACTS[name])
+    body = _normalise_descriptions(msgspec.json.schema(CONTRACTS[name]))
     doc: dict[str, Any] = {
         "$schema": SCHEMA_DIALECT,
         "$id": f"{ID_BASE}{name}.schema.json",
