@@ -65,3 +65,14 @@ def test_invalid_examples_are_rejected(name: str) -> None:
             # Structural faults are expressible in JSON Schema too; cross-field rules are not.
             errors = list(validator.iter_errors(case["message"]))
             assert errors, f"{name}: schema accepted invalid example: {case['why']}"
+
+
+def test_schema_descriptions_do_not_depend_on_how_msgspec_dedents_docstrings() -> None:
+    """msgspec < 0.23 kept a docstring's indentation, 0.23 strips it: the files must not care."""
+    from em_service.contracts.schema_export import _normalise_descriptions
+
+    indented = {"description": "Title.\n\n    Body line one;\n    body line two.", "x": [{}]}
+    dedented = {"description": "Title.\n\nBody line one;\nbody line two.", "x": [{}]}
+    nested = {"$defs": {"A": indented}, "anyOf": [indented]}
+    assert _normalise_descriptions(indented) == dedented
+    assert _normalise_descriptions(nested) == {"$defs": {"A": dedented}, "anyOf": [dedented]}
