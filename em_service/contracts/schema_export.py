@@ -48,7 +48,8 @@ def _normalise_descriptions(node: Any) -> Any:
     """
     if isinstance(node, dict):
         return {
-            k: inspect.cleandoc(v) if k == "description" and isinstance(v, str)
+            k: inspect.cleandoc(v)
+            if k == "description" and isinstance(v, str)
             else _normalise_descriptions(v)
             for k, v in node.items()
         }
