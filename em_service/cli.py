@@ -13,9 +13,14 @@ from collections.abc import Sequence
 
 def _worker(args: argparse.Namespace) -> int:
     from em_service import worker
+    from em_service.limits import LimitsError
     from em_service.settings import get_settings
 
-    worker.run(get_settings(), loglevel=args.loglevel)
+    try:
+        worker.run(get_settings(), loglevel=args.loglevel)
+    except LimitsError as exc:
+        print(f"em-service worker: refusing to start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -71,10 +71,20 @@ async def read_since(
 
 
 async def send_all(
-    bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]
+    bootstrap: str,
+    topic: str,
+    messages: Iterable[tuple[bytes | None, bytes]],
+    *,
+    max_request_size: int = 1_048_576,
 ) -> int:
-    """Send ``(key, value)`` pairs with acks=all and wait for all of them; return the count."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    """Send ``(key, value)`` pairs with acks=all and wait for all of them; return the count.
+
+    A record larger than ``max_request_size`` (``EM_KAFKA_MAX_MESSAGE_BYTES``) raises
+    ``MessageSizeTooLargeError`` before anything is sent.
+    """
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=max_request_size
+    )
     await producer.start()
     try:
         futures = [await producer.send(topic, value, key=key) for key, value in messages]

@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     )
     kafka_heap: str = Field("-Xmx768m -Xms256m", description="devstack: JVM heap options")
 
+    kafka_max_message_bytes: int = Field(
+        1_048_576,
+        ge=1,
+        description="Largest Kafka record batch: every producer's max_request_size, the devstack "
+        "broker's message.max.bytes and the max.message.bytes of the topics the service creates; "
+        "the worker refuses to start if a topic it writes accepts less",
+    )
+
     topic_readings: str = Field("em.readings", description="Tag readings in (key = device_id)")
     topic_alerts: str = Field("em.alerts", description="Alerts out (key = offender_id)")
     topic_scenes: str = Field("em.scenes", description="Reported crime scenes (key = scene_id)")
@@ -77,7 +85,12 @@ class Settings(BaseSettings):
     )
 
     # --- Validation of readings ------------------------------------------------------------
-    max_message_bytes: int = Field(16_384, description="Larger readings are dead-lettered")
+    max_message_bytes: int = Field(
+        16_384,
+        ge=1,
+        description="Larger readings are dead-lettered with their first this many bytes; must "
+        "fit a dead letter under EM_KAFKA_MAX_MESSAGE_BYTES (checked at worker start)",
+    )
     max_future_skew_s: float = Field(
         300.0, description="Readings stamped further than this in the future are dead-lettered"
     )

@@ -8,6 +8,7 @@ import signal
 
 from em_service import metrics
 from em_service.devstack import ensure_topics
+from em_service.limits import check_settings, check_topics, output_topics
 from em_service.settings import Settings
 from em_service.tracking.loop import TrackingLoop
 
@@ -15,14 +16,20 @@ log = logging.getLogger(__name__)
 
 
 def run(settings: Settings, loglevel: str = "INFO") -> None:
-    """Start the worker and block until it stops (SIGTERM / SIGINT: commit, then leave)."""
+    """Start the worker and block until it stops (SIGTERM / SIGINT: commit, then leave).
+
+    Raises :class:`~em_service.limits.LimitsError` before consuming anything if the message
+    size limits contradict each other or a topic the worker writes.
+    """
     logging.basicConfig(
         level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    check_settings(settings)  # before anything touches Kafka
     created = ensure_topics(settings)
     if created:
         log.info("created topics: %s", ", ".join(created))
+    asyncio.run(check_topics(settings, output_topics(settings)))
     metrics.serve(settings.worker_metrics_port, settings.worker_metrics_host)
     asyncio.run(_main(settings))
 

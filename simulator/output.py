@@ -197,6 +197,7 @@ async def send_kafka(
     pacer: Pacer,
     partitions: int = 4,
     tick: Tick | None = None,
+    max_request_size: int = 1_048_576,
 ) -> dict[str, int]:
     """Send conditions, then readings and scenes by delivery time; return counts per topic.
 
@@ -206,7 +207,11 @@ async def send_kafka(
 
     await _ensure_topics(bootstrap, topics, partitions)
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=262_144
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=20,
+        max_batch_size=min(262_144, max_request_size),
+        max_request_size=max_request_size,  # EM_KAFKA_MAX_MESSAGE_BYTES: larger ones are refused
     )
     await producer.start()
     counts = {"conditions": 0, "readings": 0, "scenes": 0}

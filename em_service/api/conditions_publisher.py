@@ -42,6 +42,7 @@ class TopicPublisher:
                     enable_idempotence=True,
                     request_timeout_ms=int(self.timeout_s * 1000),
                     client_id=f"{self.settings.app_id}-{self.client}",
+                    max_request_size=self.settings.kafka_max_message_bytes,
                 )
                 try:
                     await asyncio.wait_for(producer.start(), self.timeout_s)

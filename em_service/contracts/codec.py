@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,10 @@ from em_service.contracts.readings import Reading
 _reading_decoder = msgspec.json.Decoder(Reading)
 _encoder = msgspec.json.Encoder()
 _READING_TYPES = frozenset({"gps", "alcohol", "event"})
+#: A dead letter's ``detail`` keeps at most this many characters.
+DETAIL_MAX_CHARS = 1000
+#: A dead letter (its ``key`` field and its Kafka key) keeps at most this many key bytes.
+KEY_MAX_BYTES = 256
 
 
 class Rejected(ValueError):
@@ -90,16 +95,35 @@ def dead_letter(
     offset: int | None,
     key: bytes | None,
     now: datetime | None = None,
+    keep_bytes: int | None = None,
 ) -> DeadLetter:
-    """Return the dead letter for ``raw``: the original bytes (base64), the reason, the source."""
+    """Return the dead letter for ``raw``: the original bytes (base64), the reason, the source.
+
+    An original longer than ``keep_bytes`` keeps only its first ``keep_bytes`` bytes
+    (``truncated``); size and SHA-256 are those of the whole. The detail keeps at most
+    ``DETAIL_MAX_CHARS`` characters and the key its first ``KEY_MAX_BYTES`` bytes, so that the
+    letter's size is bounded (see :mod:`em_service.limits`).
+    """
+    truncated = keep_bytes is not None and len(raw) > keep_bytes
+    kept = raw[:keep_bytes] if truncated else raw
+    detail = rejected.detail
+    if len(detail) > DETAIL_MAX_CHARS:
+        detail = detail[: DETAIL_MAX_CHARS - 1] + "…"
     return DeadLetter(
         reason=rejected.reason,
-        detail=rejected.detail,
+        detail=detail,
         source_topic=topic,
         source_partition=partition,
         source_offset=offset,
-        key=key.decode("utf-8", "replace") if key is not None else None,
-        original_b64=base64.b64encode(raw).decode("ascii"),
+        key=dead_letter_key(key).decode("utf-8", "replace") if key is not None else None,
+        original_b64=base64.b64encode(kept).decode("ascii"),
         original_size=len(raw),
         rejected_at=now or datetime.now(UTC),
+        original_sha256=hashlib.sha256(raw).hexdigest(),
+        truncated=truncated,
     )
+
+
+def dead_letter_key(key: bytes) -> bytes:
+    """Return the key a dead letter keeps (its Kafka key too): the first ``KEY_MAX_BYTES``."""
+    return key[:KEY_MAX_BYTES]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from msgspec import Struct
+from msgspec import Meta, Struct
 
 from em_service.contracts.types import AwareDatetime
 
@@ -21,8 +21,17 @@ DlqReason = Literal[
 ]
 
 
+#: Hex SHA-256 of the whole original message.
+Sha256Hex = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256")]
+
+
 class DeadLetter(Struct, forbid_unknown_fields=True):
-    """A rejected reading; ``original_b64`` holds the exact bytes as received (base64)."""
+    """A rejected reading; ``original_b64`` holds the bytes as received (base64).
+
+    An original longer than ``EM_MAX_MESSAGE_BYTES`` keeps only its first that many bytes
+    (``truncated``); ``original_size`` and ``original_sha256`` always describe the whole of it.
+    Letters written before these two fields existed decode with ``None`` and ``False``.
+    """
 
     reason: DlqReason
     detail: str
@@ -33,3 +42,5 @@ class DeadLetter(Struct, forbid_unknown_fields=True):
     original_b64: str
     original_size: int
     rejected_at: AwareDatetime
+    original_sha256: Sha256Hex | None = None
+    truncated: bool = False

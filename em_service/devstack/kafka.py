@@ -185,6 +185,8 @@ def server_properties(settings: Settings, data_dir: Path) -> str:
         "num.network.threads": "2",
         "num.io.threads": "4",
         "num.recovery.threads.per.data.dir": "1",
+        # The largest record batch: the producers' max_request_size (see em_service.limits).
+        "message.max.bytes": str(settings.kafka_max_message_bytes),
     }
     return "".join(f"{key}={value}\n" for key, value in props.items())
 
@@ -514,14 +516,17 @@ def status(settings: Settings) -> BrokerInfo:
 def service_topics(settings: Settings) -> list[NewTopic]:
     """Return the topics the service needs, with their cleanup policies."""
     parts = settings.topic_partitions
+    # Every topic takes the batches the producers may send (EM_KAFKA_MAX_MESSAGE_BYTES), whatever
+    # the broker's default: a larger reading is refused when sent, a smaller one reaches the worker.
+    size = {"max.message.bytes": str(settings.kafka_max_message_bytes)}
     plain = (settings.topic_readings, settings.topic_alerts, settings.topic_dlq)
-    topics = [NewTopic(name, parts, 1) for name in plain]
+    topics = [NewTopic(name, parts, 1, topic_configs=size) for name in plain]
     # Workers read every open scene from the start of the scenes topic: keep the newest version
     # of each scene (key = scene_id) for as long as a scene can stay open, plus a day.
     open_ms = int((get_scene_settings().open_days + 1) * 86_400_000)
-    scenes = {"cleanup.policy": "compact,delete", "retention.ms": str(open_ms)}
+    scenes = {**size, "cleanup.policy": "compact,delete", "retention.ms": str(open_ms)}
     topics.append(NewTopic(settings.topic_scenes, parts, 1, topic_configs=scenes))
-    compact = {"cleanup.policy": "compact"}
+    compact = {**size, "cleanup.policy": "compact"}
     topics.append(NewTopic(settings.topic_conditions, parts, 1, topic_configs=compact))
     # The worker's device states: partition p holds the states of readings partition p.
     # Short segments so compaction keeps up (it never touches the active segment): a worker

@@ -39,7 +39,10 @@ async def _import(
         if publish:
             await ensure_topics_async(settings)
             producer = AIOKafkaProducer(
-                bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
+                bootstrap_servers=settings.kafka_bootstrap,
+                acks="all",
+                enable_idempotence=True,
+                max_request_size=settings.kafka_max_message_bytes,
             )
             await producer.start()
 

@@ -198,6 +198,7 @@ class SceneConsumer:
             acks="all",
             enable_idempotence=True,
             client_id=f"{s.app_id}-scenes",
+            max_request_size=s.kafka_max_message_bytes,
         )
         await consumer.start()
         await producer.start()

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from em_service.contracts import DeadLetter, Reading
 from em_service.contracts.codec import Rejected, dead_letter, decode_reading
+from em_service.limits import original_keep_bytes
 from em_service.settings import Settings
 
 
@@ -26,7 +27,8 @@ class Source:
 def triage(
     raw: bytes | None, source: Source, settings: Settings, now: datetime
 ) -> Reading | DeadLetter:
-    """Return the typed reading in ``raw``, or the dead letter that explains why it is not one."""
+    """Return the typed reading in ``raw``, or the dead letter that explains why it is not one
+    (an oversize original cut to ``EM_MAX_MESSAGE_BYTES``)."""
     if raw is None:
         raw, rejected = b"", Rejected("invalid_json", "empty message (null value)")
     else:
@@ -48,4 +50,5 @@ def triage(
         offset=source.offset,
         key=source.key,
         now=now,
+        keep_bytes=original_keep_bytes(settings),
     )

@@ -311,7 +311,8 @@ class TrackingLoop:
             bootstrap_servers=s.kafka_bootstrap,
             transactional_id=f"{s.app_id}-tracking-{partition}",
             linger_ms=2,
-            max_batch_size=1 << 20,
+            max_batch_size=min(1 << 20, s.kafka_max_message_bytes),
+            max_request_size=s.kafka_max_message_bytes,  # see em_service.limits
         )
         await producer.start()  # InitProducerId: fences the previous owner, aborts its txn
         self.producers[partition] = producer

@@ -22,7 +22,7 @@ from typing import Protocol
 from em_service import metrics
 from em_service.conditions.registry import ConditionsRegistry
 from em_service.contracts import Alert, DeadLetter, GpsReading, Reading
-from em_service.contracts.codec import Rejected, dead_letter, encode
+from em_service.contracts.codec import Rejected, dead_letter, dead_letter_key, encode
 from em_service.contracts.readings import reading_type
 from em_service.scenes.live import LiveMatcher
 from em_service.settings import Settings
@@ -221,6 +221,7 @@ class Tracker:
         log.info(
             "dead-lettered %s@%s: %s", letter.source_partition, letter.source_offset, letter.detail
         )
+        key = dead_letter_key(key) if key is not None else None
         work.outbox.append(Output(self.settings.topic_dlq, key, encode(letter)))
 
     def _unknown_device(
