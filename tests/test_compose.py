@@ -105,3 +105,12 @@ def test_prometheus_scrapes_the_published_ports(config: dict) -> None:
 def test_kafka_image_matches_devstack_version(config: dict) -> None:
     image = config["services"]["kafka"]["image"]
     assert image == f"apache/kafka:{Settings().kafka_version}"
+
+
+@pytest.mark.parametrize("service", ["worker", "archiver", "api"])
+def test_broker_and_service_share_the_message_size_limit(config: dict, service: str) -> None:
+    broker = config["services"]["kafka"]["environment"]["KAFKA_MESSAGE_MAX_BYTES"]
+    env = config["services"][service]["environment"]
+    assert int(env["EM_KAFKA_MAX_MESSAGE_BYTES"]) == int(broker)
+    settings = Settings(**{k[3:].lower(): v for k, v in env.items()})
+    assert settings.kafka_max_message_bytes == int(broker)

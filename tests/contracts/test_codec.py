@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 
-from em_service.contracts import AlcoholReading, DeviceEvent, GpsReading
-from em_service.contracts.codec import Rejected, dead_letter, decode_reading
+from em_service.contracts import AlcoholReading, DeadLetter, DeviceEvent, GpsReading
+from em_service.contracts.codec import (
+    DETAIL_MAX_CHARS,
+    KEY_MAX_BYTES,
+    Rejected,
+    dead_letter,
+    dead_letter_key,
+    decode_reading,
+    encode,
+)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 GOOD = {
@@ -88,3 +98,62 @@ def test_dead_letter_keeps_original_bytes() -> None:
     )
     assert base64.b64decode(letter.original_b64) == raw
     assert (letter.reason, letter.source_offset, letter.key) == ("schema_violation", 7, "tag-1")
+
+
+def _letter(raw: bytes, keep: int | None, *, key: bytes | None = b"tag-1", detail: str = "too big"):
+    return dead_letter(
+        raw,
+        Rejected("oversize", detail),
+        topic="em.readings",
+        partition=0,
+        offset=3,
+        key=key,
+        now=NOW,
+        keep_bytes=keep,
+    )
+
+
+def test_dead_letter_within_keep_bytes_is_whole() -> None:
+    raw = bytes(range(256)) * 4
+    letter = _letter(raw, keep=len(raw))
+    assert base64.b64decode(letter.original_b64) == raw
+    assert not letter.truncated
+    assert (letter.original_size, letter.original_sha256) == (
+        len(raw),
+        hashlib.sha256(raw).hexdigest(),
+    )
+
+
+def test_oversize_original_is_cut_to_keep_bytes_with_size_and_sha256_of_the_whole() -> None:
+    raw = b'{"type":"gps","pad":"' + bytes(range(256)) * 4000 + b'"}'
+    letter = _letter(raw, keep=16_384)
+    kept = base64.b64decode(letter.original_b64)
+    assert kept == raw[:16_384]
+    assert letter.truncated
+    assert letter.original_size == len(raw)
+    assert letter.original_sha256 == hashlib.sha256(raw).hexdigest()
+    assert len(encode(letter)) < 16_384 * 4 // 3 + 2_000  # not the whole original in base64
+
+
+def test_detail_and_key_are_capped() -> None:
+    key = b"\x00" * 5_000
+    letter = _letter(b"{}", keep=None, key=key, detail="\x01" * 50_000)
+    assert len(letter.detail) == DETAIL_MAX_CHARS and letter.detail.endswith("…")
+    assert letter.key == "\x00" * KEY_MAX_BYTES
+    assert dead_letter_key(key) == key[:KEY_MAX_BYTES]
+
+
+def test_letters_written_before_sha256_and_truncated_still_decode() -> None:
+    old = {
+        "reason": "oversize",
+        "detail": "x",
+        "source_topic": "em.readings",
+        "source_partition": 0,
+        "source_offset": 1,
+        "key": None,
+        "original_b64": "",
+        "original_size": 0,
+        "rejected_at": "2026-11-21T22:31:00Z",
+    }
+    letter = msgspec.json.decode(json.dumps(old), type=DeadLetter)
+    assert (letter.original_sha256, letter.truncated) == (None, False)

@@ -70,6 +70,15 @@ def test_server_properties_fit_a_single_node(tmp_path: Path) -> None:
     assert "transaction.state.log.replication.factor=1" in lines
     assert "offsets.topic.replication.factor=1" in lines
     assert f"log.dirs={tmp_path}" in lines
+    assert "message.max.bytes=1048576" in lines  # the producers' max_request_size
+
+
+def test_broker_and_topics_follow_the_kafka_message_limit(tmp_path: Path) -> None:
+    settings = Settings(kafka_max_message_bytes=2_000_000)
+    lines = set(devstack.server_properties(settings, tmp_path).splitlines())
+    assert "message.max.bytes=2000000" in lines
+    for topic in devstack.service_topics(settings):
+        assert topic.topic_configs["max.message.bytes"] == "2000000", topic.name
 
 
 @pytest.mark.kafka
@@ -163,6 +172,7 @@ async def test_ensure_topics_creates_compacted_conditions_and_changelog(
             [(_code, _msg, _type, _name, entries)] = response.resources
             configs = {entry[0]: entry[1] for entry in entries}
             assert configs["cleanup.policy"] == policy, topic
+            assert int(configs["max.message.bytes"]) == settings.kafka_max_message_bytes
             if topic == settings.topic_scenes:
                 assert int(configs["retention.ms"]) == (14 + 1) * 86_400_000
     finally:
