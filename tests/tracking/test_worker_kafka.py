@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,6 +90,11 @@ def test_worker_consumes_valid_and_dead_letters_invalid(
     assert total(samples, "em_readings_rejected_total") == len(invalid)
     decoded = [json.loads(r.value) for r in letters]
     assert sorted(d["reason"] for d in decoded) == sorted(reason for _, reason in invalid)
+    keep = env.settings.max_message_bytes  # an oversize original keeps its first bytes
     originals = {base64.b64decode(d["original_b64"]) for d in decoded}
-    assert originals == {raw for raw, _ in invalid}, "dead letters keep the exact original bytes"
+    assert originals == {raw[:keep] for raw, _ in invalid}, "dead letters keep the original bytes"
+    assert {d["original_sha256"] for d in decoded} == {
+        hashlib.sha256(raw).hexdigest() for raw, _ in invalid
+    }
+    assert [d["truncated"] for d in decoded].count(True) == 1
     assert sorted(r.key for r in letters) == [b"tag-it-1"] * (len(invalid) - 1) + [b"tag-other"]
