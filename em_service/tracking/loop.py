@@ -133,7 +133,7 @@ class TrackingLoop:
             auto_offset_reset="earliest",
             session_timeout_ms=int(s.session_timeout_s * 1000),
             heartbeat_interval_ms=int(s.session_timeout_s * 200),
-            max_partition_fetch_bytes=4 << 20,
+            max_partition_fetch_bytes=max(4 << 20, s.kafka_max_message_bytes),
         )
         await consumer.start()
         consumer.subscribe([s.topic_readings], listener=_Rebalance(self))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -9,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from em_service.conditions.registry import ConditionsRegistry
-from em_service.contracts.codec import encode
+from em_service.contracts.codec import KEY_MAX_BYTES, encode
+from em_service.limits import batch_bytes_bound
 from em_service.scenes.config import SceneSettings
 from em_service.scenes.live import LiveMatcher
 from em_service.settings import Settings
@@ -82,6 +84,25 @@ def test_bad_records_are_dead_lettered_with_their_key_and_offsets_still_advance(
     ]
     assert all(o.topic == "dlq" for o in work.outbox)
     assert work.next_offset == 8 and not work.dirty
+
+
+def test_every_dead_letter_fits_the_producer_limit_whatever_its_key_and_size() -> None:
+    tracker, work = _tracker(), PartitionWork(0)
+    s = tracker.settings
+    key = b"\x00" * 1_047_000  # with its value, the record is within the broker limit
+    batch = [
+        Rec("readings", 0, 0, key, b"{oops"),
+        Rec("readings", 0, 1, b"tag-1", b"{" + b"\x01" * 1_040_000),  # oversize
+    ]
+    assert all(batch_bytes_bound(len(r.key), len(r.value)) <= 1_048_576 for r in batch)
+    tracker.process([(work, r) for r in batch], T0)
+    assert len(work.outbox) == 2
+    for out in work.outbox:
+        assert batch_bytes_bound(len(out.key), len(out.value)) <= s.kafka_max_message_bytes
+    huge_key, oversize = (json.loads(o.value) for o in work.outbox)
+    assert work.outbox[0].key == key[:KEY_MAX_BYTES]
+    assert huge_key["key"] == "\x00" * KEY_MAX_BYTES and not huge_key["truncated"]
+    assert oversize["truncated"] and len(base64.b64decode(oversize["original_b64"])) == 16_384
 
 
 def test_unknown_devices_change_no_state_and_are_dead_lettered_only_if_configured() -> None:
