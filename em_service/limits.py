@@ -31,8 +31,6 @@ BATCH_HEADER_BYTES = 61
 RECORD_OVERHEAD_MAX_BYTES = 21
 #: Kafka topic names have at most 249 characters (ASCII).
 TOPIC_NAME_MAX = 249
-#: JSON escapes a control character as ``\\u00XX``: no character takes more bytes.
-JSON_CHAR_MAX_BYTES = 6
 
 
 class LimitsError(RuntimeError):
@@ -155,9 +153,3 @@ async def check_topics(settings: Settings, topics: list[str]) -> None:
 def output_topics(settings: Settings) -> list[str]:
     """Return the topics the worker writes: alerts, dead letters, device states."""
     return [settings.topic_alerts, settings.topic_dlq, settings.state_changelog_topic()]
-
-
-async def check_worker(settings: Settings) -> None:
-    """Raise :class:`LimitsError` if the worker's size limits contradict each other or Kafka's."""
-    check_settings(settings)
-    await check_topics(settings, output_topics(settings))
