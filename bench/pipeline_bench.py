@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -79,9 +79,8 @@ def readings(n: int, seed: int = 1) -> list[tuple[bytes, bytes]]:
 
 async def raw_rate(bootstrap: str, topic: str, n: int) -> float:
     """Return messages/s of a bare consumer decoding ``n`` messages of ``topic``."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
+    consumer = kafka_io.consumer(
+        bootstrap=bootstrap,
         max_partition_fetch_bytes=8 << 20,
         fetch_max_bytes=32 << 20,
     )
@@ -106,10 +105,8 @@ async def latency(env: ServiceEnv, rate: float, seconds: float) -> list[float]:
     """Offer GPS fixes at ``rate``/s with a strap tamper every 50th message; return latencies."""
     s = env.settings
     producer = AIOKafkaProducer(bootstrap_servers=env.bootstrap, linger_ms=2)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=env.bootstrap,
-        isolation_level="read_committed",
-        enable_auto_commit=False,
+    consumer = kafka_io.consumer(
+        bootstrap=env.bootstrap,
         fetch_max_wait_ms=50,  # an alert outlet polls often (the 500 ms default adds to p99)
     )
     await producer.start()

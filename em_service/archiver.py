@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from em_service import kafka_io
 from em_service.settings import Settings
 from em_service.store import Store, ingest, migrate, open_store, retention
 from em_service.store import metrics as m
@@ -101,12 +102,11 @@ class Archiver:
     async def consume(self, stop: asyncio.Event) -> None:
         """Run the consume → write → commit loop until ``stop`` is set."""
         s = self.settings
-        consumer = AIOKafkaConsumer(
+        consumer = kafka_io.consumer(  # committed only: no alert of an aborted transaction
             *self.kinds,
-            bootstrap_servers=s.kafka_bootstrap,
+            bootstrap=s.kafka_bootstrap,
             group_id=group_id(s),
             client_id=f"{s.app_id}-archiver",
-            enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=s.archiver_batch_max_records,
         )

@@ -1,12 +1,32 @@
-"""Small aiokafka helpers shared by the demo, tests and benches: send, mark, read from a mark."""
+"""Small aiokafka helpers: the one consumer factory, and send, mark, read from a mark.
+
+Every consumer of the service is built by :func:`consumer`, which reads committed records only:
+the worker and the scenes consumer write in Kafka transactions, and a record of an aborted
+transaction (a zombie worker's half-commit) must never become an alert, a state or a scene.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+
+def consumer(*topics: str, bootstrap: str, **options: Any) -> AIOKafkaConsumer:
+    """Return an ``AIOKafkaConsumer`` that reads committed records only (not started).
+
+    Offsets are committed by hand unless ``enable_auto_commit`` says otherwise; the isolation
+    level cannot be changed.
+    """
+    if "isolation_level" in options:
+        raise TypeError("consumers always read committed records (isolation_level is fixed)")
+    options.setdefault("enable_auto_commit", False)
+    return AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, isolation_level="read_committed", **options
+    )
 
 
 async def partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
@@ -27,12 +47,12 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
     tps = await partitions(bootstrap, topic)
     if not tps:
         return {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
+    reader = consumer(bootstrap=bootstrap)
+    await reader.start()
     try:
-        return await consumer.end_offsets(tps)
+        return await reader.end_offsets(tps)
     finally:
-        await consumer.stop()
+        await reader.stop()
 
 
 async def read_since(
@@ -42,31 +62,26 @@ async def read_since(
     *,
     want: int,
     timeout_s: float,
-    isolation_level: str = "read_committed",
 ) -> list[ConsumerRecord]:
-    """Return records of ``topic`` after ``mark`` (or from the start) until ``want`` or timeout.
-
-    Reads committed records only by default: the worker writes in Kafka transactions.
-    """
+    """Return the committed records of ``topic`` after ``mark`` (or from the start) until
+    ``want`` or timeout."""
     tps = list(mark) if mark else await partitions(bootstrap, topic)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level=isolation_level
-    )
-    await consumer.start()
+    reader = consumer(bootstrap=bootstrap)
+    await reader.start()
     records: list[ConsumerRecord] = []
     try:
-        consumer.assign(tps)
+        reader.assign(tps)
         for tp in tps:
             if mark:
-                consumer.seek(tp, mark[tp])
+                reader.seek(tp, mark[tp])
             else:
-                await consumer.seek_to_beginning(tp)
+                await reader.seek_to_beginning(tp)
         deadline = time.monotonic() + timeout_s
         while len(records) < want and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
+            batch = await reader.getmany(timeout_ms=200)
             records += [m for msgs in batch.values() for m in msgs]
     finally:
-        await consumer.stop()
+        await reader.stop()
     return records
 
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer
 
 from em_service import kafka_io
 from em_service.contracts import Alert
@@ -62,11 +61,7 @@ async def _follow(
     out: list[Alert],
     last_arrival: list[float],
 ) -> None:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
+    consumer = kafka_io.consumer(bootstrap=settings.kafka_bootstrap)
     await consumer.start()
     try:
         consumer.assign(list(mark))
@@ -105,7 +100,7 @@ async def _sample(url: str, base: float, samples: list[tuple[float, float]]) -> 
 
 async def _sample_sent(bootstrap: str, base: dict, sent: list[tuple[float, float]]) -> None:
     """Append the replay's progress ``(wall, readings on the topic past base)`` every 50 ms."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = kafka_io.consumer(bootstrap=bootstrap)
     await consumer.start()
     try:
         tps = list(base)

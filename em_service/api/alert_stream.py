@@ -4,12 +4,18 @@ Event ids are the ids of the ``alert_events`` outbox, so a client that reconnect
 ``Last-Event-ID`` gets exactly what it missed. One :class:`AlertEventHub` per app polls the
 outbox head every ``sse_poll_interval_s`` and wakes the streams; each stream then reads only its
 caller's events (an officer's caseload). Events carry no location.
+
+A resume id (``Last-Event-ID`` or ``after``) is a decimal integer of at most 19 digits, 0 to
+2^63 − 1 (SQLite's integer range); anything else is refused with 422 before the stream starts.
+An id beyond the newest event (another database, a client's invention) resumes from the newest:
+the stream then carries new events instead of waiting for an id that may never come.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -17,6 +23,7 @@ from typing import Annotated
 import anyio
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BeforeValidator
 
 from em_service.api.deps import Officer, StoreDep, visible
 from em_service.api.schemas import AlertEventOut
@@ -24,9 +31,22 @@ from em_service.api.views import alert_summary
 from em_service.store import Store, alerts
 from em_service.store.tokens import Caller
 
-__all__ = ["AlertEventHub", "EventSourceResponse", "hub", "stream_alerts"]
+__all__ = ["MAX_EVENT_ID", "AlertEventHub", "EventSourceResponse", "hub", "stream_alerts"]
 _BATCH = 200
 _IDLE_WAKE_S = 15.0
+MAX_EVENT_ID = 2**63 - 1  # the largest SQLite integer
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def _event_id_text(value: object) -> object:
+    """Accept only plain decimal digits (no sign, spaces, ``_`` or ``.0``), at most 19."""
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise ValueError(f"an event id is a decimal integer from 0 to {MAX_EVENT_ID}")
+    return value
+
+
+#: A resume id: plain decimal, 0 … 2^63 − 1.
+EventId = Annotated[int, BeforeValidator(_event_id_text)]
 
 
 class AlertEventHub:
@@ -110,11 +130,21 @@ async def stream_alerts(
     caller: Officer,
     store: StoreDep,
     last_event_id: Annotated[
-        int | None,
-        Header(alias="Last-Event-ID", ge=0, description="Resume after this event id"),
+        EventId | None,
+        Header(
+            alias="Last-Event-ID",
+            ge=0,
+            le=MAX_EVENT_ID,
+            description="Resume after this event id (decimal, 0 to 2^63 − 1)",
+        ),
     ] = None,
     after: Annotated[
-        int | None, Query(ge=0, description="Same as Last-Event-ID, for clients without headers")
+        EventId | None,
+        Query(
+            ge=0,
+            le=MAX_EVENT_ID,
+            description="Same as Last-Event-ID, for clients without headers",
+        ),
     ] = None,
     max_s: Annotated[
         float | None,
@@ -124,8 +154,8 @@ async def stream_alerts(
     """Stream alert events for the caller's caseload; without a resume id, only new ones."""
     the_hub = hub(request.app)
     cursor = last_event_id if last_event_id is not None else after
-    if cursor is None:
-        cursor = await anyio.to_thread.run_sync(the_hub._read_latest)
+    head = await anyio.to_thread.run_sync(the_hub._read_latest)
+    cursor = head if cursor is None else min(cursor, head)
     deadline = None if max_s is None else time.monotonic() + max_s
     while True:
         events, cursor = await anyio.to_thread.run_sync(_fetch, store, cursor, caller)

@@ -9,7 +9,6 @@ records the head of its hash chain there, for later comparison.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ from em_service.api.errors import responses
 from em_service.api.offenders import OffenderId
 from em_service.api.schemas import IDENT_PATTERN, PAGE_MAX, Ident, UtcTime
 from em_service.contracts import CRIME_TYPES, Scene
-from em_service.scenes import evidence
+from em_service.scenes import evidence, ids
 from em_service.scenes import store as scene_store
 from em_service.scenes.config import get_scene_settings
 from em_service.scenes.matching import RULE
@@ -219,23 +218,11 @@ def _scene_from(body: SceneIn, now: datetime, crs: str) -> Scene:
     if not bool(get_projector(crs).in_area(body.lon, body.lat)):
         raise _unprocessable(f"lat/lon is outside the area the service covers ({crs})")
     reported = body.reported_at or now
-    scene_id = (
-        body.scene_id
-        or "sc-"
-        + hashlib.sha256(
-            "\x1f".join(
-                (
-                    body.crime_reference,
-                    repr(body.lat),
-                    repr(body.lon),
-                    body.window_start.isoformat(),
-                    body.window_end.isoformat(),
-                )
-            ).encode()
-        ).hexdigest()[:24]
-    )
     return Scene(
-        scene_id=scene_id,
+        scene_id=body.scene_id
+        or ids.scene_id(
+            body.crime_reference, body.lat, body.lon, body.window_start, body.window_end
+        ),
         crime_reference=body.crime_reference.strip(),
         crime_type=body.crime_type,
         lat=body.lat,

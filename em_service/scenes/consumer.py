@@ -26,6 +26,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from em_service import kafka_io
 from em_service.contracts import Scene
 from em_service.scenes import metrics, retro
 from em_service.scenes import store as scene_store
@@ -183,15 +184,13 @@ class SceneConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume, search, alert and commit until ``stop`` is set."""
         s = self.settings
-        consumer = AIOKafkaConsumer(
+        consumer = kafka_io.consumer(
             s.topic_scenes,
             s.topic_alerts,
-            bootstrap_servers=s.kafka_bootstrap,
+            bootstrap=s.kafka_bootstrap,
             group_id=group_id(s),
             client_id=f"{s.app_id}-scenes",
-            enable_auto_commit=False,
             auto_offset_reset="earliest",
-            isolation_level="read_committed",
         )
         producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka_bootstrap,

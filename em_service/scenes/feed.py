@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import msgspec
-from aiokafka import AIOKafkaConsumer
 
 from em_service import kafka_io
 from em_service.contracts import Scene
@@ -58,9 +57,7 @@ async def follow_scenes(
     """Apply every scene on ``topic`` to ``live`` forever; set ``ready`` once caught up."""
     ready = ready or asyncio.Event()
     tps = await kafka_io.partitions(bootstrap, topic)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
-    )
+    consumer = kafka_io.consumer(bootstrap=bootstrap)
     await consumer.start()
     try:
         consumer.assign(tps)

@@ -24,7 +24,6 @@ as it arrives on the topic.
 from __future__ import annotations
 
 import csv
-import hashlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from em_service.contracts import CRIME_TYPES, Scene
+from em_service.scenes import ids
 from em_service.scenes.config import SceneSettings
 from geofences.projection import get_projector
 
@@ -95,10 +95,6 @@ class ImportReport:
         text = f"{self.format}: imported {self.imported} scenes, {len(self.bad)} bad rows"
         text += f" (lines {lines})" if self.bad else ""
         return text + f", {self.skipped} skipped (crime type not imported)"
-
-
-def _digest(*parts: object) -> str:
-    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:24]
 
 
 def _float(text: str, name: str) -> float:
@@ -189,7 +185,7 @@ class _Rows:
         lat, lon = self._place(row["Latitude"], row["Longitude"])
         return self._scene(
             {
-                "scene_id": f"pu-{_digest(crime_id)}",
+                "scene_id": ids.police_uk_scene_id(crime_id),
                 "crime_reference": crime_id,
                 "crime_type": crime_type,
                 "lat": lat,
@@ -216,7 +212,7 @@ class _Rows:
             raise BadRow("window_end is before window_start")
         fields: dict = {
             "scene_id": (row.get("scene_id") or "").strip()
-            or f"sc-{_digest(ref, lat, lon, start.isoformat(), end.isoformat())}",
+            or ids.scene_id(ref, lat, lon, start, end),
             "crime_reference": ref,
             "crime_type": crime_type,
             "lat": lat,

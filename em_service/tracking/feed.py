@@ -25,9 +25,7 @@ async def follow_conditions(
 ) -> None:
     """Apply every conditions event to ``registry`` forever; set ``ready`` when caught up."""
     tps = await kafka_io.partitions(bootstrap, topic)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
-    )
+    consumer = kafka_io.consumer(bootstrap=bootstrap)
     await consumer.start()
     try:
         consumer.assign(tps)

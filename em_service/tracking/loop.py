@@ -29,7 +29,7 @@ from collections import Counter
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from em_service import metrics
+from em_service import kafka_io, metrics
 from em_service.conditions.registry import ConditionsRegistry
 from em_service.scenes.config import get_scene_settings
 from em_service.scenes.feed import follow_scenes
@@ -125,11 +125,9 @@ class TrackingLoop:
 
     async def _consume(self) -> None:
         s = self.settings
-        self.consumer = consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap,
+        self.consumer = consumer = kafka_io.consumer(
+            bootstrap=s.kafka_bootstrap,
             group_id=s.app_id,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
             auto_offset_reset="earliest",
             session_timeout_ms=int(s.session_timeout_s * 1000),
             heartbeat_interval_ms=int(s.session_timeout_s * 200),
@@ -354,12 +352,7 @@ class TrackingLoop:
         """Read the committed device states of ``partition`` from the changelog topic."""
         s = self.settings
         tp = TopicPartition(s.state_changelog_topic(), partition)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            max_partition_fetch_bytes=8 << 20,
-        )
+        consumer = kafka_io.consumer(bootstrap=s.kafka_bootstrap, max_partition_fetch_bytes=8 << 20)
         await consumer.start()
         states: dict[bytes, bytes] = {}
         try:

@@ -212,7 +212,6 @@ def _committed_id_list(env: ServiceEnv, timeout_s: float = 2) -> list[str]:
             None,
             want=10_000,
             timeout_s=timeout_s,
-            isolation_level="read_committed",
         )
     )
     return [json.loads(r.value)["alert_id"] for r in records]
