@@ -57,7 +57,7 @@ def test_conditions_are_published_stored_and_audited(kafka_api: Api) -> None:
     ("body", "status", "message"),
     [
         ({"offender_id": "off-3"}, 422, "missing required field `device_ids`"),
-        ({"offender_id": "off-4", "device_ids": ["tag-4"]}, 422, "differs from the path"),
+        ({"offender_id": "off-4", "device_ids": ["tag-4"]}, 422, "differs from the key"),
         (
             {
                 "offender_id": "off-3",
