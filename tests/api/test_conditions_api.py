@@ -75,6 +75,23 @@ def test_conditions_are_published_stored_and_audited(kafka_api: Api) -> None:
             "unknown timezone",
         ),
         ({"offender_id": "off-3", "device_ids": ["tag-3"], "colour": "red"}, 422, "unknown field"),
+        (
+            {
+                "offender_id": "off-3",
+                "device_ids": ["tag-3"],
+                "curfews": [
+                    {
+                        "curfew_id": "home",
+                        "geometry": {"type": "Point", "coordinates": [-0.97, 51.45]},
+                        "radius_m": 50.0,
+                        "windows": [{"days": ["mon"], "start": "19:00", "end": "07:00"}],
+                        "exceptions": [{"date": "2026-12-25", "cancelled": True}] * 2,
+                    }
+                ],
+            },
+            422,
+            "home: two exceptions for 2026-12-25",  # a schedule the worker cannot use
+        ),
         ({"offender_id": "off-3", "device_ids": ["tag-1"]}, 409, "tag-1"),  # worn by off-1
     ],
 )
