@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import anyio
 import msgspec
+from aiokafka.structs import RecordMetadata
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 
 from em_service.api.conditions_publisher import PublishFailed
@@ -124,6 +125,10 @@ def _check(raw: bytes, offender_id: str, crs: str) -> Conditions:
         ) from None
 
 
+def _published(meta: RecordMetadata) -> datetime | None:
+    return datetime.fromtimestamp(meta.timestamp / 1000, tz=UTC) if meta.timestamp >= 0 else None
+
+
 @router.put(
     "/{offender_id}/conditions",
     response_model=ConditionsAccepted,
@@ -171,7 +176,7 @@ async def put_conditions(
                 conditions=conditions,
                 changed_at=now,
                 version=version,
-                position=(meta.partition, meta.offset),
+                position=offenders.Position(meta.partition, meta.offset, _published(meta)),
             )
             audit.append(
                 session,

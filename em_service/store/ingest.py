@@ -103,13 +103,15 @@ class Batch:
         published: datetime,
         *,
         crs: str,
-        position: offenders.Position | None = None,
+        position: tuple[int, int] | None = None,
     ) -> None:
         """Check one conditions-topic record as the worker does (a null value is a tombstone).
 
         A record the worker refuses becomes a rejection of its key's offender; one without a
-        usable key (the worker ignores it too) is counted and logged.
+        usable key (the worker ignores it too) is counted and logged. ``position`` is the
+        record's (partition, offset).
         """
+        place = offenders.Position(*position, published) if position else None
         try:
             offender_id = msgspec.convert(key.decode() if key else None, Ident)
         except (msgspec.MsgspecError, UnicodeDecodeError):
@@ -117,7 +119,7 @@ class Batch:
             self.outcomes["conditions", "invalid"] += 1
             return
         if raw is None:
-            self.conditions.append(ConditionsRecord(offender_id, None, published, None, position))
+            self.conditions.append(ConditionsRecord(offender_id, None, published, None, place))
             return
         try:
             checked = check(raw, crs=crs, key=offender_id)
@@ -127,11 +129,11 @@ class Batch:
                 version_id(raw), _updated_at(raw), published, str(exc)
             )
             self.conditions.append(
-                ConditionsRecord(offender_id, None, published, None, position, rejected)
+                ConditionsRecord(offender_id, None, published, None, place, rejected)
             )
             return
         self.conditions.append(
-            ConditionsRecord(offender_id, checked.conditions, published, version_id(raw), position)
+            ConditionsRecord(offender_id, checked.conditions, published, version_id(raw), place)
         )
 
     @property

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -28,8 +28,6 @@ SILENT_TYPE = "device_silent"
 #: When a device first seen in conditions is assigned without ``valid_from``: from the start.
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 Status = Literal["compliant", "in_breach", "conditions_rejected", "silent"]
-#: A record's place on the conditions topic: (partition, offset).
-Position = tuple[int, int]
 
 
 class DeviceConflict(ValueError):
@@ -45,6 +43,15 @@ class Episode:
     started_at: datetime
     zone_id: str | None
     curfew_id: str | None
+
+
+class Position(NamedTuple):
+    """A conditions record's place on the topic, and its timestamp (a recreated topic starts
+    again at offset 0, with newer timestamps)."""
+
+    partition: int
+    offset: int
+    published_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +180,16 @@ def remove_conditions(
     session.flush()
 
 
+def _set_place(offender: Offender, position: Position | None) -> None:
+    if position is not None:
+        offender.conditions_partition = position.partition
+        offender.conditions_offset = position.offset
+        offender.conditions_published_at = position.published_at
+
+
 def _set_in_force(offender: Offender, version: str | None, position: Position | None) -> None:
     offender.conditions_version = version
-    if position is not None:
-        offender.conditions_partition, offender.conditions_offset = position
+    _set_place(offender, position)
     offender.conditions_rejected_version = offender.conditions_rejected_updated_at = None
     offender.conditions_rejected_at = offender.conditions_rejected_reason = None
 
@@ -199,8 +212,7 @@ def reject_conditions(
     offender.conditions_rejected_updated_at = rejected.updated_at
     offender.conditions_rejected_at = rejected.rejected_at
     offender.conditions_rejected_reason = rejected.reason
-    if position is not None:
-        offender.conditions_partition, offender.conditions_offset = position
+    _set_place(offender, position)
     session.flush()
 
 
@@ -208,12 +220,16 @@ def superseded(session: Session, offender_id: str, position: Position) -> bool:
     """Return True if a conditions record at ``position`` is not newer than the one applied.
 
     The API stores what it publishes at once, so the archiver may meet older records later.
+    A record with a newer timestamp is applied whatever its offset (a recreated topic).
     """
     offender = session.get(Offender, offender_id)
     if offender is None or offender.conditions_offset is None:
         return False
-    partition, offset = position
-    return partition == offender.conditions_partition and offset <= offender.conditions_offset
+    if position.partition != offender.conditions_partition:
+        return False
+    stamp, published = offender.conditions_published_at, position.published_at
+    newer = stamp is not None and published is not None and published > stamp
+    return position.offset <= offender.conditions_offset and not newer
 
 
 def _rejected(offender: Offender) -> RejectedConditions | None:

@@ -22,10 +22,12 @@ def _raw(offender_id: str, device_id: str, day: int, zones: list) -> bytes:
     ).encode()
 
 
-def _ingest(store: Store, *records: tuple[bytes | None, bytes | None, int]) -> dict:
+def _ingest(
+    store: Store, *records: tuple[bytes | None, bytes | None, int], published: datetime = T
+) -> dict:
     batch = ingest.Batch()
     for key, raw, offset in records:
-        batch.add_conditions(key, raw, T, crs=CRS, position=(0, offset))
+        batch.add_conditions(key, raw, published, crs=CRS, position=(0, offset))
     with store.write() as session:
         out = ingest.write(session, batch, crs=CRS)
     return {k: n for k, n in out.items() if k[0] == "conditions"}
@@ -80,7 +82,7 @@ def test_records_older_than_the_one_applied_are_skipped(store: Store) -> None:
             conditions=checked.conditions,
             changed_at=T,
             version=version_id(v3),
-            position=(0, 2),
+            position=offenders.Position(0, 2, T),
         )
     out = _ingest(store, (b"off-1", v1, 0), (b"off-1", v2, 1), (b"off-1", v3, 2))
     assert out == {("conditions", "superseded"): 3}
@@ -109,3 +111,13 @@ def test_a_tombstone_clears_conditions_and_rejection(store: Store) -> None:
     state = _state(store, "off-1")
     assert state.conditions_version is None and state.conditions_rejected is None
     assert state.status == "compliant" and state.device_ids == []
+
+
+def test_a_recreated_topic_is_followed_by_its_newer_timestamps(store: Store) -> None:
+    v1 = _raw("off-1", "tag-1", 1, [VALID_ZONE])
+    _ingest(store, (b"off-1", v1, 7))
+    v2 = _raw("off-1", "tag-1", 2, [])
+    assert _ingest(store, (b"off-1", v2, 0)) == {("conditions", "superseded"): 1}
+    later = T.replace(hour=11)  # the topic was recreated: offsets start again, time goes on
+    assert _ingest(store, (b"off-1", v2, 0), published=later) == {("conditions", "stored"): 1}
+    assert _state(store, "off-1").conditions_version == version_id(v2)

@@ -21,6 +21,7 @@ COLUMNS = (
     ("conditions_version", sa.String(length=16)),
     ("conditions_partition", sa.Integer()),
     ("conditions_offset", sa.BigInteger()),
+    ("conditions_published_at", sa.DateTime(timezone=True)),
     ("conditions_rejected_version", sa.String(length=16)),
     ("conditions_rejected_updated_at", sa.DateTime(timezone=True)),
     ("conditions_rejected_at", sa.DateTime(timezone=True)),
