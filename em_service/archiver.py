@@ -58,7 +58,13 @@ class Archiver:
                     batch.add_alert(msg.value)
                 else:
                     published = datetime.fromtimestamp(msg.timestamp / 1000, tz=UTC)
-                    batch.add_conditions(msg.key, msg.value, published)
+                    batch.add_conditions(
+                        msg.key,
+                        msg.value,
+                        published,
+                        crs=self.settings.projected_crs,
+                        position=(msg.partition, msg.offset),
+                    )
         return batch
 
     def write(self, batch: ingest.Batch) -> Counter:

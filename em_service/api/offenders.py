@@ -1,5 +1,5 @@
 """``/api/v1/offenders``: list and status (officers: own caseload; admin: all) and, for admins,
-``PUT …/conditions`` (validated as the ``Conditions`` contract, published, stored, audited)."""
+``PUT …/conditions`` (checked exactly as the worker checks it, published, stored, audited)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import anyio
 import msgspec
+from aiokafka.structs import RecordMetadata
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 
 from em_service.api.conditions_publisher import PublishFailed
@@ -20,7 +21,9 @@ from em_service.api.schemas import (
     EpisodeOut,
     OffenderOut,
     OffenderPage,
+    RejectedConditionsOut,
 )
+from em_service.conditions.validate import InvalidConditions, TooLarge, check, version_id
 from em_service.contracts import Conditions
 from em_service.contracts.codec import encode
 from em_service.store import audit, offenders
@@ -30,8 +33,6 @@ router = APIRouter(prefix="/api/v1/offenders", tags=["offenders"])
 OffenderId = Annotated[
     str, Path(min_length=1, max_length=64, pattern=IDENT_PATTERN, description="Offender id")
 ]
-MAX_CONDITIONS_BYTES = 1_048_576
-_conditions_decoder = msgspec.json.Decoder(Conditions)
 
 #: OpenAPI body of PUT conditions: the contract's own JSON Schema (see ``main.openapi``).
 CONDITIONS_BODY: dict[str, Any] = {
@@ -61,6 +62,17 @@ def offender_out(state: OffenderState) -> OffenderOut:
         open_alerts=state.open_alerts,
         last_fix_at=state.last_fix_at,
         conditions_updated_at=state.conditions_updated_at,
+        conditions_version=state.conditions_version,
+        conditions_rejected=(
+            RejectedConditionsOut(
+                version=r.version,
+                updated_at=r.updated_at,
+                rejected_at=r.rejected_at,
+                reason=r.reason,
+            )
+            if (r := state.conditions_rejected)
+            else None
+        ),
     )
 
 
@@ -101,24 +113,20 @@ def get_offender(caller: OfficerOrAdmin, store: StoreDep, offender_id: OffenderI
     return offender_out(state)
 
 
-def _decode(raw: bytes, offender_id: str) -> Conditions:
-    if len(raw) > MAX_CONDITIONS_BYTES:
-        raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            f"conditions body is {len(raw)} bytes; the limit is {MAX_CONDITIONS_BYTES}",
-        )
+def _check(raw: bytes, offender_id: str, crs: str) -> Conditions:
+    """Run the worker's own check (``conditions.validate.check``); refuse what it refuses."""
     try:
-        conditions = _conditions_decoder.decode(raw)
-    except (msgspec.MsgspecError, ValueError) as exc:
+        return check(raw, crs=crs, key=offender_id).conditions
+    except TooLarge as exc:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc)) from None
+    except InvalidConditions as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid conditions: {exc}"
         ) from None
-    if conditions.offender_id != offender_id:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"body offender_id {conditions.offender_id!r} differs from the path {offender_id!r}",
-        )
-    return conditions
+
+
+def _published(meta: RecordMetadata) -> datetime | None:
+    return datetime.fromtimestamp(meta.timestamp / 1000, tz=UTC) if meta.timestamp >= 0 else None
 
 
 @router.put(
@@ -135,7 +143,8 @@ async def put_conditions(
     settings: SettingsDep,
     offender_id: OffenderId,
 ) -> ConditionsAccepted:
-    conditions = _decode(await request.body(), offender_id)
+    raw = await request.body()
+    conditions = await anyio.to_thread.run_sync(_check, raw, offender_id, settings.projected_crs)
     now = datetime.now(UTC)
     if conditions.updated_at is None:
         conditions = msgspec.structs.replace(conditions, updated_at=now)
@@ -151,8 +160,10 @@ async def put_conditions(
             status.HTTP_409_CONFLICT,
             "devices still assigned to another offender: " + ", ".join(sorted(conflicts)),
         )
+    value = encode(conditions)
+    version = version_id(value)
     try:
-        meta = await request.app.state.publisher.publish(offender_id, encode(conditions))
+        meta = await request.app.state.publisher.publish(offender_id, value)
     except PublishFailed as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, f"conditions not published: {exc}"
@@ -160,7 +171,13 @@ async def put_conditions(
 
     def store_it() -> None:
         with store.write() as session:
-            offenders.put_conditions(session, conditions=conditions, changed_at=now)
+            offenders.put_conditions(
+                session,
+                conditions=conditions,
+                changed_at=now,
+                version=version,
+                position=offenders.Position(meta.partition, meta.offset, _published(meta)),
+            )
             audit.append(
                 session,
                 actor=caller.name,
@@ -171,6 +188,7 @@ async def put_conditions(
                     "device_ids": list(conditions.device_ids),
                     "zones": len(conditions.zones),
                     "curfews": len(conditions.curfews),
+                    "version": version,
                     "partition": meta.partition,
                     "offset": meta.offset,
                 },
@@ -182,6 +200,7 @@ async def put_conditions(
         offender_id=offender_id,
         device_ids=list(conditions.device_ids),
         updated_at=conditions.updated_at or now,
+        version=version,
         topic=meta.topic,
         partition=meta.partition,
         offset=meta.offset,

@@ -170,8 +170,22 @@ class EpisodeOut(BaseModel):
     curfew_id: str | None
 
 
+class RejectedConditionsOut(BaseModel):
+    """The newest conditions version published for the offender that the worker refuses."""
+
+    version: str = Field(description="Version id of the rejected document (SHA-256 prefix)")
+    updated_at: datetime | None = Field(description="Its updated_at, if it could be read")
+    rejected_at: datetime = Field(description="When it was published")
+    reason: str = Field(description="Why the worker refuses it")
+
+
 class OffenderOut(BaseModel):
-    """An offender's current status."""
+    """An offender's current status.
+
+    ``conditions_rejected`` (status, after ``in_breach``): the newest conditions published were
+    refused by the worker; ``conditions_version``/``conditions_updated_at`` name the version
+    still in force (null: none).
+    """
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -198,12 +212,16 @@ class OffenderOut(BaseModel):
     )
 
     offender_id: str
-    status: Literal["compliant", "in_breach", "silent"]
+    status: Literal["compliant", "in_breach", "conditions_rejected", "silent"]
     device_ids: list[str]
     open_episodes: list[EpisodeOut]
     open_alerts: int
     last_fix_at: datetime | None = Field(description="Latest fix (event time); null in lists")
     conditions_updated_at: datetime | None
+    conditions_version: str | None = Field(
+        None, description="Version id of the conditions in force (SHA-256 prefix)"
+    )
+    conditions_rejected: RejectedConditionsOut | None = None
 
 
 class OffenderPage(BaseModel):
@@ -221,6 +239,7 @@ class ConditionsAccepted(BaseModel):
     offender_id: str
     device_ids: list[str]
     updated_at: datetime
+    version: str = Field(description="Version id of the published document (SHA-256 prefix)")
     topic: str
     partition: int
     offset: int

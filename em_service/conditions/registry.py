@@ -3,7 +3,8 @@
 Conditions arrive as events (compacted topic, key = offender_id). Each version applies from its
 ``updated_at`` (else ``valid_from``, else always) so that a change takes effect for readings after
 it by *event time*, even when older readings arrive later. A null value removes the offender.
-Compiled geometry is built once per version, on first use.
+Every document passes :func:`em_service.conditions.validate.check` (the API's and CLI's check
+too) before it is in force; its compiled geometry is kept with the version.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ import bisect
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import msgspec
-
+from em_service.conditions.validate import check
 from em_service.contracts import Conditions
-from geofences import CompiledConditions, ZoneIndex, compile_conditions
+from geofences import CompiledConditions, ZoneIndex
 
-_decoder = msgspec.json.Decoder(Conditions)
 _NEVER = float("-inf")
 MAX_VERSIONS = 8
 
@@ -28,16 +27,8 @@ class Version:
 
     effective_s: float
     conditions: Conditions
-    crs: str
-    _compiled: CompiledConditions | None = field(default=None, repr=False)
+    compiled: CompiledConditions = field(repr=False)
     _subjects: frozenset[str] | None = field(default=None, repr=False)
-
-    @property
-    def compiled(self) -> CompiledConditions:
-        """The compiled zones and curfews (built once)."""
-        if self._compiled is None:
-            self._compiled = compile_conditions(msgspec.to_builtins(self.conditions), crs=self.crs)
-        return self._compiled
 
     @property
     def subject_ids(self) -> frozenset[str]:
@@ -78,7 +69,7 @@ class ConditionsRegistry:
     def apply(self, offender_id: str, raw: bytes | None) -> Conditions | None:
         """Apply one event from the conditions topic; return the conditions, or None if removed.
 
-        Raises ``msgspec.ValidationError`` / ``geofences.ConditionsError`` on an invalid document
+        Raises :class:`~em_service.conditions.validate.InvalidConditions` on an invalid document
         (the caller counts and logs it; the previous version stays in force).
         """
         if self._raw.get(offender_id, b"") == raw:
@@ -91,9 +82,9 @@ class ConditionsRegistry:
                         del self._by_device[device]
             self._raw[offender_id] = None
             return None
-        conditions = _decoder.decode(raw)
-        version = Version(_effective_s(conditions), conditions, self.crs)
-        version.compiled  # noqa: B018 - compile now: reject bad geometry before it is in force
+        checked = check(raw, crs=self.crs, key=offender_id)  # before anything changes
+        conditions = checked.conditions
+        version = Version(_effective_s(conditions), conditions, checked.compiled)
         versions = self._versions.setdefault(offender_id, [])
         keys = [v.effective_s for v in versions]
         at = bisect.bisect_right(keys, version.effective_s)

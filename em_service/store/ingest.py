@@ -2,7 +2,9 @@
 
 The archiver feeds it consumer records; the bench feeds it bytes. Readings go through
 ``codec.decode_reading`` — the one gate — and invalid ones are skipped (the worker dead-letters
-them). Alerts and conditions are decoded against their contracts.
+them). Alerts are decoded against their contract; conditions pass the worker's own check
+(``conditions.validate.check``), so the store holds the version the worker has in force and
+records the versions it refuses.
 """
 
 from __future__ import annotations
@@ -15,14 +17,43 @@ from datetime import UTC, datetime
 import msgspec
 from sqlalchemy.orm import Session
 
+from em_service.conditions.validate import InvalidConditions, check, version_id
 from em_service.contracts import AlcoholReading, Alert, Conditions, GpsReading
 from em_service.contracts.codec import Rejected, decode_reading
+from em_service.contracts.types import AwareDatetime, Ident
 from em_service.settings import Settings
 from em_service.store import alerts, offenders, trail
 
 log = logging.getLogger(__name__)
 _alert_decoder = msgspec.json.Decoder(Alert)
-_conditions_decoder = msgspec.json.Decoder(Conditions)
+
+
+class _Stamp(msgspec.Struct):
+    """What a rejected document may still tell: its ``updated_at``."""
+
+    updated_at: AwareDatetime | None = None
+
+
+_stamp_decoder = msgspec.json.Decoder(_Stamp)
+
+
+def _updated_at(raw: bytes) -> datetime | None:
+    try:
+        return _stamp_decoder.decode(raw).updated_at
+    except (msgspec.MsgspecError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionsRecord:
+    """One conditions-topic record: valid conditions, a tombstone (None), or a rejection."""
+
+    offender_id: str
+    conditions: Conditions | None
+    published: datetime
+    version: str | None = None
+    position: offenders.Position | None = None
+    rejected: offenders.RejectedConditions | None = None
 
 
 @dataclass
@@ -32,8 +63,7 @@ class Batch:
     gps: list[GpsReading] = field(default_factory=list)
     alcohol: list[AlcoholReading] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
-    #: (offender_id, conditions or None for a tombstone, when it was published)
-    conditions: list[tuple[str, Conditions | None, datetime]] = field(default_factory=list)
+    conditions: list[ConditionsRecord] = field(default_factory=list)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def add_reading(self, raw: bytes | None, settings: Settings, now: datetime) -> None:
@@ -66,19 +96,45 @@ class Batch:
             log.error("invalid alert skipped: %s", exc)
             self.outcomes["alerts", "invalid"] += 1
 
-    def add_conditions(self, key: bytes | None, raw: bytes | None, published: datetime) -> None:
-        """Decode one conditions-topic record (a null value is a tombstone for its key)."""
-        if raw is None:
-            if key:
-                self.conditions.append((key.decode(), None, published))
-            return
+    def add_conditions(
+        self,
+        key: bytes | None,
+        raw: bytes | None,
+        published: datetime,
+        *,
+        crs: str,
+        position: tuple[int, int] | None = None,
+    ) -> None:
+        """Check one conditions-topic record as the worker does (a null value is a tombstone).
+
+        A record the worker refuses becomes a rejection of its key's offender; one without a
+        usable key (the worker ignores it too) is counted and logged. ``position`` is the
+        record's (partition, offset).
+        """
+        place = offenders.Position(*position, published) if position else None
         try:
-            conditions = _conditions_decoder.decode(raw)
-        except (msgspec.MsgspecError, ValueError) as exc:
-            log.error("invalid conditions skipped: %s", exc)
+            offender_id = msgspec.convert(key.decode() if key else None, Ident)
+        except (msgspec.MsgspecError, UnicodeDecodeError):
+            log.error("conditions record without a valid key (offender_id) skipped: %r", key)
             self.outcomes["conditions", "invalid"] += 1
             return
-        self.conditions.append((conditions.offender_id, conditions, published))
+        if raw is None:
+            self.conditions.append(ConditionsRecord(offender_id, None, published, None, place))
+            return
+        try:
+            checked = check(raw, crs=crs, key=offender_id)
+        except InvalidConditions as exc:
+            log.error("conditions for %s rejected (as by the worker): %s", offender_id, exc)
+            rejected = offenders.RejectedConditions(
+                version_id(raw), _updated_at(raw), published, str(exc)
+            )
+            self.conditions.append(
+                ConditionsRecord(offender_id, None, published, None, place, rejected)
+            )
+            return
+        self.conditions.append(
+            ConditionsRecord(offender_id, checked.conditions, published, version_id(raw), place)
+        )
 
     @property
     def empty(self) -> bool:
@@ -94,13 +150,29 @@ def write(
     """
     now = now or datetime.now(UTC)
     out: Counter[tuple[str, str]] = Counter(batch.outcomes)
-    for offender_id, conditions, published in batch.conditions:
-        if conditions is None:
-            offenders.remove_conditions(session, offender_id=offender_id, changed_at=published)
+    for rec in batch.conditions:
+        oid, pos = rec.offender_id, rec.position
+        if pos is not None and offenders.superseded(session, oid, pos):
+            out["conditions", "superseded"] += 1  # the API stored it, or a newer one, already
+        elif rec.rejected is not None:
+            offenders.reject_conditions(
+                session, offender_id=oid, rejected=rec.rejected, position=pos
+            )
+            out["conditions", "rejected"] += 1
+        elif rec.conditions is None:
+            offenders.remove_conditions(
+                session, offender_id=oid, changed_at=rec.published, position=pos
+            )
+            out["conditions", "stored"] += 1
         else:
-            changed_at = conditions.updated_at or published
-            offenders.put_conditions(session, conditions=conditions, changed_at=changed_at)
-        out["conditions", "stored"] += 1
+            offenders.put_conditions(
+                session,
+                conditions=rec.conditions,
+                changed_at=rec.conditions.updated_at or rec.published,
+                version=rec.version,
+                position=pos,
+            )
+            out["conditions", "stored"] += 1
     out["readings", "fixes_offered"] += trail.insert_fixes(session, readings=batch.gps, crs=crs)
     out["readings", "alcohol_offered"] += trail.insert_alcohol(session, readings=batch.alcohol)
     for alert in batch.alerts:

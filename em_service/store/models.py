@@ -94,13 +94,28 @@ class AlcoholSample(Base):
 
 
 class Offender(Base):
-    """A person under monitoring; ``conditions_json`` is their current conditions message."""
+    """A person under monitoring; ``conditions_json`` is their conditions message in force.
+
+    ``conditions_version`` is its version id; ``conditions_partition``/``_offset``/
+    ``_published_at`` the place on the conditions topic of the newest record applied (older ones
+    are not applied again).
+    ``conditions_rejected_*`` describe the newest version the worker refuses (cleared by a newer
+    valid one).
+    """
 
     __tablename__ = "offenders"
     offender_id: Mapped[str] = mapped_column(String(IDENT), primary_key=True)
     conditions_json: Mapped[str | None] = mapped_column(Text)
     conditions_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    conditions_version: Mapped[str | None] = mapped_column(String(16))
+    conditions_partition: Mapped[int | None] = mapped_column(Integer)
+    conditions_offset: Mapped[int | None] = mapped_column(BigInteger)
+    conditions_published_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    conditions_rejected_version: Mapped[str | None] = mapped_column(String(16))
+    conditions_rejected_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    conditions_rejected_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    conditions_rejected_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class DeviceAssignment(Base):

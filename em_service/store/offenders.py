@@ -4,14 +4,16 @@ Status is derived from alerts: an *episode* is an alert of a type that has an ``
 counterpart (exclusion, inclusion, curfew, silent, curfew unverified) and is open until its
 ``…_ended`` message arrives. ``in_breach`` if any breach episode is open, else ``silent`` if the
 device-silent episode is, else ``compliant``. Closing an alert (a human decision) does not end
-an episode (a machine fact).
+an episode (a machine fact). ``conditions_rejected`` (after ``in_breach``) says that the newest
+conditions published for the person were refused by the worker's check: an older version (or
+none) is still in force.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -25,7 +27,7 @@ EPISODE_TYPES = frozenset(t.removesuffix("_ended") for t in ALERT_TYPES if t.end
 SILENT_TYPE = "device_silent"
 #: When a device first seen in conditions is assigned without ``valid_from``: from the start.
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
-Status = Literal["compliant", "in_breach", "silent"]
+Status = Literal["compliant", "in_breach", "conditions_rejected", "silent"]
 
 
 class DeviceConflict(ValueError):
@@ -43,6 +45,25 @@ class Episode:
     curfew_id: str | None
 
 
+class Position(NamedTuple):
+    """A conditions record's place on the topic, and its timestamp (a recreated topic starts
+    again at offset 0, with newer timestamps)."""
+
+    partition: int
+    offset: int
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedConditions:
+    """The newest conditions version the worker refuses, and why."""
+
+    version: str
+    updated_at: datetime | None
+    rejected_at: datetime
+    reason: str
+
+
 @dataclass(frozen=True, slots=True)
 class OffenderState:
     """What the API reports about one offender."""
@@ -54,6 +75,8 @@ class OffenderState:
     open_alerts: int
     last_fix_at: datetime | None
     conditions_updated_at: datetime | None
+    conditions_version: str | None = None
+    conditions_rejected: RejectedConditions | None = None
 
 
 def ensure_offender(session: Session, offender_id: str, *, now: datetime | None = None) -> None:
@@ -96,8 +119,13 @@ def put_conditions(
     conditions: Conditions,
     changed_at: datetime,
     strict_devices: bool = False,
+    version: str | None = None,
+    position: Position | None = None,
 ) -> None:
     """Store ``conditions`` as the offender's current ones and update device assignments.
+
+    ``version`` and ``position`` identify the published record; a rejection recorded before it
+    is cleared.
 
     A device leaving the list is unassigned at ``changed_at``; a new one is assigned from
     ``valid_from`` (or ``changed_at`` if the device was someone else's, or from the beginning if
@@ -114,6 +142,7 @@ def put_conditions(
     offender = session.get(Offender, offender_id)
     offender.conditions_json = encode(conditions).decode()
     offender.conditions_updated_at = conditions.updated_at or changed_at
+    _set_in_force(offender, version, position)
     for a in session.scalars(
         select(DeviceAssignment).where(
             DeviceAssignment.unassigned_at.is_(None),
@@ -132,13 +161,16 @@ def put_conditions(
     session.flush()
 
 
-def remove_conditions(session: Session, *, offender_id: str, changed_at: datetime) -> None:
+def remove_conditions(
+    session: Session, *, offender_id: str, changed_at: datetime, position: Position | None = None
+) -> None:
     """Forget the offender's conditions (a tombstone) and unassign their devices."""
     offender = session.get(Offender, offender_id)
     if offender is None:
         return
     offender.conditions_json = None
     offender.conditions_updated_at = changed_at
+    _set_in_force(offender, None, position)
     for a in session.scalars(
         select(DeviceAssignment).where(
             DeviceAssignment.offender_id == offender_id, DeviceAssignment.unassigned_at.is_(None)
@@ -146,6 +178,69 @@ def remove_conditions(session: Session, *, offender_id: str, changed_at: datetim
     ):
         a.unassigned_at = changed_at
     session.flush()
+
+
+def _set_place(offender: Offender, position: Position | None) -> None:
+    if position is not None:
+        offender.conditions_partition = position.partition
+        offender.conditions_offset = position.offset
+        offender.conditions_published_at = position.published_at
+
+
+def _set_in_force(offender: Offender, version: str | None, position: Position | None) -> None:
+    offender.conditions_version = version
+    _set_place(offender, position)
+    offender.conditions_rejected_version = offender.conditions_rejected_updated_at = None
+    offender.conditions_rejected_at = offender.conditions_rejected_reason = None
+
+
+def reject_conditions(
+    session: Session,
+    *,
+    offender_id: str,
+    rejected: RejectedConditions,
+    position: Position | None = None,
+) -> None:
+    """Record that the worker refuses the offender's newest conditions; what was in force stays.
+
+    ``position`` is the rejected record's place on the topic: later records of older places are
+    not applied (see :func:`superseded`).
+    """
+    ensure_offender(session, offender_id, now=rejected.rejected_at)
+    offender = session.get(Offender, offender_id)
+    offender.conditions_rejected_version = rejected.version
+    offender.conditions_rejected_updated_at = rejected.updated_at
+    offender.conditions_rejected_at = rejected.rejected_at
+    offender.conditions_rejected_reason = rejected.reason
+    _set_place(offender, position)
+    session.flush()
+
+
+def superseded(session: Session, offender_id: str, position: Position) -> bool:
+    """Return True if a conditions record at ``position`` is not newer than the one applied.
+
+    The API stores what it publishes at once, so the archiver may meet older records later.
+    A record with a newer timestamp is applied whatever its offset (a recreated topic).
+    """
+    offender = session.get(Offender, offender_id)
+    if offender is None or offender.conditions_offset is None:
+        return False
+    if position.partition != offender.conditions_partition:
+        return False
+    stamp, published = offender.conditions_published_at, position.published_at
+    newer = stamp is not None and published is not None and published > stamp
+    return position.offset <= offender.conditions_offset and not newer
+
+
+def _rejected(offender: Offender) -> RejectedConditions | None:
+    if offender.conditions_rejected_reason is None or offender.conditions_rejected_at is None:
+        return None
+    return RejectedConditions(
+        version=offender.conditions_rejected_version or "",
+        updated_at=offender.conditions_rejected_updated_at,
+        rejected_at=offender.conditions_rejected_at,
+        reason=offender.conditions_rejected_reason,
+    )
 
 
 def _open_episodes(session: Session, offender_ids: list[str]) -> dict[str, list[Episode]]:
@@ -173,9 +268,11 @@ def _open_episodes(session: Session, offender_ids: list[str]) -> dict[str, list[
     return out
 
 
-def _status(episodes: list[Episode]) -> Status:
+def _status(episodes: list[Episode], rejected: bool = False) -> Status:
     if any(e.type != SILENT_TYPE for e in episodes):
         return "in_breach"
+    if rejected:
+        return "conditions_rejected"
     return "silent" if episodes else "compliant"
 
 
@@ -228,12 +325,14 @@ def list_offenders(
     return [
         OffenderState(
             offender_id=o.offender_id,
-            status=_status(episodes[o.offender_id]),
+            status=_status(episodes[o.offender_id], o.conditions_rejected_reason is not None),
             device_ids=devices[o.offender_id],
             open_episodes=episodes[o.offender_id],
             open_alerts=counts.get(o.offender_id, 0),
             last_fix_at=None,
             conditions_updated_at=o.conditions_updated_at,
+            conditions_version=o.conditions_version,
+            conditions_rejected=_rejected(o),
         )
         for o in rows
     ], total
@@ -247,10 +346,12 @@ def state(session: Session, *, offender_id: str) -> OffenderState | None:
     episodes = _open_episodes(session, [offender_id])[offender_id]
     return OffenderState(
         offender_id=offender_id,
-        status=_status(episodes),
+        status=_status(episodes, offender.conditions_rejected_reason is not None),
         device_ids=current_devices(session, offender_id),
         open_episodes=episodes,
         open_alerts=_open_alert_counts(session, [offender_id]).get(offender_id, 0),
         last_fix_at=last_fix_at(session, offender_id=offender_id),
         conditions_updated_at=offender.conditions_updated_at,
+        conditions_version=offender.conditions_version,
+        conditions_rejected=_rejected(offender),
     )

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import msgspec
 from aiokafka import AIOKafkaConsumer
 
 from em_service import kafka_io, metrics
 from em_service.conditions.registry import ConditionsRegistry
-from geofences.errors import ConditionsError
+from em_service.conditions.validate import InvalidConditions
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ def _apply(registry: ConditionsRegistry, key: bytes | None, value: bytes | None)
     try:
         registry.apply(offender_id, value)
         metrics.CONDITIONS_APPLIED.inc()
-    except (msgspec.MsgspecError, ConditionsError) as exc:
+    except InvalidConditions as exc:  # the archiver records it for the API (same check)
         metrics.CONDITIONS_REJECTED.inc()
         log.error(
             "conditions for %s rejected, previous version stays in force: %s", offender_id, exc

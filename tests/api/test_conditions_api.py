@@ -1,4 +1,4 @@
-"""PUT conditions (admin): validated as the contract, published keyed by offender, stored."""
+"""PUT conditions (admin): checked as the worker checks them, published keyed by offender, stored."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import msgspec
 import pytest
 
 from em_service import kafka_io
+from em_service.conditions.validate import version_id
 from em_service.contracts import Conditions
 from em_service.store import audit, offenders
 from tests.api.conftest import Api
+from tests.conditions.cases import REFUSED, VALID_ZONE, doc
 
 pytestmark = pytest.mark.kafka
 
@@ -57,7 +59,7 @@ def test_conditions_are_published_stored_and_audited(kafka_api: Api) -> None:
     ("body", "status", "message"),
     [
         ({"offender_id": "off-3"}, 422, "missing required field `device_ids`"),
-        ({"offender_id": "off-4", "device_ids": ["tag-4"]}, 422, "differs from the path"),
+        ({"offender_id": "off-4", "device_ids": ["tag-4"]}, 422, "differs from the key"),
         (
             {
                 "offender_id": "off-3",
@@ -73,6 +75,23 @@ def test_conditions_are_published_stored_and_audited(kafka_api: Api) -> None:
             "unknown timezone",
         ),
         ({"offender_id": "off-3", "device_ids": ["tag-3"], "colour": "red"}, 422, "unknown field"),
+        (
+            {
+                "offender_id": "off-3",
+                "device_ids": ["tag-3"],
+                "curfews": [
+                    {
+                        "curfew_id": "home",
+                        "geometry": {"type": "Point", "coordinates": [-0.97, 51.45]},
+                        "radius_m": 50.0,
+                        "windows": [{"days": ["mon"], "start": "19:00", "end": "07:00"}],
+                        "exceptions": [{"date": "2026-12-25", "cancelled": True}] * 2,
+                    }
+                ],
+            },
+            422,
+            "home: two exceptions for 2026-12-25",  # a schedule the worker cannot use
+        ),
         ({"offender_id": "off-3", "device_ids": ["tag-1"]}, 409, "tag-1"),  # worn by off-1
     ],
 )
@@ -92,3 +111,40 @@ def test_not_json_is_422(kafka_api: Api) -> None:
         content=b"[1, 2",
     )
     assert r.status_code == 422 and "invalid conditions" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_conditions_the_worker_refuses_are_422_unpublished_and_unstored(
+    kafka_api: Api, case: str
+) -> None:
+    """Each case seen in probing (formerly 200): 422 with the reason, nothing published or stored."""
+    s, admin = kafka_api.settings, kafka_api.headers("admin")
+    zones, reason = REFUSED[case]
+    mark = asyncio.run(kafka_io.end_offsets(s.kafka_bootstrap, s.topic_conditions))
+    r = kafka_api.client.put(
+        "/api/v1/offenders/off-7/conditions", headers=admin, json=doc("off-7", "tag-7", zones=zones)
+    )
+    assert r.status_code == 422, r.text
+    assert set(r.json()) == {"detail"} and reason in r.json()["detail"]
+    assert "zone-1" in r.json()["detail"]
+    # A valid document after it is the only one on the topic since the mark.
+    ok = kafka_api.client.put(
+        "/api/v1/offenders/off-8/conditions",
+        headers=admin,
+        json=doc("off-8", "tag-8", zones=[VALID_ZONE]),
+    )
+    assert ok.status_code == 200, ok.text
+    records = asyncio.run(
+        kafka_io.read_since(
+            s.kafka_bootstrap, s.topic_conditions, mark or None, want=2, timeout_s=5
+        )
+    )
+    assert [rec.key for rec in records] == [b"off-8"]
+    with kafka_api.store.read() as session:
+        assert not offenders.exists(session, "off-7")
+        assert offenders.device_holders(session, ["tag-7"]) == {}
+        entries, _ = audit.list_entries(session, action="conditions.put")
+    assert [e.offender_id for e in entries] == ["off-8"]
+    shown = kafka_api.client.get("/api/v1/offenders/off-8", headers=admin).json()
+    assert shown["conditions_version"] == ok.json()["version"] == version_id(records[0].value)
+    assert shown["status"] == "compliant" and shown["conditions_rejected"] is None

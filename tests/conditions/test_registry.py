@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from em_service.conditions.publish import read_documents
@@ -57,7 +56,7 @@ def test_valid_to_ends_conditions() -> None:
 def test_invalid_document_keeps_previous_version() -> None:
     reg = ConditionsRegistry()
     reg.apply("off-0007", _doc())
-    with pytest.raises(msgspec.ValidationError):
+    with pytest.raises(InvalidConditions, match="device_ids"):
         reg.apply("off-0007", _doc(device_ids=[]))
     assert reg.offender_for("tag-0007") == "off-0007"
 
