@@ -97,6 +97,11 @@ class Settings(BaseSettings):
         description="Clock of timer rules (silence, reorder flush, window ends): wall time, or "
         "the stream's event-time watermark (for replays and accelerated simulations)",
     )
+    wall_clock_offset_s: float = Field(
+        0.0,
+        description="Shift the service's wall clock by this many seconds (tests run the real "
+        "processes as if it were another date; 0 in production)",
+    )
     tick_interval_s: float = Field(
         10.0, description="How often the worker checks silence and flushes reorder buffers"
     )

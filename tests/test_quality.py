@@ -19,6 +19,7 @@ import pytest
 from em_service.contracts import Alert
 from em_service.devstack import ensure_topics
 from em_service.evaluate import StreamClock, Truth, render, score
+from em_service.evaluate import main as evaluate_main
 from em_service.replay import replay
 from simulator import SimConfig, simulate
 from simulator.scenarios import parse
@@ -124,11 +125,30 @@ def test_a_stronger_scene_match_is_an_upgrade_not_a_duplicate() -> None:
     assert (rule.true_positives, rule.upgrades, rule.false_alerts) == (1, 1, 0)
 
 
-def test_a_rule_the_service_never_raised_may_be_not_covered() -> None:
-    records = [truth("gt-1"), truth("gt-2", "scene_proximity", expect="match", scene_id="sc-1")]
+def test_a_rule_the_service_never_raised_is_all_misses() -> None:
+    scene = truth("gt-2", "scene_proximity", expect="match", scene_id="sc-1")
+    records = [truth("gt-1"), scene, truth("gt-3", "device_silent", m=60)]
     report = score(records, [alert("a")])
-    assert report.not_covered == {"scene_proximity": 1} and report.recall == 1.0
-    assert "not covered: scene_proximity" in render(report)
+    assert report.recall == pytest.approx(1 / 3)
+    for rule in ("scene_proximity", "device_silent"):
+        assert (report.rules[rule].expected, report.rules[rule].missed) == (1, 1)
+    assert report.never_raised == {"device_silent": 1, "scene_proximity": 1}
+    assert {(f.kind, f.ref) for f in report.findings} == {("missed", "gt-2"), ("missed", "gt-3")}
+    assert "never raised: scene_proximity" in render(report)
+    assert "recall 33.3 % (1/3)" in render(report)
+    assert score(records, [alert("a")], complete=[]).recall == pytest.approx(1 / 3)
+
+
+def test_evaluate_counts_a_rule_never_raised_as_missed(tmp_path: Path, capsys) -> None:
+    scene = truth("gt-2", "scene_proximity", expect="match", scene_id="sc-1")
+    (tmp_path / "truth.jsonl").write_bytes(
+        b"".join(msgspec.json.encode(r) + b"\n" for r in (truth("gt-1"), scene))
+    )
+    (tmp_path / "alerts.jsonl").write_bytes(msgspec.json.encode(alert("a-000001")) + b"\n")
+    argv = ["--ground-truth", str(tmp_path / "truth.jsonl"), "--alerts"]
+    assert evaluate_main([*argv, str(tmp_path / "alerts.jsonl"), "--json"]) == 1
+    out = capsys.readouterr().out
+    assert "recall 50.0 % (1/2)" in out and '"recall": 0.5' in out
 
 
 def test_alerts_of_types_the_truth_does_not_list_are_not_scored() -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
@@ -21,6 +20,7 @@ from em_service.api.schemas import (
     OffenderOut,
     OffenderPage,
 )
+from em_service.clock import wall_now
 from em_service.contracts import Conditions
 from em_service.contracts.codec import encode
 from em_service.store import audit, offenders
@@ -136,7 +136,7 @@ async def put_conditions(
     offender_id: OffenderId,
 ) -> ConditionsAccepted:
     conditions = _decode(await request.body(), offender_id)
-    now = datetime.now(UTC)
+    now = wall_now()
     if conditions.updated_at is None:
         conditions = msgspec.structs.replace(conditions, updated_at=now)
 
