@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 
 from em_service.archiver import Archiver
+from em_service.clock import wall_now
 from em_service.contracts.codec import encode
 from em_service.settings import Settings
 from em_service.store import Store, trail
@@ -20,7 +21,7 @@ from tests.store.factories import T0, gps
 async def test_retention_runs_periodically(store: Store) -> None:
     settings = Settings(trail_retention_days=30, archiver_retention_interval_s=0.05)
     archiver = Archiver(settings, store)
-    now = datetime.now(UTC)
+    now = wall_now()
     before = REGISTRY.get_sample_value("em_retention_deleted_rows_total", {"table": "fixes"}) or 0
     stop = asyncio.Event()
     job = asyncio.create_task(archiver.retain(stop))
