@@ -82,7 +82,8 @@ class Settings(BaseSettings):
         300.0, description="Readings stamped further than this in the future are dead-lettered"
     )
     max_past_age_s: float = Field(
-        400 * 86400.0, description="Readings older than this are dead-lettered as absurd"
+        400 * 86400.0,
+        description="Readings older than this (by the rule clock) are dead-lettered as absurd",
     )
     dlq_unknown_devices: bool = Field(
         False, description="Also dead-letter readings from devices no one is enrolled with"
