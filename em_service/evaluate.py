@@ -120,7 +120,7 @@ class Report:
     rules: dict[str, RuleScore]
     findings: list[Finding]
     person_days: float | None
-    never_raised: dict[str, int]  # rule -> required truth records, of rules no alert was of
+    never_raised: dict[str, int]  # rule no alert was raised for -> its (missed) required records
     unscored_alerts: Counter[str]  # alerts of types the truth does not cover
     near_miss_records: int = 0
     near_miss_false: int = 0

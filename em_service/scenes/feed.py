@@ -2,9 +2,10 @@
 
 Like the conditions feed: every worker reads *all* partitions from the beginning (no consumer
 group), holds the scenes that are open, and keeps following. A null value (tombstone) withdraws
-the scene of its key. Closed scenes (judged by the rule clock) are pruned every ``prune_interval_s``. Scenes older than the
-topic's retention are not seen: ``devstack`` creates ``em.scenes`` compacted by scene_id with a
-retention of ``open_days`` plus a day. An invalid scene is logged and counted, never fatal.
+the scene of its key. Closed scenes (judged by the rule clock) are pruned every
+``prune_interval_s``. Scenes older than the topic's retention are not seen: ``devstack`` creates
+``em.scenes`` compacted by scene_id with a retention of ``open_days`` plus a day. An invalid
+scene is logged and counted, never fatal.
 """
 
 from __future__ import annotations
