@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from em_service import kafka_io
+from em_service.clock import rule_now, wall_now
 from em_service.settings import Settings
 from em_service.store import Store, ingest, migrate, open_store, retention
 from em_service.store import metrics as m
@@ -40,6 +41,8 @@ class Archiver:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
+        #: Newest event time archived per readings partition (the rule clock of a replay).
+        self.watermarks: dict[int, datetime] = {}
         self.kinds = {
             settings.topic_readings: "readings",
             settings.topic_alerts: "alerts",
@@ -48,12 +51,15 @@ class Archiver:
 
     def decode(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> ingest.Batch:
         """Return the decoded batch of one poll (records of each partition in offset order)."""
-        batch, now = ingest.Batch(), datetime.now(UTC)
+        batch, now = ingest.Batch(), wall_now(self.settings)
         for tp, msgs in records.items():
             kind = self.kinds[tp.topic]
             for msg in msgs:
                 if kind == "readings":
-                    batch.add_reading(msg.value, self.settings, now)
+                    mark = self.watermarks.get(tp.partition)
+                    reading = batch.add_reading(msg.value, self.settings, now, watermark=mark)
+                    if reading is not None and (mark is None or reading.ts > mark):
+                        self.watermarks[tp.partition] = reading.ts
                 elif kind == "alerts":
                     batch.add_alert(msg.value)
                 else:
@@ -141,10 +147,15 @@ class Archiver:
             m.ARCHIVER_UP.set(0)
             await consumer.stop()
 
-    def run_retention(self) -> retention.RetentionReport:
-        """Delete trail rows past ``trail_retention_days`` (blocking)."""
+    def run_retention(self) -> retention.RetentionReport | None:
+        """Delete trail rows past ``trail_retention_days`` of the rule clock (blocking): the
+        wall clock, or in a replay the newest event time archived (None: nothing yet, no run)."""
+        mark = max(self.watermarks.values(), default=None)
+        now = rule_now(self.settings, wall_now(self.settings), mark)
+        if now is None:
+            return None
         report = retention.purge_trail(
-            self.store, older_than=timedelta(days=self.settings.trail_retention_days)
+            self.store, older_than=timedelta(days=self.settings.trail_retention_days), now=now
         )
         m.RETENTION_DELETED.labels("fixes").inc(report.fixes_deleted)
         m.RETENTION_DELETED.labels("alcohol_readings").inc(report.alcohol_deleted)

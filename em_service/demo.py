@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from em_service import devstack, procs
+from em_service.clock import wall_now
 from em_service.contracts import Alert
 from em_service.scrape import scrape
 from em_service.settings import Settings, get_settings
@@ -70,7 +71,7 @@ def run_settings(settings: Settings, run: str) -> tuple[Settings, dict[str, str]
 def yesterday(tz: str) -> datetime:
     """Return local midnight at the start of yesterday, as aware UTC."""
     zone = ZoneInfo(tz)
-    today = datetime.now(zone).date()
+    today = wall_now().astimezone(zone).date()
     return datetime.combine(today - timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
 
 

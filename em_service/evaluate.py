@@ -14,8 +14,8 @@ Matching (one alert, one truth record at most):
   false: the service alerts once per class), one inside a
   ``no_alert`` / ``no_match`` record's window (``near_miss``: the record's type and its
   ``…_ended``, its ids, and its offender unless the record names none), else ``unexpected``.
-- Rules the service did not exercise at all (no alert of the type, e.g. ``scene_proximity``
-  before crime-scene matching exists) are reported as not covered instead of as misses.
+- Every required record counts, whether or not the service raised any alert of its type: a
+  rule it never raised is all misses (and listed as never raised), never left out of recall.
 
 Detection delay is ``detected_at - occurred_at`` of true positives, with ``detected_at`` first
 mapped to the stream's clock if the run was a replay (see :class:`StreamClock`).
@@ -43,8 +43,6 @@ from simulator.output import TRUTH_COVERAGE
 DEFAULT_COMPLETE: tuple[str, ...] = tuple(TRUTH_COVERAGE["complete"])
 #: The rules whose false alerts the "<= 1 false breach alert per person-month" target counts.
 BREACH_TYPES = ("exclusion_breach", "inclusion_breach", "curfew_breach")
-#: Rules that may not run in every deployment: not covered (not missed) when none was raised.
-MAY_BE_ABSENT = ("scene_proximity",)
 #: Rules that alert again, with a new id, when a match gets stronger.
 UPGRADABLE = ("scene_proximity",)
 DAYS_PER_MONTH = 30.0
@@ -122,7 +120,7 @@ class Report:
     rules: dict[str, RuleScore]
     findings: list[Finding]
     person_days: float | None
-    not_covered: dict[str, int]  # rule -> truth records left unscored
+    never_raised: dict[str, int]  # rule no alert was raised for -> its (missed) required records
     unscored_alerts: Counter[str]  # alerts of types the truth does not cover
     near_miss_records: int = 0
     near_miss_false: int = 0
@@ -175,10 +173,8 @@ def score(
     unique = list({a.alert_id: a for a in reversed(list(alerts))}.values())[::-1]
     raised = Counter(a.type for a in unique)
     complete = set(complete)
-    absent = {t for t in MAY_BE_ABSENT if not raised[t]}
-    scored = (complete | {r.type for r in truth if r.expect in ("alert", "match")}) - absent
+    scored = complete | {r.type for r in truth if r.expect in ("alert", "match")}
     rules = {t: RuleScore(t) for t in sorted(scored)}
-    not_covered = Counter(r.type for r in truth if r.type in absent)
     index: dict[tuple, list[Truth]] = {}
     for r in truth:
         if r.type in scored and r.expect in ("alert", "match"):
@@ -230,7 +226,7 @@ def score(
         rules=rules,
         findings=sorted(findings, key=lambda f: (f.kind, f.rule, f.at or datetime.min)),
         person_days=person_days,
-        not_covered=dict(not_covered),
+        never_raised={t: r.expected for t, r in rules.items() if r.expected and not raised[t]},
         unscored_alerts=Counter(a.type for a in unique if a.type not in scored),
         near_miss_records=len(quiet),
         near_miss_false=len(caught),
@@ -418,10 +414,8 @@ def render(report: Report, *, max_findings: int = 20) -> str:
     ]
     if mismatches:
         lines.append("matched, but flags differ from the truth: " + ", ".join(mismatches))
-    for rule, n in report.not_covered.items():
-        lines.append(
-            f"not covered: {rule} ({n} truth records) — the service raised no {rule} alert"
-        )
+    for rule, n in report.never_raised.items():
+        lines.append(f"never raised: {rule} — the service raised no {rule} alert ({n} missed)")
     if report.unscored_alerts:
         extra = ", ".join(f"{t} {n}" for t, n in sorted(report.unscored_alerts.items()))
         lines.append(f"not scored (the truth does not list them): {extra}")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from em_service import kafka_io
+from em_service.clock import wall_now
 from em_service.contracts import Alert
 from em_service.evaluate import StreamClock, decode_alerts
 from em_service.scrape import scrape, total
@@ -82,32 +83,36 @@ async def _follow(
         await consumer.stop()
 
 
-def _stamped(url: str) -> tuple[float, float]:
+def _stamped(url: str, wall: Callable[[], float]) -> tuple[float, float]:
     """Return ``(wall epoch s, readings taken in)``, timed in this thread, not by the caller."""
-    before = time.time()
+    before = wall()
     n = processed(url)
-    return (before + time.time()) / 2, n
+    return (before + wall()) / 2, n
 
 
-async def _sample(url: str, base: float, samples: list[tuple[float, float]]) -> None:
+async def _sample(
+    url: str, base: float, samples: list[tuple[float, float]], wall: Callable[[], float]
+) -> None:
     """Append the worker's progress ``(wall, readings taken in since base)`` every 50 ms."""
     while True:
         with contextlib.suppress(OSError):
-            wall, n = await asyncio.to_thread(_stamped, url)
-            samples.append((wall, n - base))
+            at, n = await asyncio.to_thread(_stamped, url, wall)
+            samples.append((at, n - base))
         await asyncio.sleep(0.05)
 
 
-async def _sample_sent(bootstrap: str, base: dict, sent: list[tuple[float, float]]) -> None:
+async def _sample_sent(
+    bootstrap: str, base: dict, sent: list[tuple[float, float]], wall: Callable[[], float]
+) -> None:
     """Append the replay's progress ``(wall, readings on the topic past base)`` every 50 ms."""
     consumer = kafka_io.consumer(bootstrap=bootstrap)
     await consumer.start()
     try:
         tps = list(base)
         while True:
-            before = time.time()
+            before = wall()
             ends = await consumer.end_offsets(tps)
-            sent.append(((before + time.time()) / 2, sum(ends[tp] - base[tp] for tp in tps)))
+            sent.append(((before + wall()) / 2, sum(ends[tp] - base[tp] for tp in tps)))
             await asyncio.sleep(0.05)
     finally:
         await consumer.stop()
@@ -143,15 +148,21 @@ async def replay(
     base = await asyncio.to_thread(processed, metrics_url)
     sent_base = await kafka_io.end_offsets(settings.kafka_bootstrap, settings.topic_readings)
     alerts: list[Alert] = []
-    samples: list[tuple[float, float]] = [(time.time(), 0.0)]
-    sent: list[tuple[float, float]] = [(time.time(), 0.0)] if speed is not None else []
+
+    def wall() -> float:  # the services' wall clock (``detected_at``)
+        return wall_now(settings).timestamp()
+
+    samples: list[tuple[float, float]] = [(wall(), 0.0)]
+    sent: list[tuple[float, float]] = [(wall(), 0.0)] if speed is not None else []
     last_arrival = [time.monotonic()]
     tasks = [
         asyncio.create_task(_follow(settings, mark, on_alert, alerts, last_arrival)),
-        asyncio.create_task(_sample(metrics_url, base, samples)),
+        asyncio.create_task(_sample(metrics_url, base, samples, wall)),
     ]
     if speed is not None:  # the replay's own progress is a clock only when paced
-        tasks.append(asyncio.create_task(_sample_sent(settings.kafka_bootstrap, sent_base, sent)))
+        tasks.append(
+            asyncio.create_task(_sample_sent(settings.kafka_bootstrap, sent_base, sent, wall))
+        )
     sending: asyncio.Task | None = None
     try:
         topics = {

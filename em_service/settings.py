@@ -95,7 +95,8 @@ class Settings(BaseSettings):
         300.0, description="Readings stamped further than this in the future are dead-lettered"
     )
     max_past_age_s: float = Field(
-        400 * 86400.0, description="Readings older than this are dead-lettered as absurd"
+        400 * 86400.0,
+        description="Readings older than this (by the rule clock) are dead-lettered as absurd",
     )
     dlq_unknown_devices: bool = Field(
         False, description="Also dead-letter readings from devices no one is enrolled with"
@@ -109,6 +110,11 @@ class Settings(BaseSettings):
         "wall",
         description="Clock of timer rules (silence, reorder flush, window ends): wall time, or "
         "the stream's event-time watermark (for replays and accelerated simulations)",
+    )
+    wall_clock_offset_s: float = Field(
+        0.0,
+        description="Shift the service's wall clock by this many seconds (tests run the real "
+        "processes as if it were another date; 0 in production)",
     )
     tick_interval_s: float = Field(
         10.0, description="How often the worker checks silence and flushes reorder buffers"

@@ -19,6 +19,7 @@ import pytest
 from em_service.contracts import Alert
 from em_service.devstack import ensure_topics
 from em_service.evaluate import StreamClock, Truth, render, score
+from em_service.evaluate import main as evaluate_main
 from em_service.replay import replay
 from simulator import SimConfig, simulate
 from simulator.scenarios import parse
@@ -124,11 +125,30 @@ def test_a_stronger_scene_match_is_an_upgrade_not_a_duplicate() -> None:
     assert (rule.true_positives, rule.upgrades, rule.false_alerts) == (1, 1, 0)
 
 
-def test_a_rule_the_service_never_raised_may_be_not_covered() -> None:
-    records = [truth("gt-1"), truth("gt-2", "scene_proximity", expect="match", scene_id="sc-1")]
+def test_a_rule_the_service_never_raised_is_all_misses() -> None:
+    scene = truth("gt-2", "scene_proximity", expect="match", scene_id="sc-1")
+    records = [truth("gt-1"), scene, truth("gt-3", "device_silent", m=60)]
     report = score(records, [alert("a")])
-    assert report.not_covered == {"scene_proximity": 1} and report.recall == 1.0
-    assert "not covered: scene_proximity" in render(report)
+    assert report.recall == pytest.approx(1 / 3)
+    for rule in ("scene_proximity", "device_silent"):
+        assert (report.rules[rule].expected, report.rules[rule].missed) == (1, 1)
+    assert report.never_raised == {"device_silent": 1, "scene_proximity": 1}
+    assert {(f.kind, f.ref) for f in report.findings} == {("missed", "gt-2"), ("missed", "gt-3")}
+    assert "never raised: scene_proximity" in render(report)
+    assert "recall 33.3 % (1/3)" in render(report)
+    assert score(records, [alert("a")], complete=[]).recall == pytest.approx(1 / 3)
+
+
+def test_evaluate_counts_a_rule_never_raised_as_missed(tmp_path: Path, capsys) -> None:
+    scene = truth("gt-2", "scene_proximity", expect="match", scene_id="sc-1")
+    (tmp_path / "truth.jsonl").write_bytes(
+        b"".join(msgspec.json.encode(r) + b"\n" for r in (truth("gt-1"), scene))
+    )
+    (tmp_path / "alerts.jsonl").write_bytes(msgspec.json.encode(alert("a-000001")) + b"\n")
+    argv = ["--ground-truth", str(tmp_path / "truth.jsonl"), "--alerts"]
+    assert evaluate_main([*argv, str(tmp_path / "alerts.jsonl"), "--json"]) == 1
+    out = capsys.readouterr().out
+    assert "recall 50.0 % (1/2)" in out and '"recall": 0.5' in out
 
 
 def test_alerts_of_types_the_truth_does_not_list_are_not_scored() -> None:
@@ -207,18 +227,30 @@ IMPLEMENTED = (
 QUALITY = SimConfig(persons=20, days=1.0, seed=7, scenarios=parse("all"))
 
 
+#: Service wall clocks the simulated day is replayed at: the machine's, and years after the
+#: data, past every window judged against "now" (scenes open 14 days, readings refused as absurd
+#: after 400 days, trail retention 365 days): the replay must not depend on the date it runs.
+CLOCKS = {"today": None, "in 2031": datetime(2031, 6, 1, tzinfo=UTC)}
+
+
 @pytest.mark.kafka
 @pytest.mark.slow
-def test_quality_of_a_simulated_day(kafka_bootstrap: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("clock", list(CLOCKS))
+def test_quality_of_a_simulated_day(kafka_bootstrap: str, tmp_path: Path, clock: str) -> None:
     sim = simulate(QUALITY)
     env = ServiceEnv(kafka_bootstrap, tmp_path)
+    fixed = CLOCKS[clock]
+    offset_s = (fixed - datetime.now(UTC)).total_seconds() if fixed else 0.0
     env.env.update(
         EM_TOPIC_PARTITIONS="1",
         EM_RULE_CLOCK="event",
         EM_TICK_INTERVAL_S="1",
         EM_ARCHIVER_METRICS_PORT=str(free_port()),
+        EM_WALL_CLOCK_OFFSET_S=str(offset_s),
     )
-    settings = env.settings.model_copy(update={"topic_partitions": 1})
+    settings = env.settings.model_copy(
+        update={"topic_partitions": 1, "wall_clock_offset_s": offset_s}
+    )
     ensure_topics(settings, kafka_bootstrap)
     try:
         env.start("worker", log_name="worker")
@@ -239,6 +271,8 @@ def test_quality_of_a_simulated_day(kafka_bootstrap: str, tmp_path: Path) -> Non
     assert report.recall == 1.0, render(report)
     assert report.near_miss_records >= 2 and report.near_miss_false == 0, render(report)
     assert report.total("false_alerts") == 0, render(report)
+    if fixed:  # the services ran at the clock given (their alerts say when they detected them)
+        assert all(0 <= (a.detected_at - fixed).total_seconds() < 3600 for a in run.alerts)
 
 
 def _up(url: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
@@ -23,6 +22,7 @@ from em_service.api.schemas import (
     UtcTime,
 )
 from em_service.api.views import alert_detail, alert_summary
+from em_service.clock import wall_now
 from em_service.store import Store, alerts, audit
 from em_service.store.tokens import Caller
 
@@ -113,7 +113,7 @@ def _transition(
     try:
         with store.write() as session:
             row = alerts.transition(
-                session, alert_id=alert_id, to=to, caller=caller, note=note, now=datetime.now(UTC)
+                session, alert_id=alert_id, to=to, caller=caller, note=note, now=wall_now()
             )
             if row is None:
                 raise not_found("alert")

@@ -23,6 +23,7 @@ from em_service.api.schemas import (
     OffenderPage,
     RejectedConditionsOut,
 )
+from em_service.clock import wall_now
 from em_service.conditions.validate import InvalidConditions, TooLarge, check, version_id
 from em_service.contracts import Conditions
 from em_service.contracts.codec import encode
@@ -145,7 +146,7 @@ async def put_conditions(
 ) -> ConditionsAccepted:
     raw = await request.body()
     conditions = await anyio.to_thread.run_sync(_check, raw, offender_id, settings.projected_crs)
-    now = datetime.now(UTC)
+    now = wall_now()
     if conditions.updated_at is None:
         conditions = msgspec.structs.replace(conditions, updated_at=now)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
@@ -22,6 +22,7 @@ from em_service.api.deps import Investigator, SettingsDep, StoreDep, not_found, 
 from em_service.api.errors import responses
 from em_service.api.offenders import OffenderId
 from em_service.api.schemas import IDENT_PATTERN, PAGE_MAX, Ident, UtcTime
+from em_service.clock import wall_now
 from em_service.contracts import CRIME_TYPES, Scene
 from em_service.scenes import evidence, ids
 from em_service.scenes import store as scene_store
@@ -249,7 +250,7 @@ async def post_scene(
     settings: SettingsDep,
     body: SceneIn,
 ) -> SceneAccepted:
-    now = datetime.now(UTC)
+    now = wall_now()
     scene = _scene_from(body, now, settings.projected_crs)
     publisher: ScenePublisher = request.app.state.scene_publisher
     try:
@@ -416,7 +417,7 @@ def get_evidence(
     offender_id: OffenderId,
     format: Literal["geojson", "csv"] = "geojson",
 ) -> Response:
-    now = datetime.now(UTC)
+    now = wall_now()
     with store.write() as session:
         scene = scene_store.get_scene(session, scene_id)
         match = scene_store.get_match(session, scene_id, offender_id) if scene else None

@@ -20,7 +20,6 @@ import hmac
 import logging
 import random
 import time
-from datetime import UTC, datetime
 
 import anyio
 import httpx
@@ -28,6 +27,7 @@ from prometheus_client import Counter
 
 from em_service.api.schemas import AlertEventOut
 from em_service.api.views import alert_summary
+from em_service.clock import wall_now
 from em_service.settings import Settings, WebhookTarget
 from em_service.store import Store, alerts, tokens
 from em_service.store.models import AlertEvent, AlertRow, OutletCursor, OutletFailure
@@ -141,7 +141,7 @@ class WebhookOutlet:
                     event_id=event_id,
                     attempts=attempts,
                     last_error=error[:2000],
-                    failed_at=datetime.now(UTC),
+                    failed_at=wall_now(),
                 )
             )
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from em_service.clock import wall_now
 from em_service.contracts.dlq import DeadLetter, DlqReason
 from em_service.contracts.readings import Reading
 
@@ -56,11 +57,13 @@ def decode_reading(
     max_bytes: int = 16_384,
     max_future_s: float = 300.0,
     max_age_s: float = 400 * 86400.0,
+    age_now: datetime | None = None,
 ) -> Reading:
     """Return the typed reading in ``raw``, with ``ts`` in UTC, or raise :class:`Rejected`.
 
     Checks, in order: size, JSON, contract (types, ranges, required fields, known ``type``),
-    then plausibility of the timestamp against ``now`` (future skew, absurd age).
+    then plausibility of the timestamp: future skew against ``now``, absurd age against
+    ``age_now`` (default ``now``; a replay passes its stream clock).
     """
     if len(raw) > max_bytes:
         raise Rejected("oversize", f"{len(raw)} bytes > limit {max_bytes}")
@@ -69,12 +72,12 @@ def decode_reading(
     except msgspec.MsgspecError as exc:
         raise _reject_decode(raw, exc) from None
     ts = reading.ts
-    now = now or datetime.now(UTC)
+    now = now or wall_now()
     if ts - now > timedelta(seconds=max_future_s):
         raise Rejected(
             "future_timestamp", f"ts {ts.isoformat()} is more than {max_future_s:.0f} s ahead"
         )
-    if now - ts > timedelta(seconds=max_age_s):
+    if ((age_now or now) - ts).total_seconds() > max_age_s:
         raise Rejected("stale_timestamp", f"ts {ts.isoformat()} is older than {max_age_s:.0f} s")
     if ts.utcoffset() != timedelta(0) or ts.tzinfo is not UTC:
         reading = msgspec.structs.replace(reading, ts=ts.astimezone(UTC))
@@ -118,7 +121,7 @@ def dead_letter(
         key=dead_letter_key(key).decode("utf-8", "replace") if key is not None else None,
         original_b64=base64.b64encode(kept).decode("ascii"),
         original_size=len(raw),
-        rejected_at=now or datetime.now(UTC),
+        rejected_at=now or wall_now(),
         original_sha256=hashlib.sha256(raw).hexdigest(),
         truncated=truncated,
     )

@@ -9,7 +9,6 @@ import asyncio
 import getpass
 import hashlib
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ async def _import(
 ) -> ImportReport:
     from aiokafka import AIOKafkaProducer
 
+    from em_service.clock import wall_now
     from em_service.contracts import Scene
     from em_service.contracts.codec import encode
     from em_service.devstack import ensure_topics_async
@@ -56,7 +56,7 @@ async def _import(
         def store_batch(batch: list[Scene]) -> None:
             with store.write() as session:
                 scene_store.upsert_scenes(
-                    session, batch, crs=settings.projected_crs, now=datetime.now(UTC)
+                    session, batch, crs=settings.projected_crs, now=wall_now(settings)
                 )
 
         report = await import_file(

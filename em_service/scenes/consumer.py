@@ -20,13 +20,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import UTC, datetime
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from em_service import kafka_io
+from em_service.clock import wall_now
 from em_service.contracts import Scene
 from em_service.scenes import metrics, retro
 from em_service.scenes import store as scene_store
@@ -66,7 +66,7 @@ class SceneConsumer:
             scene,
             self.scene_settings,
             crs=self.settings.projected_crs,
-            now=datetime.now(UTC),
+            now=wall_now(self.settings),
         )
         metrics.SCENE_SEARCH_SECONDS.observe(found.seconds)
         for confidence in stored.new_or_upgraded:
@@ -77,7 +77,7 @@ class SceneConsumer:
 
     def note_live(self, alerts: list[dict]) -> None:
         """Record live ``scene_proximity`` alerts on their matches; schedule re-matches."""
-        now = datetime.now(UTC)
+        now = wall_now(self.settings)
         with self.store.write() as session:
             for a in alerts:
                 known = scene_store.note_live_alert(

@@ -2,9 +2,10 @@
 
 Like the conditions feed: every worker reads *all* partitions from the beginning (no consumer
 group), holds the scenes that are open, and keeps following. A null value (tombstone) withdraws
-the scene of its key. Closed scenes are pruned every ``prune_interval_s``. Scenes older than the
-topic's retention are not seen: ``devstack`` creates ``em.scenes`` compacted by scene_id with a
-retention of ``open_days`` plus a day. An invalid scene is logged and counted, never fatal.
+the scene of its key. Closed scenes (judged by the rule clock) are pruned every
+``prune_interval_s``. Scenes older than the topic's retention are not seen: ``devstack`` creates
+``em.scenes`` compacted by scene_id with a retention of ``open_days`` plus a day. An invalid
+scene is logged and counted, never fatal.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import msgspec
 
 from em_service import kafka_io
+from em_service.clock import wall_now
 from em_service.contracts import Scene
 from em_service.scenes import metrics
 from em_service.scenes.live import LiveMatcher
@@ -27,9 +29,10 @@ _decoder = msgspec.json.Decoder(Scene)
 
 
 def apply(
-    live: LiveMatcher, key: bytes | None, value: bytes | None, *, now: datetime
+    live: LiveMatcher, key: bytes | None, value: bytes | None, *, now: datetime | None
 ) -> str | None:
-    """Apply one scenes-topic record to ``live``; return the scene id it concerned, if any."""
+    """Apply one scenes-topic record to ``live`` at rule clock ``now`` (None: no clock yet,
+    every scene is open); return the scene id it concerned, if any."""
     if value is None:
         if key:
             live.remove(key.decode("utf-8", "replace"))
@@ -52,9 +55,13 @@ async def follow_scenes(
     ready: asyncio.Event | None = None,
     *,
     prune_interval_s: float = 60.0,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Callable[[], datetime | None] = wall_now,
 ) -> None:
-    """Apply every scene on ``topic`` to ``live`` forever; set ``ready`` once caught up."""
+    """Apply every scene on ``topic`` to ``live`` forever; set ``ready`` once caught up.
+
+    ``clock`` is the rule clock that judges which scenes are open: the wall clock in
+    production, the stream's event time in a replay (None before its first event).
+    """
     ready = ready or asyncio.Event()
     tps = await kafka_io.partitions(bootstrap, topic)
     consumer = kafka_io.consumer(bootstrap=bootstrap)

@@ -116,11 +116,12 @@ class LiveMatcher:
         y0, y1 = math.floor((o.geom.y_m - r) / _CELL_M), math.floor((o.geom.y_m + r) / _CELL_M)
         return [(i, j) for i in range(x0, x1 + 1) for j in range(y0, y1 + 1)]
 
-    def upsert(self, scene: Scene, *, now: datetime) -> bool:
-        """Hold ``scene`` if it is open at ``now`` (a new version replaces the old); return
-        whether it is held."""
+    def upsert(self, scene: Scene, *, now: datetime | None) -> bool:
+        """Hold ``scene`` if it is open at rule clock ``now`` (a new version replaces the old;
+        None, a replay before its first event, judges nothing closed); return whether it is
+        held."""
         self.remove(scene.scene_id)
-        if scene.window_end < now - timedelta(days=self.settings.open_days):
+        if now is not None and scene.window_end < now - timedelta(days=self.settings.open_days):
             return False
         if scene.low_precision and not self.settings.alert_low_precision:
             return False  # live matching only alerts; the archiver still matches these
@@ -141,9 +142,11 @@ class LiveMatcher:
                 if not self._grid[cell]:
                     del self._grid[cell]
 
-    def prune(self, now: datetime) -> int:
-        """Drop scenes whose window ended more than ``open_days`` before ``now``; return how
-        many were dropped."""
+    def prune(self, now: datetime | None) -> int:
+        """Drop scenes whose window ended more than ``open_days`` before rule clock ``now``
+        (None: none); return how many were dropped."""
+        if now is None:
+            return 0
         cutoff = now - timedelta(days=self.settings.open_days)
         closed = [s for s, o in self._scenes.items() if o.scene.window_end < cutoff]
         for scene_id in closed:
@@ -159,12 +162,15 @@ class LiveMatcher:
         state: LiveState,
         *,
         now: datetime,
+        stream_now: datetime | None = None,
         xy: tuple[float, float] | None = None,
     ) -> tuple[LiveState, list[Alert]]:
         """Return the device's new state and the alerts ``fix`` raises (usually none).
 
-        ``xy`` is the fix in projected metres if the caller has it already. The given state
-        is not modified; the same object is returned when nothing changed.
+        ``now`` is the wall clock (``detected_at``), ``stream_now`` the rule clock that judges
+        ``late`` (default ``now``). ``xy`` is the fix in projected metres if the caller has it
+        already. The given state is not modified; the same object is returned when nothing
+        changed.
         """
         if not self._scenes and not state.tracks:
             return state, []
@@ -192,7 +198,7 @@ class LiveMatcher:
                 continue
             changed = True
             tracks[scene_id] = new
-            alert = self._evaluate(o, new, offender_id, fix.device_id, now)
+            alert = self._evaluate(o, new, offender_id, fix.device_id, now, stream_now or now)
             if alert is not None:
                 alerts.append(alert)
                 level = RANK[alert.details["confidence"]]
@@ -231,7 +237,13 @@ class LiveMatcher:
         return SceneTrack(track.level, points[-cap:])
 
     def _evaluate(
-        self, o: _Open, track: SceneTrack, offender_id: str, device_id: str, now: datetime
+        self,
+        o: _Open,
+        track: SceneTrack,
+        offender_id: str,
+        device_id: str,
+        now: datetime,
+        rule_now: datetime,
     ) -> Alert | None:
         pts = track.points
         x = np.array([q.x_m for q in pts])
@@ -253,7 +265,7 @@ class LiveMatcher:
         if not self._settled(match, o, pts[-1]):
             return None
         previous = {v: k for k, v in RANK.items()}.get(track.level) if track.level else None
-        late = (now.timestamp() - pts[-1].ts_s) > self.late_after_s
+        late = (rule_now.timestamp() - pts[-1].ts_s) > self.late_after_s
         return scene_alert(o.scene, match, now=now, origin="live", previous=previous, late=late)
 
     def _settled(self, match: Match, o: _Open, newest: TrackPoint) -> bool:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from em_service.clock import wall_now
 from em_service.contracts import Alert
 from em_service.store import audit
 from em_service.store.models import AlertEvent, AlertRow, AlertTransition
@@ -91,7 +92,7 @@ def _row_values(alert: Alert, now: datetime) -> dict:
 
 def apply_alert(session: Session, alert: Alert, *, now: datetime | None = None) -> Applied:
     """Materialise one alert message (idempotent); return what it did."""
-    now = now or datetime.now(UTC)
+    now = now or wall_now()
     if alert.type.endswith("_ended") and alert.ref_alert_id:
         parent = session.get(AlertRow, alert.ref_alert_id)
         if parent is not None:
@@ -148,7 +149,7 @@ def transition(
 
     Raises :class:`TransitionRefused` when the step is not allowed (e.g. already closed).
     """
-    now = now or datetime.now(UTC)
+    now = now or wall_now()
     row = get(session, alert_id, caller=caller)
     if row is None:
         return None

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from em_service.clock import wall_now
 from em_service.store.models import AuditEntry, AuditHead
 from em_service.store.types import iso
 
@@ -66,7 +67,7 @@ def append(
     ).scalar_one()
     entry = AuditEntry(
         seq=head.seq + 1,
-        at=(at or datetime.now(UTC)).astimezone(UTC),
+        at=(at or wall_now()).astimezone(UTC),
         actor=actor,
         role=role,
         action=action,

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import msgspec
 from sqlalchemy.orm import Session
 
+from em_service.clock import age_limit, wall_now
 from em_service.conditions.validate import InvalidConditions, check, version_id
-from em_service.contracts import AlcoholReading, Alert, Conditions, GpsReading
+from em_service.contracts import AlcoholReading, Alert, Conditions, GpsReading, Reading
 from em_service.contracts.codec import Rejected, decode_reading
 from em_service.contracts.types import AwareDatetime, Ident
 from em_service.settings import Settings
@@ -66,8 +67,21 @@ class Batch:
     conditions: list[ConditionsRecord] = field(default_factory=list)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
-    def add_reading(self, raw: bytes | None, settings: Settings, now: datetime) -> None:
-        """Decode one readings-topic value; keep GPS fixes and alcohol readings."""
+    def add_reading(
+        self,
+        raw: bytes | None,
+        settings: Settings,
+        now: datetime,
+        *,
+        watermark: datetime | None = None,
+    ) -> Reading | None:
+        """Decode one readings-topic value, keep GPS fixes and alcohol readings; return the
+        reading (None if invalid).
+
+        ``now`` is the wall clock; ``watermark`` the newest event time of the partition so far
+        (the age check's clock in a replay, see :func:`~em_service.clock.age_limit`).
+        """
+        age_now, max_age_s = age_limit(settings, now, watermark)
         try:
             if raw is None:
                 raise Rejected("invalid_json", "null value")
@@ -76,17 +90,19 @@ class Batch:
                 now=now,
                 max_bytes=settings.max_message_bytes,
                 max_future_s=settings.max_future_skew_s,
-                max_age_s=settings.max_past_age_s,
+                max_age_s=max_age_s,
+                age_now=age_now,
             )
         except Rejected:
             self.outcomes["readings", "invalid"] += 1
-            return
+            return None
         if isinstance(reading, GpsReading):
             self.gps.append(reading)
         elif isinstance(reading, AlcoholReading):
             self.alcohol.append(reading)
         else:
             self.outcomes["readings", "not_archived"] += 1
+        return reading
 
     def add_alert(self, raw: bytes | None) -> None:
         """Decode one alerts-topic value."""
@@ -148,7 +164,7 @@ def write(
 
     Conditions are applied before alerts (so a new offender exists first), alerts in order.
     """
-    now = now or datetime.now(UTC)
+    now = now or wall_now()
     out: Counter[tuple[str, str]] = Counter(batch.outcomes)
     for rec in batch.conditions:
         oid, pos = rec.offender_id, rec.position

@@ -18,6 +18,7 @@ from typing import Literal, NamedTuple
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from em_service.clock import wall_now
 from em_service.contracts import ALERT_TYPES, Conditions
 from em_service.contracts.codec import encode
 from em_service.store.models import AlertRow, DeviceAssignment, Offender
@@ -82,7 +83,7 @@ class OffenderState:
 def ensure_offender(session: Session, offender_id: str, *, now: datetime | None = None) -> None:
     """Create an offender row without conditions if there is none (alerts may come first)."""
     if session.get(Offender, offender_id) is None:
-        session.add(Offender(offender_id=offender_id, created_at=now or datetime.now(UTC)))
+        session.add(Offender(offender_id=offender_id, created_at=now or wall_now()))
         session.flush()
 
 

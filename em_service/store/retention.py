@@ -7,10 +7,11 @@ counts. Batches keep every write transaction short, so the archiver and the API 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
+from em_service.clock import wall_now
 from em_service.store import audit
 from em_service.store.db import Store
 from em_service.store.models import AlcoholSample, Fix
@@ -49,7 +50,7 @@ def purge_trail(
     """Delete fixes and alcohol readings with event time before ``now - older_than``."""
     if older_than <= timedelta(0):
         raise ValueError("older_than must be positive")
-    cutoff = (now or datetime.now(UTC)) - older_than
+    cutoff = (now or wall_now()) - older_than
     cutoff_ms = to_ms(cutoff)
     report = RetentionReport(
         cutoff=cutoff,

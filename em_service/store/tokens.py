@@ -11,12 +11,12 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from em_service.clock import wall_now
 from em_service.store import audit
 from em_service.store.models import ApiToken, CaseloadEntry, Principal
 
@@ -61,7 +61,7 @@ def create_token(
     """
     if role not in ROLES:
         raise TokenError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-    now = datetime.now(UTC)
+    now = wall_now()
     principal = session.scalar(select(Principal).where(Principal.name == name))
     if principal is None:
         principal = Principal(name=name, role=role, created_at=now)
@@ -87,7 +87,7 @@ def create_token(
 def revoke_tokens(session: Session, *, name: str, actor: str = "cli") -> int:
     """Revoke every live token of principal ``name``; return how many."""
     principal = _principal(session, name)
-    now = datetime.now(UTC)
+    now = wall_now()
     tokens = session.scalars(
         select(ApiToken).where(ApiToken.principal_id == principal.id, ApiToken.revoked_at.is_(None))
     ).all()

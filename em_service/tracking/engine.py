@@ -1,13 +1,13 @@
 """The tracking engine: one device's state + one reading (or tick) → new state + alerts.
 
-Pure and synchronous (no Faust, no clock reads): the agents pass ``now``, load and store
+Pure and synchronous (no clock reads): the loop passes ``now``, load and store
 :class:`DeviceState`, and send the alerts. Rules live in :mod:`em_service.rules`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import msgspec
 import numpy as np
@@ -209,8 +209,3 @@ class Engine:
     def open_episode_kinds(state: DeviceState) -> list[str]:
         """Return the kind (exclusion, inclusion, curfew) of each open breach episode."""
         return zones.open_kinds(state.zones)
-
-
-def utc_now() -> datetime:
-    """The wall clock, aware UTC (the only clock read, done by the agents)."""
-    return datetime.now(UTC)

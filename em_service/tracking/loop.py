@@ -25,17 +25,18 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from em_service import kafka_io, metrics
+from em_service.clock import rule_now, wall_now
 from em_service.conditions.registry import ConditionsRegistry
 from em_service.scenes.config import get_scene_settings
 from em_service.scenes.feed import follow_scenes
 from em_service.scenes.live import LiveMatcher
 from em_service.settings import Settings
-from em_service.tracking.engine import utc_now
 from em_service.tracking.feed import follow_conditions
 from em_service.tracking.tracker import PartitionWork, Pending, Record, Tracker
 
@@ -87,6 +88,12 @@ class TrackingLoop:
                 exc = None if task.cancelled() else task.exception()
                 raise RuntimeError(f"a feed stopped: {task.get_name()}") from exc
 
+    def rule_now(self) -> datetime | None:
+        """The rule clock that judges which scenes are open: the wall clock, or in a replay the
+        newest event time of the partitions owned (None before the first reading)."""
+        marks = [w.watermark for w in self.works.values() if w.watermark is not None]
+        return rule_now(self.settings, wall_now(self.settings), max(marks, default=None))
+
     async def run(self) -> None:
         """Load conditions and open scenes, then consume until stopped."""
         s = self.settings
@@ -99,7 +106,9 @@ class TrackingLoop:
                 name="conditions feed",
             ),
             asyncio.create_task(
-                follow_scenes(self.live, s.kafka_bootstrap, s.topic_scenes, scenes_ready),
+                follow_scenes(
+                    self.live, s.kafka_bootstrap, s.topic_scenes, scenes_ready, clock=self.rule_now
+                ),
                 name="scenes feed",
             ),
         ]
@@ -150,7 +159,7 @@ class TrackingLoop:
                 async with self.lock:
                     records = self._fresh(batch)
                     if records:
-                        self.tracker.process(records, utc_now())
+                        self.tracker.process(records, wall_now(s))
                     now_m = time.monotonic()
                     if now_m >= next_tick:
                         self._tick()
@@ -201,7 +210,7 @@ class TrackingLoop:
         return sum(len(w.outbox) + len(w.dirty) for w in self.works.values())
 
     def _tick(self) -> None:
-        wall = utc_now()
+        wall = wall_now(self.settings)
         for partition, work in self.works.items():
             if work.ready:
                 self._gauges[partition] = self.tracker.tick(work, wall)

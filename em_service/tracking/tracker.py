@@ -125,7 +125,7 @@ class Tracker:
     def process(self, batch: list[tuple[PartitionWork, Record]], now: datetime) -> None:
         """Apply ``batch`` (records in partition order) at wall time ``now``."""
         began = time.perf_counter()
-        items = [self._intake(rec, now) for _, rec in batch]
+        items = [self._intake(work, rec, now) for work, rec in batch]
         readings = [None if isinstance(i, DeadLetter) else i for i in items]
         rules_began = time.perf_counter()
         verdicts = self.engine.evaluate_batch(readings)
@@ -136,12 +136,9 @@ class Tracker:
                 continue
             key = rec.key or b""
             state = work.state(key)
+            stream_now = self._stream_clock(work, item, now)
             result = self.engine.on_reading(
-                state,
-                item,
-                now=now,
-                stream_now=self._stream_clock(work, item, now),
-                verdicts=verdicts.get(pos),
+                state, item, now=now, stream_now=stream_now, verdicts=verdicts.get(pos)
             )
             if result.unknown_device:
                 self._unknown_device(work, rec, item, now)
@@ -150,7 +147,7 @@ class Tracker:
             self._alerts(work, result.alerts)
             if isinstance(item, GpsReading) and state.offender_id:
                 state.scenes, near = self.live.on_fix(
-                    state.offender_id, item, state.scenes, now=now
+                    state.offender_id, item, state.scenes, now=now, stream_now=stream_now
                 )
                 self._alerts(work, near)
             metrics.EVENT_LAG.observe((now - item.ts).total_seconds())
@@ -192,9 +189,9 @@ class Tracker:
             counts["silent"] += bool(state.silence.open)
         return counts
 
-    def _intake(self, rec: Record, now: datetime) -> Reading | DeadLetter:
+    def _intake(self, work: PartitionWork, rec: Record, now: datetime) -> Reading | DeadLetter:
         source = Source(rec.topic, rec.partition, rec.offset, rec.key)
-        outcome = triage(rec.value, source, self.settings, now)
+        outcome = triage(rec.value, source, self.settings, now, watermark=work.watermark)
         if isinstance(outcome, DeadLetter):
             return outcome
         self._consumed[reading_type(outcome)] += 1

@@ -9,13 +9,13 @@ import json
 import queue
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from em_service import kafka_io
+from em_service.clock import wall_now
 from em_service.contracts.codec import encode
 from em_service.devstack import ensure_topics
 from em_service.scrape import scrape, total
@@ -99,7 +99,7 @@ def test_sse_gets_a_new_alert_within_a_second(kafka_bootstrap: str, tmp_path: Pa
             asyncio.run(kafka_io.send_all(kafka_bootstrap, topic, [(b"off-1", encode(a))]))
             return time.monotonic()  # acknowledged by the broker: the alert has landed
 
-        landed = send(alert("alert-sse-0001", occurred_at=datetime.now(UTC)))
+        landed = send(alert("alert-sse-0001", occurred_at=wall_now()))
         received, event = client.next(timeout_s=10)
         assert event["kind"] == "created" and event["alert"]["alert_id"] == "alert-sse-0001"
         print(f"SSE: alert on the topic → client in {received - landed:.3f} s")

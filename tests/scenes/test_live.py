@@ -120,6 +120,27 @@ def test_only_open_scenes_are_held(days_ago: float, held: bool) -> None:
     assert len(live) == 0
 
 
+def test_without_a_rule_clock_yet_no_scene_is_closed() -> None:
+    """A replay's rule clock is its event time: before the first event nothing is judged."""
+    live = LiveMatcher(SETTINGS)
+    scene = scene_msg("sc-old", start=W0, end=W1)
+    assert live.upsert(scene, now=None) and live.prune(None) == 0
+    assert live.prune(W1 + timedelta(days=14.1)) == 1 and len(live) == 0
+
+
+def test_late_is_judged_by_the_rule_clock_and_detected_at_is_the_wall_clock() -> None:
+    live = _matcher()
+    wall = NOW + timedelta(days=5 * 365)  # a replay running years after its data
+    fixes = readings("tag-1", stand(W0 + H, 15, 20.0, 0.0))
+    state, got = LiveState(), []
+    for fix in fixes:
+        state, alerts = live.on_fix("off-1", fix, state, now=wall, stream_now=fix.ts)
+        got += alerts
+    (alert,) = got
+    assert alert.details["confidence"] == "at_scene" and alert.detected_at == wall
+    assert not alert.late
+
+
 def test_a_withdrawn_scene_drops_its_tracks() -> None:
     live = _matcher()
     fixes = readings("tag-1", stand(W0 + H, 2, 300.0, 0.0))

@@ -49,6 +49,9 @@ def test_scene_on_the_topic_is_matched_stored_and_alerted(
     env = ServiceEnv(kafka_bootstrap, tmp_path)
     env.env["EM_ARCHIVER_METRICS_PORT"] = str(free_port())
     env.env["EM_SCENES_REMATCH_DELAY_S"] = "0"
+    # The archive holds fixed-date fixes (2026): the archiver's retention must keep them
+    # whatever the date the test runs (it runs at start, against the wall clock).
+    env.env["EM_TRAIL_RETENTION_DAYS"] = str(100 * 365)
     s = env.settings
     ensure_topics(s, kafka_bootstrap)
     mark = asyncio.run(kafka_io.end_offsets(kafka_bootstrap, s.topic_alerts))

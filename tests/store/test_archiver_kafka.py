@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from em_service import kafka_io
+from em_service.clock import wall_now
 from em_service.contracts.codec import encode
 from em_service.devstack import ensure_topics
 from em_service.scrape import scrape, total
@@ -103,7 +104,7 @@ def test_archiver_is_idempotent_under_redelivery(kafka_bootstrap: str, tmp_path:
     env.env["EM_ARCHIVER_RETENTION_INTERVAL_S"] = "3600"
     url = f"http://127.0.0.1:{port}/metrics"
     ensure_topics(env.settings, kafka_bootstrap)
-    readings, alerts, conds = _messages(datetime.now(UTC))
+    readings, alerts, conds = _messages(wall_now())
     s = env.settings
 
     def send_all() -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from em_service.clock import wall_now
 from em_service.store import Store, alerts, audit, retention, trail
 from em_service.store.models import AlcoholSample, AlertRow, Fix
 from em_service.store.types import from_ms
@@ -55,7 +56,7 @@ def test_deletes_in_batches(store: Store, monkeypatch) -> None:
 
 
 def test_cli_reports_counts(store: Store, tmp_path: Path) -> None:
-    now = datetime.now(UTC)
+    now = wall_now()
     with store.write() as s:
         trail.insert_fixes(
             s,

@@ -1,9 +1,11 @@
-"""The loop's commit discipline without a broker: a failed delivery aborts the transaction, and
-after any failed commit nothing later is committed (its inputs would be skipped for good)."""
+"""The loop without a broker: its commit discipline (a failed delivery aborts the transaction;
+after any failed commit nothing later is committed: its inputs would be skipped for good) and
+the rule clock that judges open scenes."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka.errors import KafkaError
@@ -95,3 +97,18 @@ def test_a_failed_delivery_aborts_and_nothing_later_is_committed() -> None:
     producer, errors = asyncio.run(run())
     assert producer.aborts == 1 and producer.commits == []
     assert errors == ["KafkaError: record too large"]  # _commit refuses; _commit_or_drop skips
+
+
+def test_open_scenes_are_judged_by_the_rule_clock() -> None:
+    """Production: the (shifted) wall clock; a replay: the newest event time of its partitions."""
+    t = datetime(2026, 11, 16, 10, tzinfo=UTC)
+    replay = TrackingLoop(Settings(rule_clock="event"))
+    assert replay.rule_now() is None  # nothing read yet: no scene is closed
+    replay.works = {0: PartitionWork(0, watermark=t), 1: PartitionWork(1), 2: PartitionWork(2)}
+    replay.works[2].watermark = t - timedelta(hours=1)
+    assert replay.rule_now() == t
+    year = 365 * 86400.0
+    production = TrackingLoop(Settings(wall_clock_offset_s=5 * year))
+    production.works = replay.works
+    ahead = (production.rule_now() - datetime.now(UTC)).total_seconds()
+    assert abs(ahead - 5 * year) < 60

@@ -125,3 +125,23 @@ def test_states_restored_from_the_changelog_continue_the_episode() -> None:
     tracker2.process([(restored, r) for r in records[20:]], T0 + timedelta(minutes=41))
     second = [json.loads(o.value)["type"] for o in restored.outbox]
     assert first == ["exclusion_breach"] and second == ["exclusion_breach_ended"]
+
+
+def _reasons(work: PartitionWork) -> list[str | None]:
+    return [json.loads(o.value).get("reason") for o in work.outbox]
+
+
+def test_a_replay_judges_the_age_of_readings_by_its_stream_not_the_date_it_runs() -> None:
+    wall = T0 + timedelta(days=5 * 365)  # the replay runs years after the data
+    old = T0 - timedelta(days=401)  # absurdly old for the stream (more than max_past_age_s)
+    records = [
+        Rec("readings", 0, 0, b"tag-1", encode(_fix(T0, HOME_X, HOME_Y))),
+        Rec("readings", 0, 1, b"tag-1", encode(_fix(old, HOME_X, HOME_Y))),
+    ]
+    replay, work = _tracker(rule_clock="event"), PartitionWork(0)
+    replay.process([(work, records[0])], wall)
+    replay.process([(work, records[1])], wall)
+    assert _reasons(work) == ["stale_timestamp"] and work.watermark == T0
+    production, work = _tracker(), PartitionWork(0)
+    production.process([(work, records[0])], wall)
+    assert _reasons(work) == ["stale_timestamp"]  # the wall clock judges in production

@@ -7,12 +7,13 @@ import asyncio
 import base64
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from em_service import kafka_io
+from em_service.clock import wall_now
 from em_service.devstack import ensure_topics
 from em_service.scrape import scrape, total
 from tests.service_env import ServiceEnv
@@ -37,7 +38,7 @@ def test_worker_consumes_valid_and_dead_letters_invalid(
 ) -> None:
     env = ServiceEnv(kafka_bootstrap, tmp_path)
     ensure_topics(env.settings, kafka_bootstrap)
-    now = datetime.now(UTC)
+    now = wall_now()
     valid = [
         _gps(now - timedelta(seconds=30), seq=1),
         {
