@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     dlq_unknown_devices: bool = Field(
         False, description="Also dead-letter readings from devices no one is enrolled with"
     )
+    fail_fast: bool = Field(
+        False,
+        description="Debugging: an error while processing a record stops the consumer "
+        "(default: the record is dead-lettered as processing_error and the next one goes on)",
+    )
 
     # --- Streaming rules -------------------------------------------------------------------
     silence_buffer_s: float = Field(
