@@ -10,12 +10,14 @@ unreachable) are not the record's fault: the consumer retries them, never dead-l
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Literal
+from typing import Any, Literal
 
 from prometheus_client import Counter
 
-from em_service.contracts.codec import Rejected
+from em_service.contracts import DeadLetter
+from em_service.contracts.codec import Rejected, dead_letter, encode
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,27 @@ def record_failed(consumer: ConsumerName, where: str, exc: BaseException) -> Rej
     RECORDS_FAILED.labels(consumer, "processing_error").inc()
     log.error("%s: processing %s failed; dead-lettered", consumer, where, exc_info=exc)
     return processing_error(exc)
+
+
+def letter_for(record: Any, rejected: Rejected) -> DeadLetter:
+    """Return the dead letter of a consumed Kafka ``record`` (its topic, partition, offset, key)."""
+    return dead_letter(
+        record.value or b"",
+        rejected,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+    )
+
+
+async def send_letters(producer: Any, topic: str, letters: list[DeadLetter]) -> None:
+    """Send ``letters`` to the dead-letter ``topic`` and wait until all are acknowledged."""
+    futures = [
+        await producer.send(topic, encode(d), key=None if d.key is None else d.key.encode())
+        for d in letters
+    ]
+    await asyncio.gather(*futures)
 
 
 def is_transient(exc: BaseException) -> bool:

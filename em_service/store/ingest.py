@@ -101,7 +101,10 @@ def write(
             changed_at = conditions.updated_at or published
             offenders.put_conditions(session, conditions=conditions, changed_at=changed_at)
         out["conditions", "stored"] += 1
-    out["readings", "fixes_offered"] += trail.insert_fixes(session, readings=batch.gps, crs=crs)
+    offered = trail.insert_fixes(session, readings=batch.gps, crs=crs)
+    out["readings", "fixes_offered"] += offered
+    if offered < len(batch.gps):
+        out["readings", "unprojectable"] += len(batch.gps) - offered  # never archived
     out["readings", "alcohol_offered"] += trail.insert_alcohol(session, readings=batch.alcohol)
     for alert in batch.alerts:
         applied = alerts.apply_alert(session, alert, now=now)
