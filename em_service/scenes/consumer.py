@@ -30,11 +30,13 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from em_service import failures
 from em_service.contracts import DeadLetter, Scene
+from em_service.contracts.codec import Rejected
 from em_service.scenes import metrics, retro
 from em_service.scenes import store as scene_store
 from em_service.scenes.config import SceneSettings, get_scene_settings
 from em_service.settings import Settings
 from em_service.store import Store
+from geofences.projection import get_projector
 
 log = logging.getLogger(__name__)
 _scene_decoder = msgspec.json.Decoder(Scene)
@@ -147,6 +149,17 @@ class SceneConsumer:
                         live.append((alert, msg))
         return scenes, live
 
+    def _projectable(self, scene: Scene, msg: ConsumerRecord, letters: list[DeadLetter]) -> bool:
+        """Whether ``scene`` can be projected; if not, dead-letter it (``unprojectable``)."""
+        projector = get_projector(self.settings.projected_crs)
+        if bool(projector.to_xy_checked(scene.lon, scene.lat)[2]):
+            return True
+        failures.RECORDS_FAILED.labels("scenes", "unprojectable").inc()
+        detail = f"scene lat {scene.lat}, lon {scene.lon} cannot be projected to {projector.crs}"
+        log.error("unprojectable scene %s dead-lettered", scene.scene_id)
+        letters.append(failures.letter_for(msg, Rejected("unprojectable", detail)))
+        return False
+
     def _failed(self, msg: ConsumerRecord, exc: Exception, letters: list[DeadLetter]) -> None:
         """Dead-letter a record that failed on its own; re-raise infrastructure errors."""
         if self.settings.fail_fast or failures.is_transient(exc):
@@ -185,6 +198,7 @@ class SceneConsumer:
     ) -> None:
         scenes, live = self._sort(records)
         letters: list[DeadLetter] = []
+        scenes = [(sc, msg) for sc, msg in scenes if self._projectable(sc, msg, letters)]
         for scene, msg in scenes:
             try:
                 await asyncio.to_thread(self.search, scene)

@@ -99,7 +99,13 @@ class TrackingLoop:
                 name="conditions feed",
             ),
             asyncio.create_task(
-                follow_scenes(self.live, s.kafka_bootstrap, s.topic_scenes, scenes_ready),
+                follow_scenes(
+                    self.live,
+                    s.kafka_bootstrap,
+                    s.topic_scenes,
+                    scenes_ready,
+                    fail_fast=s.fail_fast,
+                ),
                 name="scenes feed",
             ),
         ]

@@ -1,6 +1,7 @@
-"""A poison pill on the real broker: a schema-valid fix that cannot be projected (lat 0, lon 88 is
-infinite in EPSG:27700) while a scene is open. The real worker dead-letters it and stays up, the
-breach after it is alerted, and the real archiver never stores it."""
+"""Poison pills on the real broker: a schema-valid fix that cannot be projected (lat 0, lon 88 is
+infinite in EPSG:27700) while a scene is open, and a scene at the same place. The real worker
+dead-letters the fix and stays up, the breach after it is alerted, the real archiver never
+stores the fix, and its scene consumer dead-letters the scene."""
 
 from __future__ import annotations
 
@@ -55,11 +56,14 @@ def test_an_unprojectable_fix_is_dead_lettered_and_the_worker_goes_on(
     fixes = [encode(_fix(now - timedelta(minutes=10), HOME_X, HOME_Y)), poison]
     fixes += [encode(_fix(now - timedelta(minutes=m), ZONE_X, ZONE_Y)) for m in range(8, 2, -1)]
 
+    poison_scene = msgspec.structs.replace(scene, scene_id="sc-poison", lat=0.0, lon=88.0)
+    scenes = [(b"sc-poison", encode(poison_scene)), (b"sc-open", encode(scene))]
+
     async def publish_context() -> None:
         await kafka_io.send_all(
             kafka_bootstrap, s.topic_conditions, [(b"off-1", _conditions(curfews=[]))]
         )
-        await kafka_io.send_all(kafka_bootstrap, s.topic_scenes, [(b"sc-open", encode(scene))])
+        await kafka_io.send_all(kafka_bootstrap, s.topic_scenes, scenes)
 
     asyncio.run(publish_context())
     store = Store(f"sqlite:///{tmp_path / 'em.db'}")
@@ -78,7 +82,7 @@ def test_an_unprojectable_fix_is_dead_lettered_and_the_worker_goes_on(
 
         (alert,) = env.wait_until(breach, 90, what="the breach after the poison to be alerted")
         letters = asyncio.run(
-            kafka_io.read_since(kafka_bootstrap, s.topic_dlq, None, want=1, timeout_s=30)
+            kafka_io.read_since(kafka_bootstrap, s.topic_dlq, None, want=2, timeout_s=60)
         )
         url = f"http://127.0.0.1:{archiver_port}/metrics"
 
@@ -95,12 +99,15 @@ def test_an_unprojectable_fix_is_dead_lettered_and_the_worker_goes_on(
     finally:
         env.stop_all()
     assert alert["offender_id"] == "off-1" and alert["zone_id"] == "z-1"
-    ((letter),) = [json.loads(r.value) for r in letters]
-    assert (letter["reason"], letter["source_offset"], letter["key"]) == (
+    by_topic = {(d := json.loads(r.value))["source_topic"]: d for r in letters}
+    assert len(letters) == 2 and set(by_topic) == {s.topic_readings, s.topic_scenes}
+    fix_letter, scene_letter = by_topic[s.topic_readings], by_topic[s.topic_scenes]
+    assert (fix_letter["reason"], fix_letter["source_offset"], fix_letter["key"]) == (
         "unprojectable",
         1,
         "tag-1",
     )
+    assert (scene_letter["reason"], scene_letter["key"]) == ("unprojectable", "sc-poison")
     assert (
         total(worker_samples, "em_records_failed_total", consumer="worker", reason="unprojectable")
         == 1
