@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+import numpy as np
+
 from em_service import failures, metrics
 from em_service.conditions.registry import ConditionsRegistry
 from em_service.contracts import Alert, DeadLetter, GpsReading, Reading
@@ -27,7 +29,7 @@ from em_service.contracts.readings import reading_type
 from em_service.scenes.live import LiveMatcher
 from em_service.settings import Settings
 from em_service.tracking.engine import DeviceState, Engine, dump_state, load_state
-from em_service.tracking.intake import Source, project_fixes, triage
+from em_service.tracking.intake import Projected, Source, project_fixes, triage
 from geofences import ZoneVerdict
 from geofences.projection import get_projector
 
@@ -164,11 +166,8 @@ class Tracker:
         (:mod:`em_service.failures`; ``fail_fast`` re-raises instead).
         """
         began = time.perf_counter()
-        items = [self._intake(rec, now) for _, rec in batch]
-        projected = project_fixes(items, self.projector)
-        for pos, rejected in projected.rejected.items():
-            failures.RECORDS_FAILED.labels("worker", "unprojectable").inc()
-            items[pos] = self._letter(batch[pos][1], rejected, now)
+        items = [self._intake_or_letter(rec, now) for _, rec in batch]
+        projected = self._project(batch, items, now)
         readings = [None if isinstance(i, DeadLetter) else i for i in items]
         rules_began = time.perf_counter()
         try:
@@ -275,6 +274,44 @@ class Tracker:
             counts.update(self.engine.open_episode_kinds(state))
             counts["silent"] += bool(state.silence.open)
         return counts
+
+    def _intake_or_letter(self, rec: Record, now: datetime) -> Reading | DeadLetter:
+        try:
+            return self._intake(rec, now)
+        except Exception as exc:
+            if self.settings.fail_fast:
+                raise
+            where = f"{rec.partition}@{rec.offset}"
+            return self._letter(rec, failures.record_failed("worker", where, exc), now)
+
+    def _project(
+        self, batch: list[tuple[PartitionWork, Record]], items: list, now: datetime
+    ) -> Projected:
+        """Project the batch's fixes; dead-letter (in ``items``) those that cannot be."""
+        try:
+            projected = project_fixes(items, self.projector)
+        except Exception:
+            if self.settings.fail_fast:
+                raise
+            log.exception("projecting the batch failed; projecting its fixes one by one")
+            projected = Projected(np.full(len(items), np.nan), np.full(len(items), np.nan), {})
+            for pos, item in enumerate(items):
+                try:
+                    one = project_fixes([item], self.projector)
+                except Exception as exc:
+                    rec = batch[pos][1]
+                    rejected = failures.record_failed(
+                        "worker", f"{rec.partition}@{rec.offset}", exc
+                    )
+                    items[pos] = self._letter(rec, rejected, now)
+                    continue
+                projected.x[pos], projected.y[pos] = one.x[0], one.y[0]
+                if 0 in one.rejected:
+                    projected.rejected[pos] = one.rejected[0]
+        for pos, rejected in projected.rejected.items():
+            failures.RECORDS_FAILED.labels("worker", "unprojectable").inc()
+            items[pos] = self._letter(batch[pos][1], rejected, now)
+        return projected
 
     def _intake(self, rec: Record, now: datetime) -> Reading | DeadLetter:
         source = Source(rec.topic, rec.partition, rec.offset, rec.key)

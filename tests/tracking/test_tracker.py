@@ -250,3 +250,47 @@ def test_project_fixes_projects_in_bulk_and_rejects_only_the_unprojectable() -> 
     assert list(p.rejected) == [2] and p.rejected[2].reason == "unprojectable"
     assert p.x[0] == pytest.approx(HOME_X, abs=0.01) and p.y[3] == pytest.approx(HOME_Y, abs=0.01)
     assert np.isnan(p.x[1])
+
+
+def _alerts_of(tracker: Tracker, records: list[Rec]) -> tuple[list, list[dict]]:
+    work = PartitionWork(0)
+    tracker.process([(work, r) for r in records], T0 + timedelta(minutes=41))
+    alerts = [o for o in work.outbox if o.topic == "alerts"]
+    return alerts, [json.loads(o.value) for o in work.outbox if o.topic == "dlq"]
+
+
+def test_a_batch_evaluation_that_raises_falls_back_to_one_fix_at_a_time() -> None:
+    class _BatchFails(Engine):
+        def evaluate_batch(self, readings, xy=None):  # type: ignore[override]
+            raise RuntimeError("batch")
+
+    tracker = _tracker()
+    tracker.engine = _BatchFails(tracker.registry, tracker.settings)
+    clean, _ = _alerts_of(_tracker(), _walk(40))
+    alerts, letters = _alerts_of(tracker, _walk(40))
+    assert alerts == clean and len(clean) == 2 and letters == []
+
+
+def test_a_batch_projection_that_raises_isolates_the_fix_that_makes_it_raise() -> None:
+    class _Fragile:
+        """The real projection, except that any array holding lon 1.5 raises."""
+
+        def __init__(self, real) -> None:
+            self.real, self.crs, self.area_of_use = real, real.crs, real.area_of_use
+
+        def to_xy_checked(self, lon, lat):
+            if (np.asarray(lon) == 1.5).any():
+                raise RuntimeError("proj down")
+            return self.real.to_xy_checked(lon, lat)
+
+    tracker = _tracker()
+    tracker.projector = _Fragile(tracker.projector)  # type: ignore[assignment]
+    records = _walk(40)
+    odd = msgspec.structs.replace(_fix(T0 - timedelta(minutes=1), HOME_X, HOME_Y), lon=1.5)
+    records.insert(0, Rec("readings", 0, 99, b"tag-1", encode(odd)))
+    clean, _ = _alerts_of(_tracker(), _walk(40))
+    alerts, letters = _alerts_of(tracker, records)
+    assert alerts == clean
+    assert [(d["reason"], d["detail"], d["source_offset"]) for d in letters] == [
+        ("processing_error", "RuntimeError: proj down", 99)
+    ]
