@@ -104,7 +104,9 @@ class Archiver:
         self, records: dict[TopicPartition, list[ConsumerRecord]], letters: list[DeadLetter]
     ) -> Counter:
         """Write each record in its own transaction (after a batch failed); dead-letter those
-        that fail on their own. An infrastructure error still fails it all (retried)."""
+        that fail on their own (records in ``letters`` already are skipped). An infrastructure
+        error still fails it all (retried)."""
+        done = {(d.source_topic, d.source_partition, d.source_offset) for d in letters}
         outcomes: Counter = Counter()
         now = datetime.now(UTC)
         conditions_first = sorted(
@@ -112,6 +114,8 @@ class Archiver:
         )  # as in one batch: an offender exists before its alerts
         for _tp, msgs in conditions_first:
             for msg in msgs:
+                if (msg.topic, msg.partition, msg.offset) in done:
+                    continue
                 try:
                     one = ingest.Batch()
                     self._add(one, msg, now)
@@ -144,7 +148,6 @@ class Archiver:
             if self.settings.fail_fast or failures.is_transient(exc):
                 raise
             log.warning("archiver batch failed (%r); writing its records one by one", exc)
-            letters.clear()
             outcomes = await asyncio.to_thread(self.write_one_by_one, records, letters)
         if letters:
             await failures.send_letters(await self._dlq(), self.settings.topic_dlq, letters)

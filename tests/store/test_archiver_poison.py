@@ -88,3 +88,20 @@ def test_infrastructure_errors_and_fail_fast_are_raised_not_dead_lettered(store:
     with pytest.raises(ValueError):
         fail_fast.write_one_by_one(records, letters)
     assert letters == [] and _fixes(store) == []
+
+
+def test_a_record_whose_decoding_raises_is_dead_lettered_once(store: Store) -> None:
+    class _DecodeFails(Archiver):
+        def _add(self, batch, msg, now) -> None:
+            if msg.offset == 0:
+                raise KeyError("odd record")
+            super()._add(batch, msg, now)
+
+    archiver = _DecodeFails(SETTINGS, store)
+    records = _records(encode(gps(seq=1)), encode(gps(seq=2)))
+    letters: list = []
+    batch = archiver.decode(records, letters)
+    assert len(batch.gps) == 1 and [d.source_offset for d in letters] == [0]
+    assert letters[0].detail == "KeyError: 'odd record'"
+    archiver.write_one_by_one(records, letters)  # as after a failed batch: no second letter
+    assert [d.source_offset for d in letters] == [0] and len(_fixes(store)) == 1
