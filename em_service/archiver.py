@@ -4,7 +4,10 @@ A plain aiokafka consumer in its own group (``<app_id>-archiver``), apart from t
 so it never slows the alerting path. Each poll becomes one write transaction; offsets are
 committed only after the database commit. A crash in between re-delivers the batch, and the
 idempotent inserts make that harmless: at-least-once delivery, effectively-once storage.
-A failed write is retried (offsets rewound), never skipped. Retention runs periodically.
+A failed write is retried (offsets rewound), never skipped — unless the database is fine and a
+record is at fault: the batch is then written record by record and a record that fails on its
+own is dead-lettered (``processing_error``, :mod:`em_service.failures`) before the offsets are
+committed. Fixes that cannot be projected are never archived. Retention runs periodically.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from em_service import kafka_io
+from em_service import failures, kafka_io
 from em_service.clock import rule_now, wall_now
+from em_service.contracts import DeadLetter
 from em_service.settings import Settings
 from em_service.store import Store, ingest, migrate, open_store, retention
 from em_service.store import metrics as m
@@ -48,30 +52,92 @@ class Archiver:
             settings.topic_alerts: "alerts",
             settings.topic_conditions: "conditions",
         }
+        self._producer: AIOKafkaProducer | None = None  # dead letters, started on first need
 
-    def decode(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> ingest.Batch:
-        """Return the decoded batch of one poll (records of each partition in offset order)."""
+    async def _dlq(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.kafka_bootstrap,
+                acks="all",
+                enable_idempotence=True,
+                client_id=f"{self.settings.app_id}-archiver",
+                max_request_size=self.settings.kafka_max_message_bytes,
+            )
+            await producer.start()
+            self._producer = producer
+        return self._producer
+
+    def decode(
+        self,
+        records: dict[TopicPartition, list[ConsumerRecord]],
+        letters: list[DeadLetter] | None = None,
+    ) -> ingest.Batch:
+        """Return the decoded batch of one poll (records of each partition in offset order).
+
+        A record whose decoding raises (not an invalid record: those are counted and skipped)
+        is left out and its dead letter appended to ``letters``.
+        """
         batch, now = ingest.Batch(), wall_now(self.settings)
-        for tp, msgs in records.items():
-            kind = self.kinds[tp.topic]
+        for msgs in records.values():
             for msg in msgs:
-                if kind == "readings":
-                    mark = self.watermarks.get(tp.partition)
-                    reading = batch.add_reading(msg.value, self.settings, now, watermark=mark)
-                    if reading is not None and (mark is None or reading.ts > mark):
-                        self.watermarks[tp.partition] = reading.ts
-                elif kind == "alerts":
-                    batch.add_alert(msg.value)
-                else:
-                    published = datetime.fromtimestamp(msg.timestamp / 1000, tz=UTC)
-                    batch.add_conditions(
-                        msg.key,
-                        msg.value,
-                        published,
-                        crs=self.settings.projected_crs,
-                        position=(msg.partition, msg.offset),
-                    )
+                try:
+                    self._add(batch, msg, now)
+                except Exception as exc:
+                    self._failed(msg, exc, letters)
         return batch
+
+    def _add(self, batch: ingest.Batch, msg: ConsumerRecord, now: datetime) -> None:
+        kind = self.kinds[msg.topic]
+        if kind == "readings":
+            mark = self.watermarks.get(msg.partition)
+            reading = batch.add_reading(msg.value, self.settings, now, watermark=mark)
+            if reading is not None and (mark is None or reading.ts > mark):
+                self.watermarks[msg.partition] = reading.ts
+        elif kind == "alerts":
+            batch.add_alert(msg.value)
+        else:
+            published = datetime.fromtimestamp(msg.timestamp / 1000, tz=UTC)
+            batch.add_conditions(
+                msg.key,
+                msg.value,
+                published,
+                crs=self.settings.projected_crs,
+                position=(msg.partition, msg.offset),
+            )
+
+    def _failed(
+        self, msg: ConsumerRecord, exc: Exception, letters: list[DeadLetter] | None
+    ) -> None:
+        if self.settings.fail_fast or letters is None or failures.is_transient(exc):
+            raise exc
+        where = f"{msg.topic}/{msg.partition}@{msg.offset}"
+        letters.append(
+            failures.letter_for(msg, failures.record_failed("archiver", where, exc), self.settings)
+        )
+
+    def write_one_by_one(
+        self, records: dict[TopicPartition, list[ConsumerRecord]], letters: list[DeadLetter]
+    ) -> Counter:
+        """Write each record in its own transaction (after a batch failed); dead-letter those
+        that fail on their own (records in ``letters`` already are skipped). An infrastructure
+        error still fails it all (retried)."""
+        done = {(d.source_topic, d.source_partition, d.source_offset) for d in letters}
+        outcomes: Counter = Counter()
+        now = wall_now(self.settings)
+        conditions_first = sorted(
+            records.items(), key=lambda kv: kv[0].topic != self.settings.topic_conditions
+        )  # as in one batch: an offender exists before its alerts
+        for _tp, msgs in conditions_first:
+            for msg in msgs:
+                if (msg.topic, msg.partition, msg.offset) in done:
+                    continue
+                try:
+                    one = ingest.Batch()
+                    self._add(one, msg, now)
+                    outcomes += self.write(one) if not one.empty else one.outcomes
+                except Exception as exc:
+                    self._failed(msg, exc, letters)
+        return outcomes
 
     def write(self, batch: ingest.Batch) -> Counter:
         """Write one batch in one transaction (blocking: call it in a thread)."""
@@ -87,11 +153,25 @@ class Archiver:
     async def _handle(
         self, consumer: AIOKafkaConsumer, records: dict[TopicPartition, list[ConsumerRecord]]
     ) -> None:
-        batch = self.decode(records)
-        outcomes = await asyncio.to_thread(self.write, batch) if not batch.empty else batch.outcomes
+        letters: list[DeadLetter] = []
+        batch = self.decode(records, letters)
+        try:
+            outcomes = (
+                await asyncio.to_thread(self.write, batch) if not batch.empty else batch.outcomes
+            )
+        except Exception as exc:
+            if self.settings.fail_fast or failures.is_transient(exc):
+                raise
+            log.warning("archiver batch failed (%r); writing its records one by one", exc)
+            outcomes = await asyncio.to_thread(self.write_one_by_one, records, letters)
+        if letters:
+            await failures.send_letters(await self._dlq(), self.settings.topic_dlq, letters)
         for (topic, outcome), n in outcomes.items():
             m.ARCHIVER_RECORDS.labels(topic, outcome).inc(n)
         m.ORPHAN_ENDED.inc(outcomes.get(("alerts", "orphan_ended"), 0))
+        unprojectable = outcomes.get(("readings", "unprojectable"), 0)
+        if unprojectable:  # the worker dead-letters them; here they are only left out
+            failures.RECORDS_FAILED.labels("archiver", "unprojectable").inc(unprojectable)
         offsets = {tp: msgs[-1].offset + 1 for tp, msgs in records.items() if msgs}
         try:
             await consumer.commit(offsets)
@@ -145,6 +225,8 @@ class Archiver:
                 await self._update_lag(consumer)
         finally:
             m.ARCHIVER_UP.set(0)
+            if self._producer is not None:
+                await self._producer.stop()
             await consumer.stop()
 
     def run_retention(self) -> retention.RetentionReport | None:

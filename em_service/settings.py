@@ -65,7 +65,9 @@ class Settings(BaseSettings):
     topic_alerts: str = Field("em.alerts", description="Alerts out (key = offender_id)")
     topic_scenes: str = Field("em.scenes", description="Reported crime scenes (key = scene_id)")
     topic_conditions: str = Field("em.conditions", description="Compacted, key = offender_id")
-    topic_dlq: str = Field("em.readings.dlq", description="Invalid readings with a reason")
+    topic_dlq: str = Field(
+        "em.readings.dlq", description="Invalid or poison records with a reason (readings, scenes…)"
+    )
     topic_partitions: int = Field(4, description="Partitions for topics the service creates")
 
     app_id: str = Field(
@@ -100,6 +102,11 @@ class Settings(BaseSettings):
     )
     dlq_unknown_devices: bool = Field(
         False, description="Also dead-letter readings from devices no one is enrolled with"
+    )
+    fail_fast: bool = Field(
+        False,
+        description="Debugging: an error while processing a record stops the consumer "
+        "(default: the record is dead-lettered as processing_error and the next one goes on)",
     )
 
     # --- Streaming rules -------------------------------------------------------------------

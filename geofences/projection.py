@@ -80,6 +80,19 @@ class Projector:
         lon, lat = np.asarray(lon), np.asarray(lat)
         return (lon >= w) & (lon <= e) & (lat >= s) & (lat <= n)
 
+    def to_xy_checked(
+        self, lon: np.ndarray | float, lat: np.ndarray | float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``(x_m, y_m, ok)``: :meth:`to_xy` and where the point is *projectable*.
+
+        ``ok`` is False where ``lon``/``lat`` lie outside the area of use or the projection is
+        not finite (e.g. lat 0, lon 88 gives ``inf`` in EPSG:27700). The one check of fixes for
+        the worker's intake and the archiver: such a fix never reaches a rule or the archive.
+        """
+        x, y = self.to_xy(lon, lat)
+        ok = self.in_area(lon, lat) & np.isfinite(x) & np.isfinite(y)
+        return x, y, ok
+
 
 def _best_offline(src: str, dst: str) -> tuple[Transformer, bool]:
     with warnings.catch_warnings():

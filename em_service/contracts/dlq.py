@@ -18,6 +18,8 @@ DlqReason = Literal[
     "stale_timestamp",
     "unknown_device",
     "wrong_key",
+    "unprojectable",
+    "processing_error",
 ]
 
 

@@ -11,7 +11,9 @@ Its own consumer group (``<app_id>-scenes``) on the scenes topic and the alerts 
 * then the outbox is sent (acks=all, idempotent producer) and cleared, and only then are the
   offsets committed. A crash anywhere re-delivers the batch or leaves the outbox full: alerts
   may be sent twice, with the same deterministic ``alert_id``, never lost. A failed batch is
-  retried with backoff, never skipped.
+  retried with backoff, never skipped — unless a record is at fault (not the database or the
+  broker): a scene whose search raises, or a live alert that cannot be recorded, is
+  dead-lettered (``processing_error``, :mod:`em_service.failures`) before the commit.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from em_service import kafka_io
+from em_service import failures, kafka_io
 from em_service.clock import wall_now
-from em_service.contracts import Scene
+from em_service.contracts import DeadLetter, Scene
+from em_service.contracts.codec import Rejected
 from em_service.scenes import metrics, retro
 from em_service.scenes import store as scene_store
 from em_service.scenes.config import SceneSettings, get_scene_settings
 from em_service.settings import Settings
 from em_service.store import Store
+from geofences.projection import get_projector
 
 log = logging.getLogger(__name__)
 _scene_decoder = msgspec.json.Decoder(Scene)
@@ -98,10 +102,17 @@ class SceneConsumer:
         now = time.monotonic()
         ready = [s for s, t in self._due.items() if t <= now]
         for scene_id in ready:
-            with self.store.read() as session:
-                row = scene_store.get_scene(session, scene_id)
-            if row is not None:
-                self.search(scene_store.scene_message(row))
+            try:
+                with self.store.read() as session:
+                    row = scene_store.get_scene(session, scene_id)
+                if row is not None:
+                    self.search(scene_store.scene_message(row))
+            except Exception as exc:
+                if self.settings.fail_fast or failures.is_transient(exc):
+                    raise
+                # The scene's record was handled already; nothing to dead-letter.
+                failures.RECORDS_FAILED.labels("scenes", "processing_error").inc()
+                log.exception("re-matching scene %s failed; not retried", scene_id)
             del self._due[scene_id]
         return len(ready)
 
@@ -116,15 +127,15 @@ class SceneConsumer:
     # --- The loop -------------------------------------------------------------------------
 
     def _sort(self, records: dict[TopicPartition, list[ConsumerRecord]]):
-        scenes: list[Scene] = []
-        live: list[dict] = []
+        scenes: list[tuple[Scene, ConsumerRecord]] = []
+        live: list[tuple[dict, ConsumerRecord]] = []
         for tp, msgs in records.items():
             for msg in msgs:
                 if tp.topic == self.settings.topic_scenes:
                     if msg.value is None:
                         continue  # a withdrawn scene keeps its stored matches (evidence)
                     try:
-                        scenes.append(_scene_decoder.decode(msg.value))
+                        scenes.append((_scene_decoder.decode(msg.value), msg))
                         metrics.SCENES_RECEIVED.inc()
                     except (msgspec.MsgspecError, ValueError) as exc:
                         metrics.SCENES_INVALID.labels("archiver").inc()
@@ -135,8 +146,28 @@ class SceneConsumer:
                     except msgspec.MsgspecError:
                         continue  # the archiver counts invalid alerts
                     if alert.get("details", {}).get("origin") == "live" and alert.get("scene_id"):
-                        live.append(alert)
+                        live.append((alert, msg))
         return scenes, live
+
+    def _projectable(self, scene: Scene, msg: ConsumerRecord, letters: list[DeadLetter]) -> bool:
+        """Whether ``scene`` can be projected; if not, dead-letter it (``unprojectable``)."""
+        projector = get_projector(self.settings.projected_crs)
+        if bool(projector.to_xy_checked(scene.lon, scene.lat)[2]):
+            return True
+        failures.RECORDS_FAILED.labels("scenes", "unprojectable").inc()
+        detail = f"scene lat {scene.lat}, lon {scene.lon} cannot be projected to {projector.crs}"
+        log.error("unprojectable scene %s dead-lettered", scene.scene_id)
+        letters.append(failures.letter_for(msg, Rejected("unprojectable", detail), self.settings))
+        return False
+
+    def _failed(self, msg: ConsumerRecord, exc: Exception, letters: list[DeadLetter]) -> None:
+        """Dead-letter a record that failed on its own; re-raise infrastructure errors."""
+        if self.settings.fail_fast or failures.is_transient(exc):
+            raise exc
+        where = f"{msg.topic}/{msg.partition}@{msg.offset}"
+        letters.append(
+            failures.letter_for(msg, failures.record_failed("scenes", where, exc), self.settings)
+        )
 
     async def send_pending(self, producer: AIOKafkaProducer) -> int:
         """Send every alert in the outbox and clear it; return how many were sent.
@@ -168,11 +199,27 @@ class SceneConsumer:
         records: dict[TopicPartition, list[ConsumerRecord]],
     ) -> None:
         scenes, live = self._sort(records)
-        for scene in scenes:
-            await asyncio.to_thread(self.search, scene)
+        letters: list[DeadLetter] = []
+        scenes = [(sc, msg) for sc, msg in scenes if self._projectable(sc, msg, letters)]
+        for scene, msg in scenes:
+            try:
+                await asyncio.to_thread(self.search, scene)
+            except Exception as exc:
+                self._failed(msg, exc, letters)
         if live:
-            await asyncio.to_thread(self.note_live, live)
+            try:
+                await asyncio.to_thread(self.note_live, [a for a, _ in live])
+            except Exception as exc:
+                if self.settings.fail_fast or failures.is_transient(exc):
+                    raise
+                for alert, msg in live:  # which one? each on its own
+                    try:
+                        await asyncio.to_thread(self.note_live, [alert])
+                    except Exception as one_exc:
+                        self._failed(msg, one_exc, letters)
         await asyncio.to_thread(self.rematch_due)
+        if letters:
+            await failures.send_letters(producer, self.settings.topic_dlq, letters)
         await self.send_pending(producer)
         offsets = {tp: msgs[-1].offset + 1 for tp, msgs in records.items() if msgs}
         if offsets:

@@ -4,8 +4,8 @@ Like the conditions feed: every worker reads *all* partitions from the beginning
 group), holds the scenes that are open, and keeps following. A null value (tombstone) withdraws
 the scene of its key. Closed scenes (judged by the rule clock) are pruned every
 ``prune_interval_s``. Scenes older than the topic's retention are not seen: ``devstack`` creates
-``em.scenes`` compacted by scene_id with a retention of ``open_days`` plus a day. An invalid
-scene is logged and counted, never fatal.
+``em.scenes`` compacted by scene_id with a retention of ``open_days`` plus a day. An invalid or
+unprojectable scene is logged and counted, never fatal.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import datetime
 
 import msgspec
 
-from em_service import kafka_io
+from em_service import failures, kafka_io
 from em_service.clock import wall_now
 from em_service.contracts import Scene
 from em_service.scenes import metrics
@@ -29,7 +29,12 @@ _decoder = msgspec.json.Decoder(Scene)
 
 
 def apply(
-    live: LiveMatcher, key: bytes | None, value: bytes | None, *, now: datetime | None
+    live: LiveMatcher,
+    key: bytes | None,
+    value: bytes | None,
+    *,
+    now: datetime | None,
+    fail_fast: bool = False,
 ) -> str | None:
     """Apply one scenes-topic record to ``live`` at rule clock ``now`` (None: no clock yet,
     every scene is open); return the scene id it concerned, if any."""
@@ -44,7 +49,18 @@ def apply(
         metrics.SCENES_INVALID.labels("live").inc()
         log.error("invalid scene ignored by live matching: %s", exc)
         return None
-    live.upsert(scene, now=now)
+    if not bool(live.projector.to_xy_checked(scene.lon, scene.lat)[2]):
+        metrics.SCENES_INVALID.labels("live").inc()
+        log.error("unprojectable scene %s ignored by live matching", scene.scene_id)
+        return None
+    try:
+        live.upsert(scene, now=now)
+    except Exception as exc:  # one scene must not stop the worker (em_service.failures)
+        if fail_fast:
+            raise
+        failures.RECORDS_FAILED.labels("worker", "processing_error").inc()
+        log.error("scene %s ignored by live matching: %r", scene.scene_id, exc, exc_info=exc)
+        return None
     return scene.scene_id
 
 
@@ -56,6 +72,7 @@ async def follow_scenes(
     *,
     prune_interval_s: float = 60.0,
     clock: Callable[[], datetime | None] = wall_now,
+    fail_fast: bool = False,
 ) -> None:
     """Apply every scene on ``topic`` to ``live`` forever; set ``ready`` once caught up.
 
@@ -77,7 +94,7 @@ async def follow_scenes(
             now = clock()
             for records in batch.values():
                 for record in records:
-                    apply(live, record.key, record.value, now=now)
+                    apply(live, record.key, record.value, now=now, fail_fast=fail_fast)
             if time.monotonic() - pruned_at >= prune_interval_s:
                 live.prune(now)
                 pruned_at = time.monotonic()

@@ -189,7 +189,10 @@ def write(
                 position=pos,
             )
             out["conditions", "stored"] += 1
-    out["readings", "fixes_offered"] += trail.insert_fixes(session, readings=batch.gps, crs=crs)
+    offered = trail.insert_fixes(session, readings=batch.gps, crs=crs)
+    out["readings", "fixes_offered"] += offered
+    if offered < len(batch.gps):
+        out["readings", "unprojectable"] += len(batch.gps) - offered  # never archived
     out["readings", "alcohol_offered"] += trail.insert_alcohol(session, readings=batch.alcohol)
     for alert in batch.alerts:
         applied = alerts.apply_alert(session, alert, now=now)

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from em_service.contracts import AlcoholReading, GpsReading
 from em_service.store.models import AlcoholSample, DeviceAssignment, Fix
-from em_service.store.projection import project
 from em_service.store.records import StoredFix
 from em_service.store.spatial_index import cell_of
 from em_service.store.types import bulk_insert_ignore, from_ms, to_ms
+from geofences.projection import get_projector
 
 NO_SEQ = -1
 
@@ -52,12 +52,16 @@ ALCOHOL_COLUMNS = (
 
 def fix_rows(readings: Sequence[GpsReading], crs: str) -> list[tuple]:
     """Return insert rows (``FIX_COLUMNS`` order) for ``readings``: projected metres and index
-    cell computed in bulk."""
+    cell computed in bulk. Fixes that cannot be projected are left out (the check the worker's
+    intake dead-letters them by: :meth:`~geofences.projection.Projector.to_xy_checked`)."""
     if not readings:
         return []
     lon = np.fromiter((r.lon for r in readings), float, len(readings))
     lat = np.fromiter((r.lat for r in readings), float, len(readings))
-    x, y = project(lon, lat, crs)
+    x, y, ok = get_projector(crs).to_xy_checked(lon, lat)
+    if not ok.all():
+        keep = np.flatnonzero(ok)
+        readings, x, y = [readings[i] for i in keep.tolist()], x[keep], y[keep]
     return [
         (
             r.device_id,
@@ -80,7 +84,8 @@ def fix_rows(readings: Sequence[GpsReading], crs: str) -> list[tuple]:
 
 
 def insert_fixes(session: Session, *, readings: Sequence[GpsReading], crs: str) -> int:
-    """Insert ``readings`` (duplicates are ignored); return how many were offered."""
+    """Insert ``readings`` (duplicates and unprojectable fixes are left out); return how many
+    were offered."""
     rows = fix_rows(readings, crs)
     bulk_insert_ignore(session, Fix.__table__, FIX_COLUMNS, rows)
     return len(rows)

@@ -132,11 +132,16 @@ class Engine:
             )
         return out
 
-    def evaluate_batch(self, readings: list[Reading | None]) -> dict[int, list[ZoneVerdict]]:
+    def evaluate_batch(
+        self,
+        readings: list[Reading | None],
+        xy: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> dict[int, list[ZoneVerdict]]:
         """Return zone verdicts of the GPS fixes among ``readings`` (by position), vectorised.
 
         Fixes whose conditions in force are not their wearer's newest version are left out
-        (:meth:`on_reading` evaluates those one by one).
+        (:meth:`on_reading` evaluates those one by one). ``xy``: the readings' projected metres
+        by position, if the caller has them (else the fixes are projected here).
         """
         index, latest = self.registry.batch_index()
         offender_for, at = self.registry.offender_for, self.registry.at  # at: newest first
@@ -158,12 +163,18 @@ class Engine:
             return {}
         n = len(rows)
         fixes = [readings[i] for i in rows]
+        if xy is not None:
+            where = {"x": xy[0][rows], "y": xy[1][rows]}
+        else:
+            where = {
+                "lon": np.fromiter((f.lon for f in fixes), np.float64, n),
+                "lat": np.fromiter((f.lat for f in fixes), np.float64, n),
+            }
         batch = index.evaluate(
             index.owner_indices(owners),
             np.array(times, np.float64),
             accuracy_m=np.fromiter((f.accuracy_m for f in fixes), np.float64, n),
-            lon=np.fromiter((f.lon for f in fixes), np.float64, n),
-            lat=np.fromiter((f.lat for f in fixes), np.float64, n),
+            **where,
         )
         return dict(zip(rows, batch.all_zone_verdicts(), strict=True))
 

@@ -1,6 +1,8 @@
 """Intake of raw messages from ``em.readings``: a typed reading, or a dead letter with a reason.
 
-Pure logic (no Kafka): the tracker calls :func:`triage` for every record; dead letters go out with its outputs.
+Pure logic (no Kafka): the tracker calls :func:`triage` for every record, then
+:func:`project_fixes` once per batch (fixes that cannot be projected are dead-lettered too);
+dead letters go out with its outputs.
 """
 
 from __future__ import annotations
@@ -8,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+
 from em_service.clock import age_limit
-from em_service.contracts import DeadLetter, Reading
+from em_service.contracts import DeadLetter, GpsReading, Reading
 from em_service.contracts.codec import Rejected, dead_letter, decode_reading
 from em_service.limits import original_keep_bytes
 from em_service.settings import Settings
+from geofences.projection import Projector
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +69,40 @@ def triage(
         now=now,
         keep_bytes=original_keep_bytes(settings),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Projected:
+    """Projected metres of a batch's items (NaN where not a fix) and the unprojectable fixes."""
+
+    x: np.ndarray
+    y: np.ndarray
+    rejected: dict[int, Rejected]
+
+
+def project_fixes(items: list[Reading | DeadLetter], projector: Projector) -> Projected:
+    """Project every GPS fix among ``items`` at once; reject those that cannot be projected.
+
+    A fix outside the CRS area of use, or whose metres are not finite, is ``unprojectable``
+    (:meth:`~geofences.projection.Projector.to_xy_checked`, the check the archiver uses too).
+    """
+    n = len(items)
+    x, y = np.full(n, np.nan), np.full(n, np.nan)
+    rows = [i for i, item in enumerate(items) if isinstance(item, GpsReading)]
+    if not rows:
+        return Projected(x, y, {})
+    fixes: list[GpsReading] = [items[i] for i in rows]  # type: ignore[misc]
+    lon = np.fromiter((f.lon for f in fixes), np.float64, len(rows))
+    lat = np.fromiter((f.lat for f in fixes), np.float64, len(rows))
+    fx, fy, ok = projector.to_xy_checked(lon, lat)
+    x[rows], y[rows] = fx, fy
+    rejected = {}
+    if not ok.all():
+        w, s, e, n_ = projector.area_of_use
+        for k in np.flatnonzero(~ok).tolist():
+            detail = (
+                f"lat {lat[k]}, lon {lon[k]} cannot be projected to {projector.crs} "
+                f"(area of use lon {w}..{e}, lat {s}..{n_}; got x {fx[k]}, y {fy[k]})"
+            )
+            rejected[rows[k]] = Rejected("unprojectable", detail)
+    return Projected(x, y, rejected)

@@ -107,7 +107,12 @@ class TrackingLoop:
             ),
             asyncio.create_task(
                 follow_scenes(
-                    self.live, s.kafka_bootstrap, s.topic_scenes, scenes_ready, clock=self.rule_now
+                    self.live,
+                    s.kafka_bootstrap,
+                    s.topic_scenes,
+                    scenes_ready,
+                    clock=self.rule_now,
+                    fail_fast=s.fail_fast,
                 ),
                 name="scenes feed",
             ),

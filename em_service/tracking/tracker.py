@@ -19,15 +19,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from em_service import metrics
+import numpy as np
+
+from em_service import failures, metrics
 from em_service.conditions.registry import ConditionsRegistry
 from em_service.contracts import Alert, DeadLetter, GpsReading, Reading
 from em_service.contracts.codec import Rejected, dead_letter, dead_letter_key, encode
 from em_service.contracts.readings import reading_type
+from em_service.limits import original_keep_bytes
 from em_service.scenes.live import LiveMatcher
 from em_service.settings import Settings
 from em_service.tracking.engine import DeviceState, Engine, dump_state, load_state
-from em_service.tracking.intake import Source, triage
+from em_service.tracking.intake import Projected, Source, project_fixes, triage
+from geofences import ZoneVerdict
+from geofences.projection import get_projector
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +71,15 @@ class PartitionWork:
     """One readings partition's device states and uncommitted work.
 
     ``restored`` holds changelog values not decoded yet (a device's state is decoded when its
-    next reading or tick needs it); ``states`` the decoded ones.
+    next reading or tick needs it); ``states`` the decoded ones; ``saved`` the serialised form
+    of decoded states not changed since they were decoded or serialised for the changelog (so
+    the state before a record, kept in case it fails, is usually had without encoding it).
     """
 
     partition: int
     restored: dict[bytes, bytes] = field(default_factory=dict)
     states: dict[bytes, DeviceState] = field(default_factory=dict)
+    saved: dict[bytes, bytes] = field(default_factory=dict)
     dirty: set[bytes] = field(default_factory=set)
     outbox: list[Output] = field(default_factory=list)
     next_offset: int | None = None  # input offset to commit (set by processing, cleared by commit)
@@ -83,8 +91,33 @@ class PartitionWork:
         """Return the device's state (decoded on first use; a new one for a new device)."""
         state = self.states.get(key)
         if state is None:
-            state = self.states[key] = load_state(self.restored.pop(key, None))
+            raw = self.restored.pop(key, None)
+            state = self.states[key] = load_state(raw)
+            if raw is not None:
+                self.saved[key] = raw
         return state
+
+    def snapshot(self, key: bytes) -> bytes | None:
+        """Return the device's state serialised as it is now (None if it has none yet)."""
+        raw = self.restored.get(key) or self.saved.get(key)
+        if raw is None and (state := self.states.get(key)) is not None:
+            raw = self.saved[key] = dump_state(state)  # copy on need: changed since serialised
+        return raw
+
+    def changed(self, key: bytes) -> None:
+        """Note that the device's state changed (it goes to the next changelog commit)."""
+        self.dirty.add(key)
+        self.saved.pop(key, None)
+
+    def put_back(self, key: bytes, raw: bytes | None) -> None:
+        """Set the device's state to a :meth:`snapshot` (decoded again on next use)."""
+        self.states.pop(key, None)
+        self.saved.pop(key, None)
+        if raw is None:
+            self.restored.pop(key, None)
+            self.dirty.discard(key)
+        else:
+            self.restored[key] = raw
 
     def device_keys(self) -> list[bytes]:
         """Return every device key this partition holds a state for."""
@@ -102,7 +135,10 @@ class PartitionWork:
         """
         if not self.pending:
             return None
-        changelog = [(key, dump_state(self.states[key])) for key in self.dirty]
+        changelog = []
+        for key in self.dirty:
+            raw = self.saved[key] = dump_state(self.state(key))
+            changelog.append((key, raw))
         taken = Pending(self.partition, self.outbox, changelog, self.next_offset)
         self.outbox, self.dirty, self.next_offset = [], set(), None
         return taken
@@ -121,36 +157,46 @@ class Tracker:
 
     def __post_init__(self) -> None:
         self.engine = Engine(self.registry, self.settings)
+        self.projector = get_projector(self.registry.crs)  # the zone index's projection
+        self._keep_bytes = original_keep_bytes(self.settings)
 
     def process(self, batch: list[tuple[PartitionWork, Record]], now: datetime) -> None:
-        """Apply ``batch`` (records in partition order) at wall time ``now``."""
+        """Apply ``batch`` (records in partition order) at wall time ``now``.
+
+        A record whose processing raises is dead-lettered (``processing_error``) with its
+        device's state as it was before the record; the next record goes on
+        (:mod:`em_service.failures`; ``fail_fast`` re-raises instead).
+        """
         began = time.perf_counter()
-        items = [self._intake(work, rec, now) for work, rec in batch]
+        items = [self._intake_or_letter(work, rec, now) for work, rec in batch]
+        projected = self._project(batch, items, now)
         readings = [None if isinstance(i, DeadLetter) else i for i in items]
         rules_began = time.perf_counter()
-        verdicts = self.engine.evaluate_batch(readings)
+        try:
+            verdicts = self.engine.evaluate_batch(readings, (projected.x, projected.y))
+        except Exception:
+            if self.settings.fail_fast:
+                raise
+            # Which fix? Each is then evaluated on its own, where a failure is its own.
+            log.exception("batch zone evaluation failed; evaluating the fixes one by one")
+            verdicts = {}
         for pos, ((work, rec), item) in enumerate(zip(batch, items, strict=True)):
             work.next_offset = rec.offset + 1
             if isinstance(item, DeadLetter):
                 self._dead_letter(work, rec.key, item)
                 continue
             key = rec.key or b""
-            state = work.state(key)
-            stream_now = self._stream_clock(work, item, now)
-            result = self.engine.on_reading(
-                state, item, now=now, stream_now=stream_now, verdicts=verdicts.get(pos)
-            )
-            if result.unknown_device:
-                self._unknown_device(work, rec, item, now)
-                continue
-            work.dirty.add(key)
-            self._alerts(work, result.alerts)
-            if isinstance(item, GpsReading) and state.offender_id:
-                state.scenes, near = self.live.on_fix(
-                    state.offender_id, item, state.scenes, now=now, stream_now=stream_now
-                )
-                self._alerts(work, near)
-            metrics.EVENT_LAG.observe((now - item.ts).total_seconds())
+            before, watermark = work.snapshot(key), work.watermark
+            try:
+                xy = (float(projected.x[pos]), float(projected.y[pos]))
+                self._apply(work, rec, item, now, verdicts.get(pos), xy)
+            except Exception as exc:
+                if self.settings.fail_fast:
+                    raise
+                work.put_back(key, before)
+                work.watermark = watermark
+                rejected = failures.record_failed("worker", f"{rec.partition}@{rec.offset}", exc)
+                self._dead_letter(work, rec.key, self._letter(rec, rejected, now))
         for kind, n in self._consumed.items():
             metrics.READINGS_CONSUMED.labels(kind).inc(n)
         self._consumed.clear()
@@ -158,6 +204,35 @@ class Tracker:
             done = time.perf_counter()
             metrics.RULE_EVALUATION.observe((done - rules_began) / len(batch))
             metrics.PROCESSING.observe((done - began) / len(batch))
+
+    def _apply(
+        self,
+        work: PartitionWork,
+        rec: Record,
+        item: Reading,
+        now: datetime,
+        verdicts: list[ZoneVerdict] | None,
+        xy: tuple[float, float],
+    ) -> None:
+        """Apply one reading to its device's state; outputs only once it all went through."""
+        key = rec.key or b""
+        state = work.state(key)
+        stream_now = self._stream_clock(work, item, now)
+        result = self.engine.on_reading(
+            state, item, now=now, stream_now=stream_now, verdicts=verdicts
+        )
+        if result.unknown_device:
+            self._unknown_device(work, rec, item, now)
+            return
+        alerts = result.alerts
+        if isinstance(item, GpsReading) and state.offender_id:
+            state.scenes, near = self.live.on_fix(
+                state.offender_id, item, state.scenes, now=now, stream_now=stream_now, xy=xy
+            )
+            alerts = [*alerts, *near]
+        self._alerts(work, alerts)
+        work.changed(key)
+        metrics.EVENT_LAG.observe((now - item.ts).total_seconds())
 
     def tick(self, work: PartitionWork, wall: datetime) -> Counter[str]:
         """Time passes for every device of ``work``: silence checks, reorder flushes, window ends.
@@ -178,16 +253,66 @@ class Tracker:
         )
         counts: Counter[str] = Counter()
         for key, state in states:
-            before = dump_state(state)
-            alerts = self.engine.on_tick(
-                state, key.decode(), now=rule_now, detected_at=wall, check_silence=check_silence
-            )
+            before = work.snapshot(key)
+            try:
+                alerts = self.engine.on_tick(
+                    state, key.decode(), now=rule_now, detected_at=wall, check_silence=check_silence
+                )
+            except Exception:
+                if self.settings.fail_fast:
+                    raise
+                # No record to dead-letter: the state stays as it was, the next tick tries again.
+                work.put_back(key, before)
+                state = work.state(key)
+                failures.RECORDS_FAILED.labels("worker", "tick_error").inc()
+                log.exception("tick of device %r failed; its state is left as it was", key)
+                alerts = []
             if dump_state(state) != before:
-                work.dirty.add(key)
+                work.changed(key)
             self._alerts(work, alerts)
             counts.update(self.engine.open_episode_kinds(state))
             counts["silent"] += bool(state.silence.open)
         return counts
+
+    def _intake_or_letter(
+        self, work: PartitionWork, rec: Record, now: datetime
+    ) -> Reading | DeadLetter:
+        try:
+            return self._intake(work, rec, now)
+        except Exception as exc:
+            if self.settings.fail_fast:
+                raise
+            where = f"{rec.partition}@{rec.offset}"
+            return self._letter(rec, failures.record_failed("worker", where, exc), now)
+
+    def _project(
+        self, batch: list[tuple[PartitionWork, Record]], items: list, now: datetime
+    ) -> Projected:
+        """Project the batch's fixes; dead-letter (in ``items``) those that cannot be."""
+        try:
+            projected = project_fixes(items, self.projector)
+        except Exception:
+            if self.settings.fail_fast:
+                raise
+            log.exception("projecting the batch failed; projecting its fixes one by one")
+            projected = Projected(np.full(len(items), np.nan), np.full(len(items), np.nan), {})
+            for pos, item in enumerate(items):
+                try:
+                    one = project_fixes([item], self.projector)
+                except Exception as exc:
+                    rec = batch[pos][1]
+                    rejected = failures.record_failed(
+                        "worker", f"{rec.partition}@{rec.offset}", exc
+                    )
+                    items[pos] = self._letter(rec, rejected, now)
+                    continue
+                projected.x[pos], projected.y[pos] = one.x[0], one.y[0]
+                if 0 in one.rejected:
+                    projected.rejected[pos] = one.rejected[0]
+        for pos, rejected in projected.rejected.items():
+            failures.RECORDS_FAILED.labels("worker", "unprojectable").inc()
+            items[pos] = self._letter(batch[pos][1], rejected, now)
+        return projected
 
     def _intake(self, work: PartitionWork, rec: Record, now: datetime) -> Reading | DeadLetter:
         source = Source(rec.topic, rec.partition, rec.offset, rec.key)
@@ -209,9 +334,10 @@ class Tracker:
 
     def _alerts(self, work: PartitionWork, alerts: list[Alert]) -> None:
         topic = self.settings.topic_alerts
+        outputs = [Output(topic, a.offender_id.encode(), encode(a)) for a in alerts]
+        work.outbox += outputs
         for alert in alerts:
             metrics.ALERTS_EMITTED.labels(alert.type, alert.severity).inc()
-            work.outbox.append(Output(topic, alert.offender_id.encode(), encode(alert)))
 
     def _dead_letter(self, work: PartitionWork, key: bytes | None, letter: DeadLetter) -> None:
         metrics.READINGS_REJECTED.labels(letter.reason).inc()
@@ -230,8 +356,7 @@ class Tracker:
             rejected = Rejected("unknown_device", f"no one is enrolled with {reading.device_id}")
             self._dead_letter(work, rec.key, self._letter(rec, rejected, now))
 
-    @staticmethod
-    def _letter(rec: Record, rejected: Rejected, now: datetime) -> DeadLetter:
+    def _letter(self, rec: Record, rejected: Rejected, now: datetime) -> DeadLetter:
         return dead_letter(
             rec.value or b"",
             rejected,
@@ -240,4 +365,5 @@ class Tracker:
             offset=rec.offset,
             key=rec.key,
             now=now,
+            keep_bytes=self._keep_bytes,
         )

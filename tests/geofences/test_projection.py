@@ -58,3 +58,13 @@ def test_other_projected_crs() -> None:
     p = get_projector("EPSG:32630")  # UTM 30N
     x, _ = p.to_xy(-3.0, 0.0)
     assert float(x) == pytest.approx(500_000.0, abs=1e-3)
+
+
+def test_to_xy_checked_flags_points_outside_the_area_or_not_finite() -> None:
+    p = get_projector()
+    lon = np.array([-0.1276, 88.0, 2.35, -0.1276])
+    lat = np.array([51.5072, 0.0, 48.85, 51.5072])
+    x, y, ok = p.to_xy_checked(lon, lat)
+    assert ok.tolist() == [True, False, False, True]
+    assert not np.isfinite(x[1])  # lat 0, lon 88: infinite in EPSG:27700
+    assert x[0] == x[3] and np.isfinite(y[0])
