@@ -82,3 +82,5 @@ class _Record:
     offset: int
     key: bytes = b"tag-1"
     timestamp: int = 0
+    topic: str = "readings"
+    partition: int = 0
