@@ -37,3 +37,15 @@ def test_query_time_must_be_rfc3339_text(api: Api, value: str) -> None:
     # Regression (schemathesis): pydantic read a bare number as a Unix time and answered 200.
     resp = api.client.get("/api/v1/alerts", params={"until": value}, headers=api.headers("officer"))
     assert resp.status_code == 422 and "RFC 3339" in resp.text
+
+
+def test_a_query_parameter_given_twice_is_422_not_the_last_one_silently(api: Api) -> None:
+    # Regression (schemathesis): ?actor=false&actor=true answered 200 with actor=true.
+    resp = api.client.get(
+        "/api/v1/audit?actor=a&actor=b&limit=5&limit=6", headers=api.headers("admin")
+    )
+    assert resp.status_code == 422
+    assert resp.json() == {
+        "detail": "query.actor: given more than once; query.limit: given more than once"
+    }
+    assert api.client.get("/api/v1/audit?actor=a", headers=api.headers("admin")).status_code == 200
