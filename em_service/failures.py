@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any, Literal
 
 from prometheus_client import Counter
@@ -49,7 +50,9 @@ def record_failed(consumer: ConsumerName, where: str, exc: BaseException) -> Rej
     return processing_error(exc)
 
 
-def letter_for(record: Any, rejected: Rejected, settings: Settings) -> DeadLetter:
+def letter_for(
+    record: Any, rejected: Rejected, settings: Settings, now: datetime | None = None
+) -> DeadLetter:
     """Return the dead letter of a consumed Kafka ``record`` (its topic, partition, offset, key),
     its original cut to what a dead letter carries (:func:`~em_service.limits.original_keep_bytes`).
     """
@@ -60,6 +63,7 @@ def letter_for(record: Any, rejected: Rejected, settings: Settings) -> DeadLette
         partition=record.partition,
         offset=record.offset,
         key=record.key,
+        now=now,
         keep_bytes=original_keep_bytes(settings),
     )
 

@@ -16,6 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from em_service.settings import Settings
 
 
@@ -100,6 +102,25 @@ class ServiceEnv:
             return predicate()
 
         return wait_until(check, timeout_s, interval_s, what=what, fatal=(RuntimeError,))
+
+    def start_archiver_and_api(self) -> str:
+        """Start the archiver and the API; wait until the API answers and the archiver has joined
+        its group (its metrics port is ``EM_ARCHIVER_METRICS_PORT``, set here if unset); return
+        the API's base URL."""
+        from em_service.scrape import scrape, total
+
+        port = self.env.setdefault("EM_ARCHIVER_METRICS_PORT", str(free_port()))
+        base = f"http://127.0.0.1:{self.api_port}"
+        self.start("archiver", log_name="archiver")
+        self.start("api", log_name="api")
+        self.wait_until(
+            lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200, 30, what="the API"
+        )
+        assigned = lambda: total(  # noqa: E731
+            scrape(f"http://127.0.0.1:{port}/metrics"), "em_archiver_assigned_partitions"
+        )
+        self.wait_until(lambda: assigned() > 0, 60, what="the archiver to join its group")
+        return base
 
     def stop_all(self) -> None:
         for proc in self.procs:

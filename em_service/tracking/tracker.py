@@ -24,9 +24,8 @@ import numpy as np
 from em_service import failures, metrics
 from em_service.conditions.registry import ConditionsRegistry
 from em_service.contracts import Alert, DeadLetter, GpsReading, Reading
-from em_service.contracts.codec import Rejected, dead_letter, dead_letter_key, encode
+from em_service.contracts.codec import Rejected, dead_letter_key, encode
 from em_service.contracts.readings import reading_type
-from em_service.limits import original_keep_bytes
 from em_service.scenes.live import LiveMatcher
 from em_service.settings import Settings
 from em_service.tracking.engine import DeviceState, Engine, dump_state, load_state
@@ -158,7 +157,6 @@ class Tracker:
     def __post_init__(self) -> None:
         self.engine = Engine(self.registry, self.settings)
         self.projector = get_projector(self.registry.crs)  # the zone index's projection
-        self._keep_bytes = original_keep_bytes(self.settings)
 
     def process(self, batch: list[tuple[PartitionWork, Record]], now: datetime) -> None:
         """Apply ``batch`` (records in partition order) at wall time ``now``.
@@ -357,13 +355,4 @@ class Tracker:
             self._dead_letter(work, rec.key, self._letter(rec, rejected, now))
 
     def _letter(self, rec: Record, rejected: Rejected, now: datetime) -> DeadLetter:
-        return dead_letter(
-            rec.value or b"",
-            rejected,
-            topic=rec.topic,
-            partition=rec.partition,
-            offset=rec.offset,
-            key=rec.key,
-            now=now,
-            keep_bytes=self._keep_bytes,
-        )
+        return failures.letter_for(rec, rejected, self.settings, now)

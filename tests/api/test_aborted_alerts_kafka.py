@@ -21,12 +21,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from em_service.contracts import Alert
 from em_service.contracts.codec import encode
 from em_service.devstack import ensure_topics
-from em_service.scrape import scrape, total
 from em_service.store import Store, migrate, tokens
 from em_service.store.models import AlertEvent, AlertRow, OutletCursor
 from tests.api.test_sse_kafka import SseClient
 from tests.helpers import unique_name
-from tests.service_env import ServiceEnv, free_port
+from tests.service_env import ServiceEnv
 from tests.store.factories import alert, ended
 
 pytestmark = pytest.mark.kafka
@@ -110,10 +109,8 @@ def test_aborted_alerts_are_never_stored_served_or_pushed(
     kafka_bootstrap: str, tmp_path: Path, hook: ThreadingHTTPServer
 ) -> None:
     env = ServiceEnv(kafka_bootstrap, tmp_path)
-    metrics_port = free_port()
     hook_url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
     env.env |= {
-        "EM_ARCHIVER_METRICS_PORT": str(metrics_port),
         "EM_WEBHOOKS": json.dumps([{"name": "iom", "url": hook_url, "principal": "officer-1"}]),
         "EM_WEBHOOK_SECRET": SECRET,
         "EM_WEBHOOK_POLL_INTERVAL_S": "0.05",
@@ -134,22 +131,7 @@ def test_aborted_alerts_are_never_stored_served_or_pushed(
         (later, True),
     ]
     try:
-        env.start("archiver", log_name="archiver")
-        env.start("api", log_name="api")
-        env.wait_until(
-            lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200, 30, what="the API"
-        )
-        env.wait_until(
-            lambda: (
-                total(
-                    scrape(f"http://127.0.0.1:{metrics_port}/metrics"),
-                    "em_archiver_assigned_partitions",
-                )
-                > 0
-            ),
-            60,
-            what="the archiver to join its group",
-        )
+        env.start_archiver_and_api()
         env.wait_until(lambda: _cursors(store) == 1, 30, what="the webhook outlet to start")
         client = _Sse(f"{base}/api/v1/alerts/stream", auth)
         client.start()

@@ -18,9 +18,8 @@ from em_service import kafka_io
 from em_service.clock import wall_now
 from em_service.contracts.codec import encode
 from em_service.devstack import ensure_topics
-from em_service.scrape import scrape, total
 from em_service.store import Store, migrate, tokens
-from tests.service_env import ServiceEnv, free_port
+from tests.service_env import ServiceEnv
 from tests.store.factories import alert
 
 pytestmark = pytest.mark.kafka
@@ -62,8 +61,6 @@ class SseClient(threading.Thread):
 
 def test_sse_gets_a_new_alert_within_a_second(kafka_bootstrap: str, tmp_path: Path) -> None:
     env = ServiceEnv(kafka_bootstrap, tmp_path)
-    metrics_port = free_port()
-    env.env["EM_ARCHIVER_METRICS_PORT"] = str(metrics_port)
     ensure_topics(env.settings, kafka_bootstrap)
     store = Store(f"sqlite:///{tmp_path / 'em.db'}")
     migrate.upgrade(store)
@@ -75,22 +72,7 @@ def test_sse_gets_a_new_alert_within_a_second(kafka_bootstrap: str, tmp_path: Pa
     stream_url = f"{base}/api/v1/alerts/stream"
     auth = {"Authorization": f"Bearer {token}"}
     try:
-        env.start("archiver", log_name="archiver")
-        env.start("api", log_name="api")
-        env.wait_until(
-            lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200, 30, what="the API"
-        )
-        env.wait_until(
-            lambda: (
-                total(
-                    scrape(f"http://127.0.0.1:{metrics_port}/metrics"),
-                    "em_archiver_assigned_partitions",
-                )
-                > 0
-            ),
-            60,
-            what="the archiver to join its group",
-        )
+        env.start_archiver_and_api()
         client = SseClient(stream_url, auth)
         client.start()
         assert client.connected.wait(10)
