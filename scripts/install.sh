@@ -7,4 +7,3 @@ cd "$(dirname "$0")/.."
 pip=(python3 -m pip --disable-pip-version-check --quiet)
 "${pip[@]}" install --require-hashes --no-deps -r requirements/lock.txt
 "${pip[@]}" install --no-deps --no-build-isolation -e .
-"${pip[@]}" check
