@@ -1,0 +1,264 @@
+"""What the console reads: the alert queue (severity tiers), a person's status, the caseload
+review (red/amber/green). Reads only; every write goes through the store's own functions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from em_service.store.models import AlertRow, DeviceAssignment, Fix
+from em_service.store.types import from_ms
+
+Tier = Literal["critical", "urgent", "warning"]
+TIERS: tuple[Tier, ...] = ("critical", "urgent", "warning")
+CRITICAL_TYPES = frozenset({"strap_tamper", "exclusion_breach", "curfew_breach"})
+URGENT_TYPES = frozenset(
+    {
+        "inclusion_breach",
+        "device_silent",
+        "curfew_unverified",
+        "alcohol_detected",
+        "alcohol_suspect_interferent",
+        "alcohol_tamper",
+        "alcohol_missed_readings",
+    }
+)
+BREACH_TYPES = frozenset({"exclusion_breach", "inclusion_breach", "curfew_breach"})
+TAMPER_TYPES = frozenset({"strap_tamper", "alcohol_tamper"})
+QUEUE_LIMIT = 500
+REVIEW_DAYS = 14
+#: The review rule, shown on the page as written here.
+RAG_RULE = {
+    "red": "any confirmed breach (exclusion, inclusion or curfew with definite evidence), "
+    "tamper (strap or alcohol monitor) or unverified curfew",
+    "amber": "device silence, breaches on possible evidence only, alcohol detected or suspect",
+    "green": "none of these",
+}
+
+
+def tier_of(alert_type: str) -> Tier:
+    """Return the queue tier of an alert type: critical above urgent above warning."""
+    if alert_type in CRITICAL_TYPES:
+        return "critical"
+    return "urgent" if alert_type in URGENT_TYPES else "warning"
+
+
+def tier_types() -> dict[str, list[str]]:
+    """Return tier → alert types (critical and urgent; every other type is a warning)."""
+    return {"critical": sorted(CRITICAL_TYPES), "urgent": sorted(URGENT_TYPES)}
+
+
+def label(alert_type: str) -> str:
+    """Return a human label for an alert type (``curfew_breach`` → ``Curfew breach``)."""
+    return alert_type.replace("_", " ").capitalize()
+
+
+_TIER_RANK = case(
+    {**dict.fromkeys(CRITICAL_TYPES, 0), **dict.fromkeys(URGENT_TYPES, 1)},
+    value=AlertRow.type,
+    else_=2,
+)
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """The queue's filters (None: any)."""
+
+    person: str | None = None
+    type: str | None = None
+    tier: Tier | None = None
+    status: Literal["open", "acknowledged"] | None = None
+    since: datetime | None = None
+
+
+def queue(
+    session: Session, *, only: frozenset[str] | None, f: QueueFilter, limit: int = QUEUE_LIMIT
+) -> tuple[list[AlertRow], int]:
+    """Return alerts not yet closed, most severe tier first then oldest first, and the total."""
+    conds = [AlertRow.status != "closed"]
+    if only is not None:
+        conds.append(AlertRow.offender_id.in_(sorted(only)))
+    if f.person:
+        conds.append(AlertRow.offender_id == f.person)
+    if f.type:
+        conds.append(AlertRow.type == f.type)
+    if f.tier == "critical":
+        conds.append(AlertRow.type.in_(sorted(CRITICAL_TYPES)))
+    elif f.tier == "urgent":
+        conds.append(AlertRow.type.in_(sorted(URGENT_TYPES)))
+    elif f.tier == "warning":
+        conds.append(AlertRow.type.not_in(sorted(CRITICAL_TYPES | URGENT_TYPES)))
+    if f.status:
+        conds.append(AlertRow.status == f.status)
+    if f.since:
+        conds.append(AlertRow.occurred_at >= f.since)
+    total = session.scalar(select(func.count()).select_from(AlertRow).where(*conds)) or 0
+    rows = session.scalars(
+        select(AlertRow)
+        .where(*conds)
+        .order_by(_TIER_RANK, AlertRow.occurred_at, AlertRow.alert_id)
+        .limit(limit)
+    ).all()
+    return list(rows), total
+
+
+def _confirmed(row: AlertRow) -> bool:
+    evidence = json.loads(row.details_json or "{}").get("evidence")
+    return evidence == "definite" if evidence else row.severity == "high"
+
+
+def rag_of(rows: list[AlertRow]) -> Literal["red", "amber", "green"]:
+    """Return red/amber/green for one person's alerts of the review period (see RAG_RULE)."""
+    red = amber = False
+    for r in rows:
+        if r.type in BREACH_TYPES:
+            red, amber = red or _confirmed(r), amber or not _confirmed(r)
+        elif r.type in TAMPER_TYPES or r.type == "curfew_unverified":
+            red = True
+        elif r.type in {"device_silent", "alcohol_detected", "alcohol_suspect_interferent"}:
+            amber = True
+    return "red" if red else "amber" if amber else "green"
+
+
+@dataclass
+class ReviewRow:
+    """One person on the review sheet."""
+
+    offender_id: str
+    rag: Literal["red", "amber", "green"]
+    alerts: list[AlertRow]
+    open_alerts: int
+    last_heard: datetime | None
+
+
+def review(session: Session, *, people: list[str], now: datetime) -> list[ReviewRow]:
+    """Return the review rows of ``people`` over the last 14 days: reds first, then ambers."""
+    since = now - timedelta(days=REVIEW_DAYS)
+    by_person: dict[str, list[AlertRow]] = {p: [] for p in people}
+    open_counts: dict[str, int] = {}
+    for chunk in _chunks(people, 500):
+        for row in session.scalars(
+            select(AlertRow)
+            .where(AlertRow.offender_id.in_(chunk), AlertRow.occurred_at >= since)
+            .order_by(AlertRow.occurred_at)
+        ):
+            by_person[row.offender_id].append(row)
+        open_counts.update(
+            session.execute(
+                select(AlertRow.offender_id, func.count())
+                .where(AlertRow.offender_id.in_(chunk), AlertRow.status != "closed")
+                .group_by(AlertRow.offender_id)
+            )
+            .tuples()
+            .all()
+        )
+    heard = last_heard(session, people)
+    rows = [
+        ReviewRow(p, rag_of(by_person[p]), by_person[p], open_counts.get(p, 0), heard.get(p))
+        for p in people
+    ]
+    order = {"red": 0, "amber": 1, "green": 2}
+    return sorted(rows, key=lambda r: (order[r.rag], r.offender_id))
+
+
+def _chunks(items: list[str], n: int) -> list[list[str]]:
+    return [items[i : i + n] for i in range(0, len(items), n)] or [[]]
+
+
+def last_heard(session: Session, people: list[str]) -> dict[str, datetime]:
+    """Return person → time of the latest fix from a device they wear now."""
+    worn: dict[str, list[str]] = {}
+    for chunk in _chunks(people, 500):
+        for device_id, offender_id in session.execute(
+            select(DeviceAssignment.device_id, DeviceAssignment.offender_id).where(
+                DeviceAssignment.offender_id.in_(chunk), DeviceAssignment.unassigned_at.is_(None)
+            )
+        ):
+            worn.setdefault(offender_id, []).append(device_id)
+    out: dict[str, datetime] = {}
+    for person, devices in worn.items():
+        found = [
+            ms
+            for d in devices
+            if (ms := session.scalar(select(func.max(Fix.ts_ms)).where(Fix.device_id == d)))
+        ]
+        if found:
+            out[person] = from_ms(max(found))
+    return out
+
+
+@dataclass(frozen=True)
+class LastFix:
+    """The latest fix of a person (from a device they wear now)."""
+
+    device_id: str
+    ts: datetime
+    lat: float
+    lon: float
+    accuracy_m: float
+    battery_pct: float | None
+
+
+def last_fix(session: Session, offender_id: str) -> LastFix | None:
+    """Return the person's latest fix from a device they wear now, or None."""
+    best = None
+    for device_id in session.scalars(
+        select(DeviceAssignment.device_id).where(
+            DeviceAssignment.offender_id == offender_id, DeviceAssignment.unassigned_at.is_(None)
+        )
+    ):
+        row = session.execute(
+            select(Fix.ts_ms, Fix.lat, Fix.lon, Fix.accuracy_m, Fix.battery_pct)
+            .where(Fix.device_id == device_id)
+            .order_by(Fix.ts_ms.desc())
+            .limit(1)
+        ).first()
+        if row is not None and (best is None or row.ts_ms > best[1].ts_ms):
+            best = (device_id, row)
+    if best is None:
+        return None
+    d, r = best
+    return LastFix(d, from_ms(r.ts_ms), r.lat, r.lon, r.accuracy_m, r.battery_pct)
+
+
+def latest_of(session: Session, offender_id: str, types: list[str]) -> AlertRow | None:
+    """Return the person's latest alert of one of ``types`` (e.g. strap tamper/restored)."""
+    return session.scalars(
+        select(AlertRow)
+        .where(AlertRow.offender_id == offender_id, AlertRow.type.in_(types))
+        .order_by(AlertRow.occurred_at.desc())
+        .limit(1)
+    ).first()
+
+
+def history(session: Session, offender_id: str, limit: int = 200) -> list[AlertRow]:
+    """Return the person's alerts, newest first."""
+    return list(
+        session.scalars(
+            select(AlertRow)
+            .where(AlertRow.offender_id == offender_id)
+            .order_by(AlertRow.occurred_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def alerts_between(session: Session, offender_id: str, t0: datetime, t1: datetime) -> list:
+    """Return the person's alerts with a location that occurred in ``[t0, t1]``."""
+    return list(
+        session.scalars(
+            select(AlertRow)
+            .where(
+                AlertRow.offender_id == offender_id,
+                AlertRow.occurred_at >= t0,
+                AlertRow.occurred_at <= t1,
+                AlertRow.lat.is_not(None),
+            )
+            .order_by(AlertRow.occurred_at)
+        )
+    )
