@@ -3,6 +3,7 @@ axe-core issue, a note containing <script> renders as text, sign out."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from em_service.api.main import create_app
 from tests.api.conftest import Api
 from tests.console.browser import LiveServer, axe_violations, browser, shoot, sign_in, watch_csp
+from tests.console.conftest import enrich
 
 
 @pytest.fixture
@@ -54,3 +56,56 @@ def test_sign_in_queue_alert_and_sign_out(live: str, api: Api, tmp_path: Path) -
         assert csp == []
     got = TestClient(api.app).get("/api/v1/alerts/alert-off-1", headers=api.headers("officer"))
     assert got.json()["status"] == "closed"
+
+
+def test_person_page_map_grid_trail_and_export(api: Api, tmp_path: Path) -> None:
+    enrich(api)
+    app = create_app(api.settings)
+    app.state.console_clock = api.app.state.console_clock
+    with LiveServer(app) as server, browser() as b:
+        live = server.url
+        page = b.new_page(viewport={"width": 1280, "height": 900})
+        csp = watch_csp(page)
+        sign_in(page, live, api.tokens["officer"])
+        page.goto(f"{live}/console/people/off-1?week=2026-10-19")
+        page.wait_for_selector("path.em-zone--exclusion", state="attached")
+        assert page.locator("path.em-curfew").count() == 1
+        assert "Town <b>" in page.inner_text("#zone-list")
+        sat = page.inner_text('#curfew-grid tr[data-day="2026-10-24"]')
+        assert "19:00–07:00 next day (13 h; UTC 18:00–07:00)" in sat
+        assert "Clocks go back" in page.inner_text('#curfew-grid tr[data-day="2026-10-25"]')
+        assert axe_violations(page) == []
+        shoot(page, tmp_path, "person")
+
+        page.fill("#trail-start", "2026-10-24T22:00")
+        page.fill("#trail-end", "2026-10-24T23:59")
+        page.fill("#trail-purpose", "CR-77/2026")
+        page.click("#show-trail")
+        page.wait_for_selector("path.em-gap-long", state="attached")
+        counts = {g: page.locator(f"path.em-gap-{g}").count() for g in ("short", "medium", "long")}
+        assert counts == {"short": 4, "medium": 1, "long": 1}
+        colours = (
+            page.eval_on_selector("path.em-gap-long", "p => getComputedStyle(p).stroke"),
+            page.eval_on_selector("path.em-gap-short", "p => getComputedStyle(p).stroke"),
+        )
+        assert colours == ("rgb(212, 53, 28)", "rgb(0, 112, 60)")
+        assert page.locator("path.em-trail-alert").count() == 1
+        before = page.locator("path.em-accuracy").count()
+        page.locator("path.em-fix").nth(5).hover()
+        assert page.locator("path.em-accuracy").count() == before + 1
+        page.fill("#playback", "0")
+        page.dispatch_event("#playback", "input")
+        assert page.inner_text("#playback-time") == "Sat 24 Oct, 22:00:00"
+        assert axe_violations(page) == []
+        shoot(page, tmp_path, "person-trail")
+
+        with page.expect_download() as download:
+            page.click("#export-geojson")
+        saved = tmp_path / "trail.geojson"
+        download.value.save_as(saved)
+        assert len(json.loads(saved.read_text())["features"]) == 7
+        assert csp == []
+    entries = TestClient(api.app).get(
+        "/api/v1/audit", params={"action": "trail.export"}, headers=api.headers("admin")
+    )
+    assert [e["detail"] for e in entries.json()["items"]] == [{"fixes": 7, "format": "geojson"}]

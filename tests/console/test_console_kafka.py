@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from em_service import kafka_io
+from em_service.console.web import LONDON
 from em_service.devstack import ensure_topics
 from em_service.scrape import scrape, total
 from em_service.store import Store, migrate, tokens
@@ -191,6 +192,24 @@ def test_officer_console_on_the_real_broker(kafka_bootstrap: str, tmp_path: Path
             assert axe_violations(page) == []
             shoot(page, tmp_path, "alert")
 
+            # The person page: zone on the map, curfew grid across the DST change, the trail.
+            page.goto(f"{base}/console/people/off-1?week=2026-10-19")
+            page.wait_for_selector("path.em-zone--exclusion", state="attached")
+            sat = page.inner_text('#curfew-grid tr[data-day="2026-10-24"]')
+            assert "19:00–07:00 next day (13 h; UTC 18:00–07:00)" in sat
+            start = (now - timedelta(hours=1)).astimezone(LONDON).strftime("%Y-%m-%dT%H:%M")
+            end = (now + timedelta(minutes=5)).astimezone(LONDON).strftime("%Y-%m-%dT%H:%M")
+            page.fill("#trail-start", start)
+            page.fill("#trail-end", end)
+            page.fill("#trail-purpose", "Breach follow-up")
+            page.click("#show-trail")
+            page.wait_for_selector("path.em-gap-short", state="attached")
+            assert page.locator("path.em-gap-short").count() == 3  # 4 fixes 10 s apart
+            with page.expect_download() as download:
+                page.click("#export-csv")
+            lines = Path(download.value.path()).read_text().splitlines()
+            assert len(lines) == 5 and lines[0].startswith("offender_id,")
+
             off2 = http.get(
                 "/api/v1/alerts", params={"offender_id": "off-2"}, headers=bearer(other)
             )
@@ -216,6 +235,10 @@ def test_officer_console_on_the_real_broker(kafka_bootstrap: str, tmp_path: Path
         ]
         assert ("alert.acknowledge", alert_id) in actions and ("alert.close", alert_id) in actions
         assert ("console.sign_in", None) in actions
+        exports = [e for e in entries if e["action"] == "trail.export"]
+        assert [(e["purpose"], e["detail"]) for e in exports] == [
+            ("Breach follow-up", {"fixes": 4, "format": "csv"})
+        ]
     finally:
         http.close()
         env.stop_all()
