@@ -30,7 +30,8 @@ URGENT_TYPES = frozenset(
 )
 BREACH_TYPES = frozenset({"exclusion_breach", "inclusion_breach", "curfew_breach"})
 TAMPER_TYPES = frozenset({"strap_tamper", "alcohol_tamper"})
-QUEUE_LIMIT = 500
+QUEUE_LIMIT = 200
+REVIEW_ALERTS_MAX = 10
 REVIEW_DAYS = 14
 #: The review rule, shown on the page as written here.
 RAG_RULE = {
@@ -65,6 +66,18 @@ _TIER_RANK = case(
 )
 
 
+#: What a queue row shows (rows are read as plain tuples: no ORM objects per row).
+QUEUE_COLUMNS = (
+    AlertRow.alert_id,
+    AlertRow.type,
+    AlertRow.offender_id,
+    AlertRow.occurred_at,
+    AlertRow.status,
+    AlertRow.episode_end,
+    AlertRow.lat,
+)
+
+
 @dataclass(frozen=True)
 class QueueFilter:
     """The queue's filters (None: any)."""
@@ -79,8 +92,9 @@ class QueueFilter:
 def queue(
     session: Session, *, only: frozenset[str] | None, f: QueueFilter, limit: int = QUEUE_LIMIT
 ) -> tuple[list[AlertRow], int]:
-    """Return alerts not yet closed, most severe tier first then oldest first, and the total."""
-    conds = [AlertRow.status != "closed"]
+    """Return alerts not yet closed (``QUEUE_COLUMNS``), most severe tier first then oldest
+    first, and the total."""
+    conds = [AlertRow.status.in_(("open", "acknowledged"))]
     if only is not None:
         conds.append(AlertRow.offender_id.in_(sorted(only)))
     if f.person:
@@ -98,8 +112,8 @@ def queue(
     if f.since:
         conds.append(AlertRow.occurred_at >= f.since)
     total = session.scalar(select(func.count()).select_from(AlertRow).where(*conds)) or 0
-    rows = session.scalars(
-        select(AlertRow)
+    rows = session.execute(
+        select(*QUEUE_COLUMNS)
         .where(*conds)
         .order_by(_TIER_RANK, AlertRow.occurred_at, AlertRow.alert_id)
         .limit(limit)
@@ -112,54 +126,112 @@ def _confirmed(row: AlertRow) -> bool:
     return evidence == "definite" if evidence else row.severity == "high"
 
 
-def rag_of(rows: list[AlertRow]) -> Literal["red", "amber", "green"]:
-    """Return red/amber/green for one person's alerts of the review period (see RAG_RULE)."""
+def rag_from(kinds: set[tuple[str, bool]]) -> Literal["red", "amber", "green"]:
+    """Return red/amber/green from one person's (alert type, confirmed) pairs (see RAG_RULE)."""
     red = amber = False
-    for r in rows:
-        if r.type in BREACH_TYPES:
-            red, amber = red or _confirmed(r), amber or not _confirmed(r)
-        elif r.type in TAMPER_TYPES or r.type == "curfew_unverified":
+    for alert_type, confirmed in kinds:
+        if alert_type in BREACH_TYPES:
+            red, amber = red or confirmed, amber or not confirmed
+        elif alert_type in TAMPER_TYPES or alert_type == "curfew_unverified":
             red = True
-        elif r.type in {"device_silent", "alcohol_detected", "alcohol_suspect_interferent"}:
+        elif alert_type in AMBER_TYPES:
             amber = True
     return "red" if red else "amber" if amber else "green"
 
 
+def rag_of(rows: list[AlertRow]) -> Literal["red", "amber", "green"]:
+    """Return red/amber/green for one person's alerts of the review period."""
+    return rag_from({(r.type, _confirmed(r)) for r in rows})
+
+
+AMBER_TYPES = frozenset({"device_silent", "alcohol_detected", "alcohol_suspect_interferent"})
+RAG_TYPES = sorted(BREACH_TYPES | TAMPER_TYPES | AMBER_TYPES | {"curfew_unverified"})
+#: SQL twin of :func:`_confirmed` (details are stored as ``json.dumps(..., sort_keys=True)``).
+_CONFIRMED = case(
+    (AlertRow.details_json.like('%"evidence": "possible"%'), 0),
+    (AlertRow.details_json.like('%"evidence": "definite"%'), 1),
+    (AlertRow.severity == "high", 1),
+    else_=0,
+)
+
+
 @dataclass
 class ReviewRow:
-    """One person on the review sheet."""
+    """One person on the review sheet: rating, the alerts that decided it (newest first, at
+    most ``REVIEW_ALERTS_MAX``), how many there were, open alerts, last heard."""
 
     offender_id: str
     rag: Literal["red", "amber", "green"]
-    alerts: list[AlertRow]
+    alerts: list
+    rated_alerts: int
     open_alerts: int
     last_heard: datetime | None
 
 
 def review(session: Session, *, people: list[str], now: datetime) -> list[ReviewRow]:
-    """Return the review rows of ``people`` over the last 14 days: reds first, then ambers."""
+    """Return the review rows of ``people`` over the last 14 days: reds first, then ambers.
+
+    Ratings are computed in SQL (one grouped scan of the period); only the alerts that decide a
+    red or amber are read, newest first, a few per person.
+    """
     since = now - timedelta(days=REVIEW_DAYS)
-    by_person: dict[str, list[AlertRow]] = {p: [] for p in people}
+    kinds: dict[str, set[tuple[str, bool]]] = {p: set() for p in people}
+    counts: dict[str, int] = {}
     open_counts: dict[str, int] = {}
+    listed: dict[str, list] = {p: [] for p in people}
     for chunk in _chunks(people, 500):
-        for row in session.scalars(
-            select(AlertRow)
-            .where(AlertRow.offender_id.in_(chunk), AlertRow.occurred_at >= since)
-            .order_by(AlertRow.occurred_at)
+        in_period = (
+            AlertRow.offender_id.in_(chunk),
+            AlertRow.occurred_at >= since,
+            AlertRow.type.in_(RAG_TYPES),
+        )
+        for person, alert_type, confirmed, n in session.execute(
+            select(AlertRow.offender_id, AlertRow.type, _CONFIRMED, func.count())
+            .where(*in_period)
+            .group_by(AlertRow.offender_id, AlertRow.type, _CONFIRMED)
         ):
-            by_person[row.offender_id].append(row)
+            kinds[person].add((alert_type, bool(confirmed)))
+            counts[person] = counts.get(person, 0) + n
         open_counts.update(
             session.execute(
                 select(AlertRow.offender_id, func.count())
-                .where(AlertRow.offender_id.in_(chunk), AlertRow.status != "closed")
+                .where(
+                    AlertRow.offender_id.in_(chunk),
+                    AlertRow.status.in_(("open", "acknowledged")),
+                )
                 .group_by(AlertRow.offender_id)
             )
             .tuples()
             .all()
         )
+        ranked = (
+            select(
+                AlertRow.offender_id,
+                AlertRow.type,
+                AlertRow.occurred_at,
+                AlertRow.status,
+                AlertRow.episode_end,
+                func.row_number()
+                .over(partition_by=AlertRow.offender_id, order_by=AlertRow.occurred_at.desc())
+                .label("n"),
+            )
+            .where(*in_period)
+            .subquery()
+        )
+        for row in session.execute(
+            select(ranked).where(ranked.c.n <= REVIEW_ALERTS_MAX).order_by(ranked.c.n)
+        ):
+            listed[row.offender_id].append(row)
     heard = last_heard(session, people)
     rows = [
-        ReviewRow(p, rag_of(by_person[p]), by_person[p], open_counts.get(p, 0), heard.get(p))
+        ReviewRow(
+            p,
+            rag_from(kinds[p]),
+            listed[p],
+            counts.get(p, 0),
+            open_counts.get(p, 0),
+            heard.get(p),
+        )
         for p in people
     ]
     order = {"red": 0, "amber": 1, "green": 2}
@@ -171,24 +243,23 @@ def _chunks(items: list[str], n: int) -> list[list[str]]:
 
 
 def last_heard(session: Session, people: list[str]) -> dict[str, datetime]:
-    """Return person → time of the latest fix from a device they wear now."""
-    worn: dict[str, list[str]] = {}
+    """Return person → time of the latest fix from a device they wear now (one statement; an
+    indexed max per device)."""
+    latest = (
+        select(func.max(Fix.ts_ms))
+        .where(Fix.device_id == DeviceAssignment.device_id)
+        .correlate(DeviceAssignment)
+        .scalar_subquery()
+    )
+    out: dict[str, datetime] = {}
     for chunk in _chunks(people, 500):
-        for device_id, offender_id in session.execute(
-            select(DeviceAssignment.device_id, DeviceAssignment.offender_id).where(
+        for offender_id, ms in session.execute(
+            select(DeviceAssignment.offender_id, latest).where(
                 DeviceAssignment.offender_id.in_(chunk), DeviceAssignment.unassigned_at.is_(None)
             )
         ):
-            worn.setdefault(offender_id, []).append(device_id)
-    out: dict[str, datetime] = {}
-    for person, devices in worn.items():
-        found = [
-            ms
-            for d in devices
-            if (ms := session.scalar(select(func.max(Fix.ts_ms)).where(Fix.device_id == d)))
-        ]
-        if found:
-            out[person] = from_ms(max(found))
+            if ms is not None and (offender_id not in out or from_ms(ms) > out[offender_id]):
+                out[offender_id] = from_ms(ms)
     return out
 
 
