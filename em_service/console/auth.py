@@ -55,6 +55,8 @@ async def sign_in(
             request, "That token is not known or has been revoked", status.HTTP_401_UNAUTHORIZED
         )
     caller = await anyio.to_thread.run_sync(S.resolve, store, identity)
+    if caller is None:  # revoked between the two reads
+        return _sign_in_page(request, "That token has just been revoked", 401)
     sid, _ = S.sessions(request.app).open(identity)
     await anyio.to_thread.run_sync(_audit, request, caller.name, caller.role, "console.sign_in")
     target = PREFIX + "/" if caller.role == "officer" else PREFIX + "/me"

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from em_service.api.main import create_app
+from em_service.contracts import Location
+from em_service.store import alerts
 from tests.api.conftest import Api
 from tests.console.browser import LiveServer, axe_violations, browser, shoot, sign_in, watch_csp
 from tests.console.conftest import enrich
+from tests.store.factories import T0, alert
 
 
 @pytest.fixture
@@ -37,7 +41,31 @@ def test_sign_in_queue_alert_and_sign_out(live: str, api: Api, tmp_path: Path) -
         assert page.title().startswith("(1) Alert queue")
         assert axe_violations(page) == []
 
-        page.locator("tr.em-row a", has_text="Close").first.click()
+        # Live: a tamper of off-1 (with a place) and one of off-2 land in the store.
+        with api.store.write() as s:
+            for a in (
+                alert("alert-live-theirs", type="strap_tamper", offender_id="off-2"),
+                alert(
+                    "alert-live-ours",
+                    type="strap_tamper",
+                    occurred_at=T0 + timedelta(hours=1),
+                    location=Location(lat=51.45, lon=-0.97, accuracy_m=9.0),
+                ),
+            ):
+                alerts.apply_alert(s, a)
+        live_row = 'tr.em-row[data-alert-id="alert-live-ours"]'
+        page.wait_for_selector(live_row)
+        assert page.locator(f"{live_row} a", has_text="Map").count() == 1
+        assert page.inner_text(f"{live_row} .em-tier") == "critical"
+        assert page.title().startswith("(2) Alert queue")
+        assert page.locator('tr.em-row[data-person="off-2"]').count() == 0
+        order = page.eval_on_selector_all("tr.em-row", "rs => rs.map(r => r.dataset.alertId)")
+        assert order == ["alert-off-1", "alert-live-ours"]  # same tier: oldest first
+        page.locator(f"{live_row} form button").click()
+        page.wait_for_selector(f'{live_row}[data-status="acknowledged"]')
+        assert page.title().startswith("(1) Alert queue")
+
+        page.locator('tr.em-row[data-alert-id="alert-off-1"] a', has_text="Close").click()
         page.fill("#close-note", "<script>window.pwned=1</script> spoke to him")
         page.click("#close-button")
         page.wait_for_load_state("networkidle")
@@ -74,6 +102,8 @@ def test_person_page_map_grid_trail_and_export(api: Api, tmp_path: Path) -> None
         sat = page.inner_text('#curfew-grid tr[data-day="2026-10-24"]')
         assert "19:00–07:00 next day (13 h; UTC 18:00–07:00)" in sat
         assert "Clocks go back" in page.inner_text('#curfew-grid tr[data-day="2026-10-25"]')
+        page.locator("path.em-zone--exclusion").hover(position={"x": 5, "y": 5})
+        assert page.inner_text(".leaflet-tooltip") == "Exclusion zone Town <b>"  # text, not HTML
         assert axe_violations(page) == []
         shoot(page, tmp_path, "person")
 

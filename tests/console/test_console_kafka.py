@@ -163,7 +163,10 @@ def test_officer_console_on_the_real_broker(kafka_bootstrap: str, tmp_path: Path
             print(f"console: breach produced → row drawn in {seen_s:.2f} s")
             assert seen_s < 5.0, f"took {seen_s:.2f} s"
             assert page.evaluate("performance.timeOrigin") == loaded, "the page was reloaded"
-            assert "em-new" in (page.get_attribute(row, "class") or "")
+            assert "em-new" in (page.get_attribute(row, "class") or "")  # highlighted
+            assert page.locator(f"{row} a", has_text="off-1").get_attribute("href") == (
+                "/console/people/off-1"
+            )
             assert page.title().startswith("(")
             alert_id = page.get_attribute(row, "data-alert-id")
 

@@ -113,6 +113,13 @@
     form.action = "/console/alerts/" + encodeURIComponent(a.alert_id) + "/acknowledge";
     if (a.status !== "open") { form.remove(); }
     slot(row, "close").href = "/console/alerts/" + encodeURIComponent(a.alert_id) + "#close";
+    if (a.has_location) {
+      var map = document.createElement("a");
+      map.className = "govuk-link";
+      map.href = "/console/alerts/" + encodeURIComponent(a.alert_id) + "#map";
+      map.textContent = "Map";
+      slot(row, "close").after(" · ", map);
+    }
     return row;
   }
 

@@ -8,6 +8,13 @@
   });
   var GAP_COLOUR = { short: "#00703c", medium: "#f47738", long: "#d4351c" };
 
+  // Tooltips get DOM text, never HTML: zone names and labels are user-supplied.
+  function text(s) {
+    var span = document.createElement("span");
+    span.textContent = s;
+    return span;
+  }
+
   function baseMap(el) {
     var map = L.map(el, { scrollWheelZoom: false }).setView([54, -2], 6);
     var url = el.getAttribute("data-tile-url");
@@ -52,19 +59,19 @@
         color: exclusion ? "#d4351c" : "#1d70b8", weight: 2, fillOpacity: 0.15,
         className: "em-zone em-zone--" + z.properties.kind
       });
-      layer.bindTooltip((exclusion ? "Exclusion zone " : "Inclusion zone ") + (z.properties.name || z.properties.zone_id));
+      layer.bindTooltip(text((exclusion ? "Exclusion zone " : "Inclusion zone ") + (z.properties.name || z.properties.zone_id)));
       layers.push(layer);
     });
     data.curfews.forEach(function (c) {
       var layer = area(c.geometry, c.radius_m, { color: "#4c2c92", weight: 2, fillOpacity: 0.2, className: "em-curfew" });
-      layer.bindTooltip("Curfew address " + c.curfew_id);
+      layer.bindTooltip(text("Curfew address " + c.curfew_id));
       layers.push(layer);
     });
     if (data.last_fix) {
       var f = data.last_fix;
       layers.push(L.circle([f.lat, f.lon], { radius: f.acc, color: "#0b0c0c", weight: 1, fillOpacity: 0.1 }));
       layers.push(L.circleMarker([f.lat, f.lon], { radius: 6, color: "#0b0c0c", fillOpacity: 1, className: "em-last-fix" })
-        .bindTooltip("Last fix " + fmt.format(new Date(f.t))));
+        .bindTooltip(text("Last fix " + fmt.format(new Date(f.t)))));
     }
     layers.forEach(function (l) { l.addTo(map); });
     var trailLayers = [];
@@ -81,12 +88,12 @@
         var ring = L.circle([p.lat, p.lon], { radius: p.acc, color: "#505a5f", weight: 1, fillOpacity: 0.1, interactive: false, className: "em-accuracy" });
         dot.on("mouseover", function () { ring.addTo(map); });
         dot.on("mouseout", function () { ring.remove(); });
-        dot.bindTooltip(fmt.format(new Date(p.t)) + " ±" + Math.round(p.acc) + " m");
+        dot.bindTooltip(text(fmt.format(new Date(p.t)) + " ±" + Math.round(p.acc) + " m"));
         trailLayers.push(dot);
       });
       (data.trail_alerts || []).forEach(function (a) {
         trailLayers.push(L.circleMarker([a.lat, a.lon], { radius: 8, color: "#d4351c", weight: 3, className: "em-trail-alert" })
-          .bindTooltip(a.type + " " + fmt.format(new Date(a.t))));
+          .bindTooltip(text(a.type + " " + fmt.format(new Date(a.t)))));
       });
       trailLayers.forEach(function (l) { l.addTo(map); });
       playback(map, pts);
