@@ -73,17 +73,31 @@ def test_sign_in_queue_alert_and_sign_out(live: str, api: Api, tmp_path: Path) -
         assert page.evaluate("window.pwned") is None
         assert axe_violations(page) == []
 
+        # A form whose CSRF token was removed is refused.
+        page.goto(f"{live}/console/alerts/alert-live-ours")
+        page.evaluate("document.querySelector('#close-note').form.csrf_token.remove()")
+        page.fill("#close-note", "forged")
+        page.click("#close-button")
+        assert "You cannot do this" in page.inner_text("h1")
+        assert "security check failed" in page.inner_text("#error-message")
+
         page.goto(f"{live}/console/me")
         assert page.inner_text("#me-name") == "officer-1"
         assert axe_violations(page) == []
-        page.goto(f"{live}/console/nowhere")
+        shoot(page, tmp_path, "who-am-i")
+        page.goto(f"{live}/console/people/off-2")
         assert "Page not found" in page.inner_text("h1")
         assert axe_violations(page) == []
+        shoot(page, tmp_path, "not-found")
         page.click(".em-sign-out button")
         assert "You have signed out" in page.inner_text("h1")
+        assert axe_violations(page) == []
         assert csp == []
-    got = TestClient(api.app).get("/api/v1/alerts/alert-off-1", headers=api.headers("officer"))
+    client = TestClient(api.app)
+    got = client.get("/api/v1/alerts/alert-off-1", headers=api.headers("officer"))
     assert got.json()["status"] == "closed"
+    forged = client.get("/api/v1/alerts/alert-live-ours", headers=api.headers("officer"))
+    assert forged.json()["status"] == "acknowledged"  # the forged close did nothing
 
 
 def test_person_page_map_grid_trail_and_export(api: Api, tmp_path: Path) -> None:
