@@ -23,7 +23,7 @@ from em_service.contracts import Conditions
 from em_service.store import alerts, audit, offenders, trail
 from em_service.store.models import Offender
 from em_service.store.tokens import Caller
-from geofences import compile_conditions
+from geofences import ConditionsError, compile_conditions
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PersonId = Annotated[str, Path(min_length=1, max_length=64, pattern=IDENT_PATTERN)]
@@ -140,8 +140,15 @@ def _page(
     monday = P.monday_of(week or t.astimezone(tz).date())
     map_data: dict[str, Any] = {"zones": [], "curfews": []}
     zones, curfews, grid = [], [], []
+    compiled, problem = None, None
     if conditions is not None:
-        compiled = compile_conditions(msgspec.to_builtins(conditions), crs=settings.projected_crs)
+        try:
+            compiled = compile_conditions(
+                msgspec.to_builtins(conditions), crs=settings.projected_crs
+            )
+        except ConditionsError as exc:  # stored, but not usable by the rules: say so, draw none
+            problem = str(exc)
+    if conditions is not None and compiled is not None:
         map_data["zones"] = msgspec.to_builtins(conditions.zones)
         map_data["curfews"] = msgspec.to_builtins(conditions.curfews)
         grid = P.week_grid(compiled, conditions, monday, tz)
@@ -194,6 +201,7 @@ def _page(
             "trail_shown": shown,
             "fix_count": len(fixes),
             "gaps": P.gap_counts(points),
+            "problem": problem,
         },
         status_code=code,
     )

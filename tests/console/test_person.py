@@ -128,3 +128,47 @@ def test_export_downloads_and_is_audited(rich: TestClient, api: Api) -> None:
         "/console/people/off-2/trail/export", data={**form, "purpose": "CR-9", "format": "csv"}
     )
     assert other.status_code == 404
+
+
+def test_a_person_with_nothing_stored_yet(officer: TestClient, api: Api) -> None:
+    from em_service.store import alerts as store_alerts
+    from em_service.store import tokens
+    from tests.store.factories import alert
+
+    with api.store.write() as s:
+        store_alerts.apply_alert(s, alert("alert-new-person", offender_id="off-9"))
+        tokens.assign_caseload(s, name="officer-1", offender_ids=["off-9"])
+    page = officer.get("/console/people/off-9")
+    assert page.status_code == 200
+    assert "No conditions stored." in page.text and "never" in page.text
+
+
+def test_conditions_the_rules_cannot_use_are_reported_not_a_500(
+    officer: TestClient, api: Api
+) -> None:
+    import msgspec
+
+    from em_service.contracts import Conditions
+    from em_service.store import offenders
+    from tests.store.factories import T0
+
+    bowtie = [[-0.97, 51.45], [-0.96, 51.46], [-0.96, 51.45], [-0.97, 51.46], [-0.97, 51.45]]
+    broken = msgspec.convert(
+        {
+            "offender_id": "off-1",
+            "device_ids": ["tag-1"],
+            "zones": [
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Polygon", "coordinates": [bowtie]},
+                    "properties": {"zone_id": "z-bad", "kind": "exclusion"},
+                }
+            ],
+        },
+        Conditions,
+    )
+    with api.store.write() as s:
+        offenders.put_conditions(s, conditions=broken, changed_at=T0)
+    page = officer.get("/console/people/off-1")
+    assert page.status_code == 200
+    assert "These conditions cannot be checked or drawn" in page.text
