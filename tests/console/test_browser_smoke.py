@@ -71,7 +71,9 @@ def test_sign_in_queue_alert_and_sign_out(live: str, api: Api, tmp_path: Path) -
         page.wait_for_load_state("networkidle")
         assert "<script>window.pwned=1</script> spoke to him" in page.inner_text("#history")
         assert page.evaluate("window.pwned") is None
+        page.wait_for_selector("path.em-alert-place", state="attached")
         assert axe_violations(page) == []
+        shoot(page, tmp_path, "alert")
 
         # A form whose CSRF token was removed is refused.
         page.goto(f"{live}/console/alerts/alert-live-ours")

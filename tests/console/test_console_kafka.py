@@ -193,7 +193,7 @@ def test_officer_console_on_the_real_broker(kafka_bootstrap: str, tmp_path: Path
             page.click("#close-button")
             page.wait_for_selector("#history li:nth-child(2)")
             assert axe_violations(page) == []
-            shoot(page, tmp_path, "alert")
+            shoot(page, tmp_path, "alert-closed")
 
             # The person page: zone on the map, curfew grid across the DST change, the trail.
             page.goto(f"{base}/console/people/off-1?week=2026-10-19")
