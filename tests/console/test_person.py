@@ -172,3 +172,24 @@ def test_conditions_the_rules_cannot_use_are_reported_not_a_500(
     page = officer.get("/console/people/off-1")
     assert page.status_code == 200
     assert "These conditions cannot be checked or drawn" in page.text
+
+
+def test_zone_validity_and_schedule_are_listed(officer: TestClient, api: Api) -> None:
+    import msgspec
+
+    from em_service.store import offenders
+    from tests.console.conftest import rich_conditions
+    from tests.store.factories import T0
+
+    c = msgspec.to_builtins(rich_conditions())
+    c["zones"][0]["properties"] |= {
+        "valid_to": "2026-11-30T12:00:00Z",
+        "schedule": [{"days": ["sat", "sun"], "start": "20:00", "end": "02:00"}],
+    }
+    from em_service.contracts import Conditions
+
+    with api.store.write() as s:
+        offenders.put_conditions(s, conditions=msgspec.convert(c, Conditions), changed_at=T0)
+    text = officer.get("/console/people/off-1").text
+    assert "valid to 30 Nov 2026 12:00" in text
+    assert "only sat sun 20:00–02:00 (local time)" in text
