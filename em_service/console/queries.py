@@ -91,9 +91,9 @@ class QueueFilter:
 
 def queue(
     session: Session, *, only: frozenset[str] | None, f: QueueFilter, limit: int = QUEUE_LIMIT
-) -> tuple[list[AlertRow], int]:
+) -> tuple[list, int, int]:
     """Return alerts not yet closed (``QUEUE_COLUMNS``), most severe tier first then oldest
-    first, and the total."""
+    first, with how many match and how many of those are unacknowledged."""
     conds = [AlertRow.status.in_(("open", "acknowledged"))]
     if only is not None:
         conds.append(AlertRow.offender_id.in_(sorted(only)))
@@ -111,14 +111,18 @@ def queue(
         conds.append(AlertRow.status == f.status)
     if f.since:
         conds.append(AlertRow.occurred_at >= f.since)
-    total = session.scalar(select(func.count()).select_from(AlertRow).where(*conds)) or 0
+    total, unacknowledged = session.execute(
+        select(func.count(), func.count().filter(AlertRow.status == "open"))
+        .select_from(AlertRow)
+        .where(*conds)
+    ).one()
     rows = session.execute(
         select(*QUEUE_COLUMNS)
         .where(*conds)
         .order_by(_TIER_RANK, AlertRow.occurred_at, AlertRow.alert_id)
         .limit(limit)
     ).all()
-    return list(rows), total
+    return list(rows), total, unacknowledged
 
 
 def _confirmed(row: AlertRow) -> bool:

@@ -56,7 +56,7 @@ def alert_queue(
     )
     with request.app.state.store.read() as session:
         head = alerts.last_event_id(session)
-        rows, total = queries.queue(session, only=visible(caller), f=f)
+        rows, total, unacknowledged = queries.queue(session, only=visible(caller), f=f)
     filters = {
         "person": person or "",
         "type": type or "",
@@ -72,7 +72,7 @@ def alert_queue(
             "rows": rows,
             "total": total,
             "limit": queries.QUEUE_LIMIT,
-            "unacknowledged": sum(1 for r in rows if r.status == "open"),
+            "unacknowledged": unacknowledged,
             "head": head,
             "filters": filters,
             "filters_json": json.dumps(filters),

@@ -152,3 +152,13 @@ def test_rag_rule() -> None:
     assert rag_of([a("exclusion_breach", details={"evidence": "definite"})]) == "red"
     assert rag_of([a("strap_tamper")]) == "red"
     assert rag_of([a("curfew_unverified"), a("device_silent")]) == "red"
+
+
+def test_counts_are_of_every_match_not_just_the_rows_shown(officer: TestClient, api: Api) -> None:
+    from em_service.console.queries import QUEUE_LIMIT
+
+    add(api, *(alert(f"alert-many-{i:04d}", type="battery_low") for i in range(QUEUE_LIMIT + 5)))
+    page = officer.get("/console/").text
+    assert len(rows(page)) == QUEUE_LIMIT
+    assert f"<title>({QUEUE_LIMIT + 6}) Alert queue" in page
+    assert f"the first {QUEUE_LIMIT} are shown" in page

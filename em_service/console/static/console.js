@@ -132,13 +132,15 @@
     body.appendChild(row);
   }
 
+  // Counts start from the server's (the table may show only the first rows) and follow events.
+  var total = Number(table.getAttribute("data-total"));
+  var unacknowledged = Number(table.getAttribute("data-unacknowledged"));
+
   function counts() {
-    var rows = body.querySelectorAll("tr.em-row");
-    var open = body.querySelectorAll('tr.em-row[data-status="open"]').length;
-    document.getElementById("queue-total").textContent = String(rows.length);
-    document.getElementById("unack-count").textContent = String(open);
-    document.getElementById("queue-empty").hidden = rows.length > 0;
-    document.title = (open ? "(" + open + ") " : "") + baseTitle;
+    document.getElementById("queue-total").textContent = String(total);
+    document.getElementById("unack-count").textContent = String(unacknowledged);
+    document.getElementById("queue-empty").hidden = total > 0;
+    document.title = (unacknowledged ? "(" + unacknowledged + ") " : "") + baseTitle;
   }
 
   function beep() {
@@ -162,6 +164,12 @@
   function apply(ev) {
     var a = ev.alert;
     var row = findRow(a.alert_id);
+    var was = row ? row.getAttribute("data-status") : null;
+    var now = matches(a) ? a.status : null;
+    if (row || ev.kind === "created") {
+      total += (now ? 1 : 0) - (was ? 1 : 0);
+      unacknowledged += (now === "open" ? 1 : 0) - (was === "open" ? 1 : 0);
+    }
     if (!matches(a)) {
       if (row) { row.remove(); }
     } else if (!row) {
