@@ -211,8 +211,9 @@ def where_to_look(urls: dict[str, str], made: dict[str, str], state: Path, log: 
     """Print the URLs, tokens, commands and logs of the running demo."""
     demo_dir = state / "demo"
     auth = "-H 'Authorization: Bearer <officer token>'"
-    print(f"  API docs      {urls['api']}/docs")
+    print(f"  console       {urls['api']}/console/ (sign in with the officer token)")
     print(f"  officer token {made['demo-officer']}")
+    print(f"  API docs      {urls['api']}/docs")
     print(f"  admin token   {made['demo-admin']}")
     print(f"  alerts        curl {auth} {urls['api']}/api/v1/alerts")
     print(f"  live (SSE)    curl -N {auth} {urls['api']}/api/v1/alerts/stream")

@@ -205,6 +205,22 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Longest wait for Kafka to acknowledge published conditions"
     )
 
+    # --- Officer's console (pages under /console) ----------------------------------------
+    console_tile_url: str = Field(
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="Map tile URL template; empty: no tiles (plain background, fully offline)",
+    )
+    console_tile_attribution: str = Field(
+        '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+        description="Attribution shown on the map for the tiles",
+    )
+    console_session_idle_s: float = Field(
+        1800.0, gt=0, description="A console session ends after this long without a request"
+    )
+    console_session_max_s: float = Field(
+        43200.0, gt=0, description="A console session ends this long after sign-in, whatever"
+    )
+
     # --- Webhook outlet --------------------------------------------------------------------
     webhooks: list[WebhookTarget] = Field(
         [], description='Webhook targets, JSON list (EM_WEBHOOKS=\'[{"name":…,"url":…}]\')'

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from em_service.console.sessions import session_caller
 from em_service.settings import Settings
 from em_service.store import Store, tokens
 from em_service.store.tokens import Caller
@@ -20,6 +21,8 @@ bearer = HTTPBearer(
     auto_error=False,
     description="Token from `em-service tokens create --role … --name …`",
 )
+
+SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -41,7 +44,16 @@ def get_caller(
     store: StoreDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
-    """Return the authenticated caller, or raise 401."""
+    """Return the authenticated caller, or raise 401.
+
+    Without a bearer token, a console session cookie is accepted for reads (GET: the console's
+    live alert stream); it does not refresh the session's idle timer.
+    """
+    if (credentials is None or not credentials.credentials) and request.method in SAFE_METHODS:
+        caller = session_caller(request, touch=False)
+        if caller is not None:
+            request.state.caller = caller
+            return caller
     if credentials is None or not credentials.credentials:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -15,7 +15,7 @@ import msgspec
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from em_service import __version__
+from em_service import __version__, console
 from em_service.api import (
     alerts,
     audit,
@@ -94,5 +94,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, dependencies=[Depends(reject_unknown_query)])
     for module in (http_metrics, principals, alerts, offenders, trails, audit, scenes):
         app.include_router(module.router)
+    console.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -189,10 +189,16 @@ def set_caseload(
 
 def authenticate(session: Session, token: str) -> Caller | None:
     """Return the caller holding ``token``, or None if it is unknown or revoked."""
+    return authenticate_hash(session, hash_token(token))
+
+
+def authenticate_hash(session: Session, token_sha256: str) -> Caller | None:
+    """Return the caller holding the token with this stored hash, or None if unknown or revoked
+    (console sessions keep only the hash and re-check it on every request)."""
     row = session.execute(
         select(Principal.id, Principal.name, Principal.role)
         .join(ApiToken, ApiToken.principal_id == Principal.id)
-        .where(ApiToken.token_sha256 == hash_token(token), ApiToken.revoked_at.is_(None))
+        .where(ApiToken.token_sha256 == token_sha256, ApiToken.revoked_at.is_(None))
     ).first()
     if row is None:
         return None

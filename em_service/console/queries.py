@@ -1,0 +1,339 @@
+"""What the console reads: the alert queue (severity tiers), a person's status, the caseload
+review (red/amber/green). Reads only; every write goes through the store's own functions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from em_service.store.models import AlertRow, DeviceAssignment, Fix
+from em_service.store.types import from_ms
+
+Tier = Literal["critical", "urgent", "warning"]
+TIERS: tuple[Tier, ...] = ("critical", "urgent", "warning")
+CRITICAL_TYPES = frozenset({"strap_tamper", "exclusion_breach", "curfew_breach"})
+URGENT_TYPES = frozenset(
+    {
+        "inclusion_breach",
+        "device_silent",
+        "curfew_unverified",
+        "alcohol_detected",
+        "alcohol_suspect_interferent",
+        "alcohol_tamper",
+        "alcohol_missed_readings",
+    }
+)
+BREACH_TYPES = frozenset({"exclusion_breach", "inclusion_breach", "curfew_breach"})
+TAMPER_TYPES = frozenset({"strap_tamper", "alcohol_tamper"})
+QUEUE_LIMIT = 200
+REVIEW_ALERTS_MAX = 10
+REVIEW_DAYS = 14
+#: The review rule, shown on the page as written here.
+RAG_RULE = {
+    "red": "any confirmed breach (exclusion, inclusion or curfew with definite evidence), "
+    "tamper (strap or alcohol monitor) or unverified curfew",
+    "amber": "device silence, breaches on possible evidence only, alcohol detected or suspect",
+    "green": "none of these",
+}
+
+
+def tier_of(alert_type: str) -> Tier:
+    """Return the queue tier of an alert type: critical above urgent above warning."""
+    if alert_type in CRITICAL_TYPES:
+        return "critical"
+    return "urgent" if alert_type in URGENT_TYPES else "warning"
+
+
+def tier_types() -> dict[str, list[str]]:
+    """Return tier → alert types (critical and urgent; every other type is a warning)."""
+    return {"critical": sorted(CRITICAL_TYPES), "urgent": sorted(URGENT_TYPES)}
+
+
+def label(alert_type: str) -> str:
+    """Return a human label for an alert type (``curfew_breach`` → ``Curfew breach``)."""
+    return alert_type.replace("_", " ").capitalize()
+
+
+_TIER_RANK = case(
+    {**dict.fromkeys(CRITICAL_TYPES, 0), **dict.fromkeys(URGENT_TYPES, 1)},
+    value=AlertRow.type,
+    else_=2,
+)
+
+
+#: What a queue row shows (rows are read as plain tuples: no ORM objects per row).
+QUEUE_COLUMNS = (
+    AlertRow.alert_id,
+    AlertRow.type,
+    AlertRow.offender_id,
+    AlertRow.occurred_at,
+    AlertRow.status,
+    AlertRow.episode_end,
+    AlertRow.lat,
+)
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """The queue's filters (None: any)."""
+
+    person: str | None = None
+    type: str | None = None
+    tier: Tier | None = None
+    status: Literal["open", "acknowledged"] | None = None
+    since: datetime | None = None
+
+
+def queue(
+    session: Session, *, only: frozenset[str] | None, f: QueueFilter, limit: int = QUEUE_LIMIT
+) -> tuple[list, int, int]:
+    """Return alerts not yet closed (``QUEUE_COLUMNS``), most severe tier first then oldest
+    first, with how many match and how many of those are unacknowledged."""
+    conds = [AlertRow.status.in_(("open", "acknowledged"))]
+    if only is not None:
+        conds.append(AlertRow.offender_id.in_(sorted(only)))
+    if f.person:
+        conds.append(AlertRow.offender_id == f.person)
+    if f.type:
+        conds.append(AlertRow.type == f.type)
+    if f.tier == "critical":
+        conds.append(AlertRow.type.in_(sorted(CRITICAL_TYPES)))
+    elif f.tier == "urgent":
+        conds.append(AlertRow.type.in_(sorted(URGENT_TYPES)))
+    elif f.tier == "warning":
+        conds.append(AlertRow.type.not_in(sorted(CRITICAL_TYPES | URGENT_TYPES)))
+    if f.status:
+        conds.append(AlertRow.status == f.status)
+    if f.since:
+        conds.append(AlertRow.occurred_at >= f.since)
+    total, unacknowledged = session.execute(
+        select(func.count(), func.count().filter(AlertRow.status == "open"))
+        .select_from(AlertRow)
+        .where(*conds)
+    ).one()
+    rows = session.execute(
+        select(*QUEUE_COLUMNS)
+        .where(*conds)
+        .order_by(_TIER_RANK, AlertRow.occurred_at, AlertRow.alert_id)
+        .limit(limit)
+    ).all()
+    return list(rows), total, unacknowledged
+
+
+def _confirmed(row: AlertRow) -> bool:
+    evidence = json.loads(row.details_json or "{}").get("evidence")
+    return evidence == "definite" if evidence else row.severity == "high"
+
+
+def rag_from(kinds: set[tuple[str, bool]]) -> Literal["red", "amber", "green"]:
+    """Return red/amber/green from one person's (alert type, confirmed) pairs (see RAG_RULE)."""
+    red = amber = False
+    for alert_type, confirmed in kinds:
+        if alert_type in BREACH_TYPES:
+            red, amber = red or confirmed, amber or not confirmed
+        elif alert_type in TAMPER_TYPES or alert_type == "curfew_unverified":
+            red = True
+        elif alert_type in AMBER_TYPES:
+            amber = True
+    return "red" if red else "amber" if amber else "green"
+
+
+def rag_of(rows: list[AlertRow]) -> Literal["red", "amber", "green"]:
+    """Return red/amber/green for one person's alerts of the review period."""
+    return rag_from({(r.type, _confirmed(r)) for r in rows})
+
+
+AMBER_TYPES = frozenset({"device_silent", "alcohol_detected", "alcohol_suspect_interferent"})
+RAG_TYPES = sorted(BREACH_TYPES | TAMPER_TYPES | AMBER_TYPES | {"curfew_unverified"})
+#: SQL twin of :func:`_confirmed` (details are stored as ``json.dumps(..., sort_keys=True)``).
+_CONFIRMED = case(
+    (AlertRow.details_json.like('%"evidence": "possible"%'), 0),
+    (AlertRow.details_json.like('%"evidence": "definite"%'), 1),
+    (AlertRow.severity == "high", 1),
+    else_=0,
+)
+
+
+@dataclass
+class ReviewRow:
+    """One person on the review sheet: rating, the alerts that decided it (newest first, at
+    most ``REVIEW_ALERTS_MAX``), how many there were, open alerts, last heard."""
+
+    offender_id: str
+    rag: Literal["red", "amber", "green"]
+    alerts: list
+    rated_alerts: int
+    open_alerts: int
+    last_heard: datetime | None
+
+
+def review(session: Session, *, people: list[str], now: datetime) -> list[ReviewRow]:
+    """Return the review rows of ``people`` over the last 14 days: reds first, then ambers.
+
+    Ratings are computed in SQL (one grouped scan of the period); only the alerts that decide a
+    red or amber are read, newest first, a few per person.
+    """
+    since = now - timedelta(days=REVIEW_DAYS)
+    kinds: dict[str, set[tuple[str, bool]]] = {p: set() for p in people}
+    counts: dict[str, int] = {}
+    open_counts: dict[str, int] = {}
+    listed: dict[str, list] = {p: [] for p in people}
+    for chunk in _chunks(people, 500):
+        in_period = (
+            AlertRow.offender_id.in_(chunk),
+            AlertRow.occurred_at >= since,
+            AlertRow.type.in_(RAG_TYPES),
+        )
+        for person, alert_type, confirmed, n in session.execute(
+            select(AlertRow.offender_id, AlertRow.type, _CONFIRMED, func.count())
+            .where(*in_period)
+            .group_by(AlertRow.offender_id, AlertRow.type, _CONFIRMED)
+        ):
+            kinds[person].add((alert_type, bool(confirmed)))
+            counts[person] = counts.get(person, 0) + n
+        open_counts.update(
+            session.execute(
+                select(AlertRow.offender_id, func.count())
+                .where(
+                    AlertRow.offender_id.in_(chunk),
+                    AlertRow.status.in_(("open", "acknowledged")),
+                )
+                .group_by(AlertRow.offender_id)
+            )
+            .tuples()
+            .all()
+        )
+        ranked = (
+            select(
+                AlertRow.offender_id,
+                AlertRow.type,
+                AlertRow.occurred_at,
+                AlertRow.status,
+                AlertRow.episode_end,
+                func.row_number()
+                .over(partition_by=AlertRow.offender_id, order_by=AlertRow.occurred_at.desc())
+                .label("n"),
+            )
+            .where(*in_period)
+            .subquery()
+        )
+        for row in session.execute(
+            select(ranked).where(ranked.c.n <= REVIEW_ALERTS_MAX).order_by(ranked.c.n)
+        ):
+            listed[row.offender_id].append(row)
+    heard = last_heard(session, people)
+    rows = [
+        ReviewRow(
+            p,
+            rag_from(kinds[p]),
+            listed[p],
+            counts.get(p, 0),
+            open_counts.get(p, 0),
+            heard.get(p),
+        )
+        for p in people
+    ]
+    order = {"red": 0, "amber": 1, "green": 2}
+    return sorted(rows, key=lambda r: (order[r.rag], r.offender_id))
+
+
+def _chunks(items: list[str], n: int) -> list[list[str]]:
+    return [items[i : i + n] for i in range(0, len(items), n)] or [[]]
+
+
+def last_heard(session: Session, people: list[str]) -> dict[str, datetime]:
+    """Return person → time of the latest fix from a device they wear now (one statement; an
+    indexed max per device)."""
+    latest = (
+        select(func.max(Fix.ts_ms))
+        .where(Fix.device_id == DeviceAssignment.device_id)
+        .correlate(DeviceAssignment)
+        .scalar_subquery()
+    )
+    out: dict[str, datetime] = {}
+    for chunk in _chunks(people, 500):
+        for offender_id, ms in session.execute(
+            select(DeviceAssignment.offender_id, latest).where(
+                DeviceAssignment.offender_id.in_(chunk), DeviceAssignment.unassigned_at.is_(None)
+            )
+        ):
+            if ms is not None and (offender_id not in out or from_ms(ms) > out[offender_id]):
+                out[offender_id] = from_ms(ms)
+    return out
+
+
+@dataclass(frozen=True)
+class LastFix:
+    """The latest fix of a person (from a device they wear now)."""
+
+    device_id: str
+    ts: datetime
+    lat: float
+    lon: float
+    accuracy_m: float
+    battery_pct: float | None
+
+
+def last_fix(session: Session, offender_id: str) -> LastFix | None:
+    """Return the person's latest fix from a device they wear now, or None."""
+    best = None
+    for device_id in session.scalars(
+        select(DeviceAssignment.device_id).where(
+            DeviceAssignment.offender_id == offender_id, DeviceAssignment.unassigned_at.is_(None)
+        )
+    ):
+        row = session.execute(
+            select(Fix.ts_ms, Fix.lat, Fix.lon, Fix.accuracy_m, Fix.battery_pct)
+            .where(Fix.device_id == device_id)
+            .order_by(Fix.ts_ms.desc())
+            .limit(1)
+        ).first()
+        if row is not None and (best is None or row.ts_ms > best[1].ts_ms):
+            best = (device_id, row)
+    if best is None:
+        return None
+    d, r = best
+    return LastFix(d, from_ms(r.ts_ms), r.lat, r.lon, r.accuracy_m, r.battery_pct)
+
+
+def latest_of(session: Session, offender_id: str, types: list[str]) -> AlertRow | None:
+    """Return the person's latest alert of one of ``types`` (e.g. strap tamper/restored)."""
+    return session.scalars(
+        select(AlertRow)
+        .where(AlertRow.offender_id == offender_id, AlertRow.type.in_(types))
+        .order_by(AlertRow.occurred_at.desc())
+        .limit(1)
+    ).first()
+
+
+def history(session: Session, offender_id: str, limit: int = 200) -> list[AlertRow]:
+    """Return the person's alerts, newest first."""
+    return list(
+        session.scalars(
+            select(AlertRow)
+            .where(AlertRow.offender_id == offender_id)
+            .order_by(AlertRow.occurred_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def alerts_between(session: Session, offender_id: str, t0: datetime, t1: datetime) -> list:
+    """Return the person's alerts with a location that occurred in ``[t0, t1]``."""
+    return list(
+        session.scalars(
+            select(AlertRow)
+            .where(
+                AlertRow.offender_id == offender_id,
+                AlertRow.occurred_at >= t0,
+                AlertRow.occurred_at <= t1,
+                AlertRow.lat.is_not(None),
+            )
+            .order_by(AlertRow.occurred_at)
+        )
+    )
