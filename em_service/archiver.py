@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from em_service.lag import ConsumerLag
 from em_service.settings import Settings
 from em_service.store import Store, ingest, migrate, open_store, retention
 from em_service.store import metrics as m
@@ -44,6 +45,7 @@ class Archiver:
             settings.topic_alerts: "alerts",
             settings.topic_conditions: "conditions",
         }
+        self.lag = ConsumerLag("archiver")
 
     def decode(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> ingest.Batch:
         """Return the decoded batch of one poll (records of each partition in offset order)."""
@@ -80,6 +82,9 @@ class Archiver:
             m.ARCHIVER_RECORDS.labels(topic, outcome).inc(n)
         m.ORPHAN_ENDED.inc(outcomes.get(("alerts", "orphan_ended"), 0))
         offsets = {tp: msgs[-1].offset + 1 for tp, msgs in records.items() if msgs}
+        for tp, msgs in records.items():
+            if msgs:
+                self.lag.processed(tp, msgs[-1].timestamp)
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
@@ -97,6 +102,7 @@ class Archiver:
                 lag[tp.topic] += max(high - await consumer.position(tp), 0)
         for topic, kind in self.kinds.items():
             m.ARCHIVER_LAG.labels(kind).set(lag.get(topic, 0))
+        self.lag.observe_consumer(consumer)
 
     async def consume(self, stop: asyncio.Event) -> None:
         """Run the consume → write → commit loop until ``stop`` is set."""
@@ -142,6 +148,7 @@ class Archiver:
         )
         m.RETENTION_DELETED.labels("fixes").inc(report.fixes_deleted)
         m.RETENTION_DELETED.labels("alcohol_readings").inc(report.alcohol_deleted)
+        m.RETENTION_LAST_RUN.set_to_current_time()
         log.info(
             "retention: deleted %d fixes, %d alcohol readings before %s",
             report.fixes_deleted,

@@ -17,6 +17,7 @@ from typing import Annotated
 import anyio
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from prometheus_client import Gauge
 
 from em_service.api.deps import Officer, StoreDep, visible
 from em_service.api.schemas import AlertEventOut
@@ -27,6 +28,10 @@ from em_service.store.tokens import Caller
 __all__ = ["AlertEventHub", "EventSourceResponse", "hub", "stream_alerts"]
 _BATCH = 200
 _IDLE_WAKE_S = 15.0
+LAST_POLL = Gauge(
+    "em_sse_hub_last_poll_timestamp_seconds",
+    "Unix time the SSE hub last read the alert outbox (once a stream has started it)",
+)
 
 
 class AlertEventHub:
@@ -47,6 +52,7 @@ class AlertEventHub:
     async def _poll(self) -> None:
         while True:
             latest = await anyio.to_thread.run_sync(self._read_latest)
+            LAST_POLL.set_to_current_time()
             if latest > self.latest:
                 self.latest = latest
                 async with self._changed:

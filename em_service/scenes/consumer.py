@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from em_service.contracts import Scene
+from em_service.lag import ConsumerLag
 from em_service.scenes import metrics, retro
 from em_service.scenes import store as scene_store
 from em_service.scenes.config import SceneSettings, get_scene_settings
@@ -54,6 +55,7 @@ class SceneConsumer:
         self.store = store
         self.scene_settings = scene_settings or get_scene_settings()
         self._due: dict[str, float] = {}  # scene_id → monotonic time of its re-match
+        self.lag = ConsumerLag("scenes")
         self._outbox_checked = -float("inf")  # monotonic time the outbox was last emptied
 
     # --- Blocking work (run in a thread) --------------------------------------------------
@@ -210,6 +212,10 @@ class SceneConsumer:
                 try:
                     await self._handle(consumer, producer, records)
                     backoff = 0.5
+                    for tp, msgs in records.items():
+                        if msgs:
+                            self.lag.processed(tp, msgs[-1].timestamp)
+                    self.lag.observe_consumer(consumer)
                 except Exception:
                     metrics.SCENE_ERRORS.inc()
                     log.exception("scene batch failed; retrying in %.1f s", backoff)

@@ -37,6 +37,7 @@ from em_service.scenes.live import LiveMatcher
 from em_service.settings import Settings
 from em_service.tracking.engine import utc_now
 from em_service.tracking.feed import follow_conditions
+from em_service.tracking.lag import WorkerFreshness
 from em_service.tracking.tracker import PartitionWork, Pending, Record, Tracker
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 _MAX_PENDING = 20_000
 #: A commit that takes longer than this has failed (broker gone): the worker stops.
 _COMMIT_TIMEOUT_S = 60.0
+#: How often lag and freshness gauges are refreshed.
+_OBSERVE_INTERVAL_S = 1.0
 
 
 class TrackingLoop:
@@ -67,6 +70,7 @@ class TrackingLoop:
         self._restoring: dict[int, asyncio.Task] = {}  # partition -> its state restore
         self._feeds: list[asyncio.Task] = []
         self._failed: BaseException | None = None  # once set, nothing more is committed
+        self.fresh = WorkerFreshness(settings.topic_readings, settings.heard_window_s)
 
     def stop(self) -> None:
         """Ask :meth:`run` to commit what is pending and return."""
@@ -141,6 +145,7 @@ class TrackingLoop:
         log.info("tracking worker consuming %s as group %s", s.topic_readings, s.app_id)
         next_tick = time.monotonic() + s.tick_interval_s
         next_commit = time.monotonic() + s.commit_interval_s
+        next_observe = time.monotonic()
         try:
             while not self._stopping.is_set():
                 self._check()
@@ -153,6 +158,7 @@ class TrackingLoop:
                     records = self._fresh(batch)
                     if records:
                         self.tracker.process(records, utc_now())
+                        self.fresh.consumed(records)
                     now_m = time.monotonic()
                     if now_m >= next_tick:
                         self._tick()
@@ -160,6 +166,9 @@ class TrackingLoop:
                     if now_m >= next_commit or self._pending() >= _MAX_PENDING:
                         await self._commit()
                         next_commit = time.monotonic() + s.commit_interval_s
+                    if now_m >= next_observe:
+                        self._observe()
+                        next_observe = now_m + _OBSERVE_INTERVAL_S
         except BaseException as exc:
             self._fail(exc)  # what is half done must not be committed
             raise
@@ -198,6 +207,13 @@ class TrackingLoop:
             else:
                 self.consumer.seek(tp, work.position)
         return records
+
+    def _observe(self) -> None:
+        assert self.consumer is not None
+        positions = {p: w.position for p, w in self.works.items()}
+        reg = self.registry
+        enrolled = reg.offender_for
+        self.fresh.observe(self.consumer, positions, enrolled, reg.device_count())
 
     def _pending(self) -> int:
         return sum(len(w.outbox) + len(w.dirty) for w in self.works.values())
@@ -288,6 +304,7 @@ class TrackingLoop:
                 await producer.abort_transaction()
             raise
         await producer.commit_transaction()
+        self.fresh.committed(taken.partition)
 
     async def _assign(self, partitions: list[int]) -> None:
         """Take over ``partitions`` (concurrently): fence earlier owners, seek, start restores."""
@@ -315,6 +332,7 @@ class TrackingLoop:
         )
         await producer.start()  # InitProducerId: fences the previous owner, aborts its txn
         self.producers[partition] = producer
+        self.fresh.assigned(partition)
         tp = TopicPartition(s.topic_readings, partition)
         committed = await self.consumer.committed(tp)
         if committed is None:
@@ -391,6 +409,7 @@ class TrackingLoop:
             restore.cancel()
         self.works.pop(partition, None)
         self._gauges.pop(partition, None)
+        self.fresh.dropped(partition)
         producer = self.producers.pop(partition, None)
         if producer is not None:
             await producer.stop()
