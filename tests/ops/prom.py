@@ -110,3 +110,52 @@ class PrometheusServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
+
+
+#: Metrics the rules and dashboards use that other parts of the service export (merged
+#: separately): processing errors per consumer, and the audit checkpoint of the security work.
+EXTERNAL_METRICS = {"em_records_failed_total", "em_audit_checkpoint_timestamp_seconds"}
+_METRIC_MODULES = (
+    "em_service.metrics",
+    "em_service.lag",
+    "em_service.tracking.lag",
+    "em_service.store.metrics",
+    "em_service.scenes.metrics",
+    "em_service.api.webhook",
+    "em_service.api.http_metrics",
+    "em_service.api.alert_stream",
+)
+
+
+def exported_metrics() -> set[str]:
+    """Return every sample name the service's metric modules can export."""
+    import importlib
+
+    from prometheus_client import REGISTRY
+
+    for module in _METRIC_MODULES:
+        importlib.import_module(module)
+    names = set()
+    for family in REGISTRY.collect():
+        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
+        for suffix in suffixes.get(family.type, [""]):
+            names.add(family.name + suffix)
+    return {n for n in names if n.startswith("em_")}
+
+
+def recorded_metrics() -> set[str]:
+    """Return the names of the recording rules."""
+    return {
+        rule["record"]
+        for path in RULES_DIR.glob("*.yml")
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
+
+
+def metric_names(expr: str) -> set[str]:
+    """Return the ``em_…`` and ``em:…`` metric names an expression uses."""
+    import re
+
+    return set(re.findall(r"\bem[_:][a-z0-9_:]+", expr))

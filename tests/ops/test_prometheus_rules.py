@@ -14,7 +14,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.ops.prom import DEPLOY_CONFIG, ROOT, RULE_TESTS_DIR, RULES_DIR, binary, local_config
+from tests.ops.prom import (
+    DEPLOY_CONFIG,
+    EXTERNAL_METRICS,
+    ROOT,
+    RULE_TESTS_DIR,
+    RULES_DIR,
+    binary,
+    exported_metrics,
+    local_config,
+    metric_names,
+    recorded_metrics,
+)
 
 RUNBOOK = ROOT / "docs" / "runbook.md"
 
@@ -122,3 +133,10 @@ def test_deploy_prometheus_config_is_valid(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(local))
     proc = _promtool("check", "config", str(path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_rules_use_only_metrics_the_service_exports() -> None:
+    known = exported_metrics() | recorded_metrics() | EXTERNAL_METRICS
+    used = set().union(*(metric_names(r["expr"]) for r in _rules()))
+    assert used - known == set()
+    assert {"em_consumer_lag_seconds", "em_worker_up"} <= used & exported_metrics()
