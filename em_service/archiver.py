@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from em_service.health import Readiness
 from em_service.lag import ConsumerLag
 from em_service.settings import Settings
 from em_service.store import Store, ingest, migrate, open_store, retention
@@ -37,9 +38,10 @@ def group_id(settings: Settings) -> str:
 class Archiver:
     """Consume readings, alerts and conditions; write them in batches; run retention."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, ready: Readiness | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.ready = ready or readiness()
         self.kinds = {
             settings.topic_readings: "readings",
             settings.topic_alerts: "alerts",
@@ -118,6 +120,7 @@ class Archiver:
         )
         await consumer.start()
         m.ARCHIVER_UP.set(1)
+        self.ready.set("broker")
         backoff = 0.5
         try:
             while not stop.is_set():
@@ -129,8 +132,10 @@ class Archiver:
                     try:
                         await self._handle(consumer, records)
                         backoff = 0.5
+                        self.ready.set("database")
                     except Exception:
                         m.ARCHIVER_WRITE_ERRORS.inc()
+                        self.ready.set("database", "write failing")
                         log.exception("archiver write failed; retrying in %.1f s", backoff)
                         for tp, msgs in records.items():
                             consumer.seek(tp, msgs[0].offset)
@@ -139,6 +144,7 @@ class Archiver:
                 await self._update_lag(consumer)
         finally:
             m.ARCHIVER_UP.set(0)
+            self.ready.set("broker", "stopping")
             await consumer.stop()
 
     def run_retention(self) -> retention.RetentionReport:
@@ -172,7 +178,14 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
-async def run_async(settings: Settings, stop: asyncio.Event | None = None) -> None:
+def readiness() -> Readiness:
+    """The archiver's ``/readyz`` checks: the database (migrated, writes succeed), the broker."""
+    return Readiness("database", "broker")
+
+
+async def run_async(
+    settings: Settings, stop: asyncio.Event | None = None, ready: Readiness | None = None
+) -> None:
     """Prepare the database and topics, then consume and retain until ``stop`` (or a signal)."""
     from em_service.devstack import ensure_topics_async
 
@@ -186,10 +199,12 @@ async def run_async(settings: Settings, stop: asyncio.Event | None = None) -> No
             await asyncio.to_thread(migrate.upgrade, store)
         elif not migrate.is_current(store):
             raise SystemExit("database schema is not current: run `em-service db upgrade`")
+        ready = ready or readiness()
+        ready.set("database")
         created = await ensure_topics_async(settings)
         if created:
             log.info("created topics: %s", ", ".join(created))
-        archiver = Archiver(settings, store)
+        archiver = Archiver(settings, store, ready)
         retain = asyncio.create_task(archiver.retain(stop))
         scenes = asyncio.create_task(_scenes(settings, store, stop))
         try:
@@ -221,9 +236,10 @@ async def _scenes(settings: Settings, store: Store, stop: asyncio.Event) -> None
 
 
 def run(settings: Settings, loglevel: str = "INFO") -> None:
-    """Entry point of ``em-service archiver``: serve /metrics, archive until SIGTERM."""
-    from prometheus_client import start_http_server
+    """Entry point of ``em-service archiver``: serve /metrics and /readyz, archive until SIGTERM."""
+    from em_service import health
 
     logging.basicConfig(level=loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    start_http_server(settings.archiver_metrics_port, addr=settings.archiver_metrics_host)
-    asyncio.run(run_async(settings))
+    ready = readiness()
+    health.serve(settings.archiver_metrics_port, settings.archiver_metrics_host, ready)
+    asyncio.run(run_async(settings, ready=ready))

@@ -1,4 +1,5 @@
-"""``em-service worker``: run the tracking loop on the configured broker, with ``/metrics``."""
+"""``em-service worker``: run the tracking loop on the configured broker, with ``/metrics``,
+``/healthz`` and ``/readyz`` (broker, group, conditions, scenes, state restored)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import logging
 import signal
 
-from em_service import metrics
+from em_service import health
 from em_service.devstack import ensure_topics
 from em_service.settings import Settings
 from em_service.tracking.loop import TrackingLoop
@@ -20,15 +21,15 @@ def run(settings: Settings, loglevel: str = "INFO") -> None:
         level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    loop = TrackingLoop(settings)
+    health.serve(settings.worker_metrics_port, settings.worker_metrics_host, loop.readiness)
     created = ensure_topics(settings)
     if created:
         log.info("created topics: %s", ", ".join(created))
-    metrics.serve(settings.worker_metrics_port, settings.worker_metrics_host)
-    asyncio.run(_main(settings))
+    asyncio.run(_main(loop))
 
 
-async def _main(settings: Settings) -> None:
-    loop = TrackingLoop(settings)
+async def _main(loop: TrackingLoop) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, loop.stop)
     await loop.run()

@@ -71,6 +71,20 @@ class TrackingLoop:
         self._feeds: list[asyncio.Task] = []
         self._failed: BaseException | None = None  # once set, nothing more is committed
         self.fresh = WorkerFreshness(settings.topic_readings, settings.heard_window_s)
+        self._conditions_ready, self._scenes_ready = asyncio.Event(), asyncio.Event()
+        self._consuming = self._assigned = False  # for readiness()
+
+    def readiness(self) -> dict[str, str]:
+        """What the worker waits for, one word per check (``/readyz``; any thread may ask)."""
+        restoring = sum(1 for w in list(self.works.values()) if not w.ready)
+        stopping = self._stopping.is_set()
+        return {
+            "broker": "stopping" if stopping else "ok" if self._consuming else "connecting",
+            "group": "ok" if self._assigned else "joining",
+            "conditions": "ok" if self._conditions_ready.is_set() else "loading",
+            "scenes": "ok" if self._scenes_ready.is_set() else "loading",
+            "state": f"restoring {restoring} partitions" if restoring else "ok",
+        }
 
     def stop(self) -> None:
         """Ask :meth:`run` to commit what is pending and return."""
@@ -94,7 +108,7 @@ class TrackingLoop:
     async def run(self) -> None:
         """Load conditions and open scenes, then consume until stopped."""
         s = self.settings
-        conditions_ready, scenes_ready = asyncio.Event(), asyncio.Event()
+        conditions_ready, scenes_ready = self._conditions_ready, self._scenes_ready
         self._feeds = [
             asyncio.create_task(
                 follow_conditions(
@@ -142,6 +156,7 @@ class TrackingLoop:
         await consumer.start()
         consumer.subscribe([s.topic_readings], listener=_Rebalance(self))
         metrics.WORKER_UP.set(1)
+        self._consuming = True
         log.info("tracking worker consuming %s as group %s", s.topic_readings, s.app_id)
         next_tick = time.monotonic() + s.tick_interval_s
         next_commit = time.monotonic() + s.commit_interval_s
@@ -174,6 +189,7 @@ class TrackingLoop:
             raise
         finally:
             metrics.WORKER_UP.set(0)
+            self._consuming = False
             async with self.lock:
                 await self._commit_or_drop("stopping")
                 for partition in list(self.producers):
@@ -428,6 +444,7 @@ class _Rebalance(ConsumerRebalanceListener):
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self.loop.lock:
             await self._guarded(self.loop._assign(sorted(tp.partition for tp in assigned)))
+            self.loop._assigned = True
 
     async def _guarded(self, step) -> None:
         # aiokafka only logs a callback's error: the worker would keep partitions it does
