@@ -96,7 +96,7 @@ def pipeline() -> dict:
             _panel(
                 "Enrolled and recently heard devices",
                 [
-                    ("max(em_devices_enrolled)", "enrolled"),
+                    ("sum(em_devices_enrolled)", "enrolled (warm partitions)"),
                     ("sum(em_devices_heard_recently)", "heard recently"),
                     ("sum(em_devices_silent)", "silent (rules)"),
                 ],

@@ -141,9 +141,9 @@ class ConditionsRegistry:
             self._index = ZoneIndex({o: v.compiled for o, v in latest.items()}), latest
         return self._index
 
-    def device_count(self) -> int:
-        """Return how many devices are enrolled (in anyone's newest conditions)."""
-        return len(self._by_device)
+    def devices(self) -> list[str]:
+        """Return the ids of every enrolled device."""
+        return list(self._by_device)
 
     def offenders(self) -> list[str]:
         """Return the ids of everyone with conditions."""

@@ -227,9 +227,7 @@ class TrackingLoop:
     def _observe(self) -> None:
         assert self.consumer is not None
         positions = {p: w.position for p, w in self.works.items()}
-        reg = self.registry
-        enrolled = reg.offender_for
-        self.fresh.observe(self.consumer, positions, enrolled, reg.device_count())
+        self.fresh.observe(self.consumer, positions, self.registry.devices)
 
     def _pending(self) -> int:
         return sum(len(w.outbox) + len(w.dirty) for w in self.works.values())

@@ -8,7 +8,7 @@ from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 
 from em_service.lag import ConsumerLag
-from em_service.tracking.lag import WorkerFreshness
+from em_service.tracking.lag import WorkerFreshness, partition_of
 
 TP = TopicPartition("t.readings", 3)
 
@@ -96,21 +96,50 @@ class _Rec:
     timestamp: int
 
 
-def test_heard_counts_enrolled_devices_within_the_window() -> None:
+def _on(partition: int, n: int = 2, prefix: str = "tag-") -> list[str]:
+    """Device ids whose default partition (of 2) is ``partition``."""
+    out = [d for i in range(100) if partition_of(d := f"{prefix}{i}", 2) == partition]
+    return out[:n]
+
+
+def test_heard_counts_enrolled_devices_of_warm_partitions_within_the_window() -> None:
     clock = Clock(1_000.0)
     fresh = WorkerFreshness("t.readings", heard_window_s=900, clock=clock)
     fresh.assigned(0)
     fresh.assigned(1)
-    enrolled = {"tag-1", "tag-2", "tag-3"}.__contains__
-    fresh.consumed([(_Work(0), _Rec(b"tag-1", 1)), (_Work(1), _Rec(b"tag-2", 2))])
-    clock.now = 1_500.0
+    (a0, b0), (a1, b1) = _on(0), _on(1)
+    enrolled = [a0, b0, a1, b1]
+    fresh.consumed([(_Work(0), _Rec(a0.encode(), 1)), (_Work(1), _Rec(a1.encode(), 2))])
+    assert fresh.count(enrolled, 2) == (0, 0), "partitions owned for less than the window"
+    clock.now = 1_900.0
     fresh.consumed([(_Work(0), _Rec(b"stranger", 3)), (_Work(0), _Rec(None, 4))])
-    assert fresh.count_heard(enrolled) == 2  # the stranger and the keyless are not enrolled
+    assert fresh.count(enrolled, 2) == (4, 2)  # the stranger and the keyless are not enrolled
     clock.now = 1_950.0
-    fresh.consumed([(_Work(1), _Rec(b"tag-3", 5))])
-    assert fresh.count_heard(enrolled) == 1  # tag-1 and tag-2 were last heard > 900 s ago
-    assert b"tag-1" not in fresh.heard[0], "forgotten after the window"
+    fresh.consumed([(_Work(1), _Rec(b1.encode(), 5))])
+    assert fresh.count(enrolled, 2) == (4, 1)  # a0 and a1 were last heard > 900 s ago
+    assert a0.encode() not in fresh.heard[0], "forgotten after the window"
     assert fresh.lag.partitions[TopicPartition("t.readings", 1)].newest_ts_s == 0.005
+
+
+def test_a_partition_taken_over_counts_only_once_warm() -> None:
+    clock = Clock(0.0)
+    fresh = WorkerFreshness("t.readings", heard_window_s=60, clock=clock)
+    fresh.assigned(0)
+    clock.now = 100.0
+    fresh.assigned(1)  # moved here from a worker that stopped
+    enrolled = [*_on(0), *_on(1)]
+    assert fresh.count(enrolled, 2) == (2, 0)  # partition 1: not warm, counted in neither
+    clock.now = 160.0
+    assert fresh.count(enrolled, 2) == (4, 0)
+    fresh.dropped(0)
+    assert fresh.count(enrolled, 2) == (2, 0)
+
+
+def test_partition_of_is_kafkas_default_partitioner() -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    for device in ("tag-1", "scram-it-1", "tag-a", "x"):
+        assert partition_of(device, 6) == DefaultPartitioner()(device.encode(), list(range(6)), [])
 
 
 def test_commit_time_per_partition_from_take_over_and_gone_when_moved() -> None:
