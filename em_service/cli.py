@@ -169,7 +169,14 @@ def _dlq(args: argparse.Namespace) -> int:
 
     if args.action == "show":
         return deadletters.main_show(get_settings(), args.reason, args.limit)
-    return deadletters.main_replay(get_settings(), args.reason, args.dry_run)
+    return deadletters.main_replay(get_settings(), args.reason, args.dry_run, args.batch)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
 
 
 def _add_dlq_parsers(sub: argparse._SubParsersAction) -> None:
@@ -187,6 +194,9 @@ def _add_dlq_parsers(sub: argparse._SubParsersAction) -> None:
     )
     replay.add_argument("--reason", choices=REASONS, required=True)
     replay.add_argument("--dry-run", action="store_true", help="count only; send nothing")
+    replay.add_argument(
+        "--batch", type=_positive, default=500, help="dead letters per transaction (default 500)"
+    )
     replay.set_defaults(func=_dlq)
 
 

@@ -80,7 +80,9 @@ async def _committed(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> d
     return out
 
 
-async def replay(settings: Settings, reason: str, dry_run: bool = False) -> ReplayReport:
+async def replay(
+    settings: Settings, reason: str, dry_run: bool = False, batch: int = _BATCH
+) -> ReplayReport:
     """Re-drive every dead letter with ``reason`` not re-driven before (see the module doc)."""
     if reason not in REASONS:
         raise ValueError(f"unknown reason {reason!r}; one of {', '.join(REASONS)}")
@@ -113,8 +115,8 @@ async def replay(settings: Settings, reason: str, dry_run: bool = False) -> Repl
             todo = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
             if not todo:
                 break
-            batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=_BATCH)
-            records = {tp: [r for r in recs if r.offset < ends[tp]] for tp, recs in batch.items()}
+            fetched = await consumer.getmany(*todo, timeout_ms=1000, max_records=batch)
+            records = {tp: [r for r in recs if r.offset < ends[tp]] for tp, recs in fetched.items()}
             records = {tp: recs for tp, recs in records.items() if recs}
             if not records:
                 continue
@@ -253,8 +255,8 @@ def main_show(settings: Settings, reason: str | None, limit: int) -> int:
     return 0
 
 
-def main_replay(settings: Settings, reason: str, dry_run: bool) -> int:
-    report = asyncio.run(replay(settings, reason, dry_run=dry_run))
+def main_replay(settings: Settings, reason: str, dry_run: bool, batch: int = _BATCH) -> int:
+    report = asyncio.run(replay(settings, reason, dry_run=dry_run, batch=batch))
     verb = "would re-drive" if dry_run else "re-drove"
     print(
         f"{verb} {report.redriven} dead letters with reason {reason} to {settings.topic_readings}"
