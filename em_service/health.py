@@ -10,12 +10,21 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from wsgiref.simple_server import make_server
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
-from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
 
 Checks = Callable[[], dict[str, str]]
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # scrapes are not news
+        pass
 
 
 class Readiness:
@@ -60,8 +69,8 @@ def _app(checks: Checks):
     return app
 
 
-def serve(port: int, addr: str, checks: Checks) -> ThreadingWSGIServer:
+def serve(port: int, addr: str, checks: Checks) -> WSGIServer:
     """Serve ``/metrics``, ``/healthz`` and ``/readyz`` on ``addr:port`` (a daemon thread)."""
-    httpd = make_server(addr, port, _app(checks), ThreadingWSGIServer, handler_class=_SilentHandler)
+    httpd = make_server(addr, port, _app(checks), _Server, handler_class=_QuietHandler)
     threading.Thread(target=httpd.serve_forever, daemon=True, name="health").start()
     return httpd
