@@ -26,6 +26,8 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from em_service import failures, kafka_io
 from em_service.clock import rule_now, wall_now
 from em_service.contracts import DeadLetter
+from em_service.health import Readiness
+from em_service.lag import ConsumerLag
 from em_service.settings import Settings
 from em_service.store import Store, ingest, migrate, open_store, retention
 from em_service.store import metrics as m
@@ -42,17 +44,19 @@ def group_id(settings: Settings) -> str:
 class Archiver:
     """Consume readings, alerts and conditions; write them in batches; run retention."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, ready: Readiness | None = None) -> None:
         self.settings = settings
         self.store = store
         #: Newest event time archived per readings partition (the rule clock of a replay).
         self.watermarks: dict[int, datetime] = {}
+        self.ready = ready or readiness()
         self.kinds = {
             settings.topic_readings: "readings",
             settings.topic_alerts: "alerts",
             settings.topic_conditions: "conditions",
         }
         self._producer: AIOKafkaProducer | None = None  # dead letters, started on first need
+        self.lag = ConsumerLag("archiver")
 
     async def _dlq(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -173,6 +177,9 @@ class Archiver:
         if unprojectable:  # the worker dead-letters them; here they are only left out
             failures.RECORDS_FAILED.labels("archiver", "unprojectable").inc(unprojectable)
         offsets = {tp: msgs[-1].offset + 1 for tp, msgs in records.items() if msgs}
+        for tp, msgs in records.items():
+            if msgs:
+                self.lag.processed(tp, msgs[-1].timestamp)
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
@@ -190,6 +197,7 @@ class Archiver:
                 lag[tp.topic] += max(high - await consumer.position(tp), 0)
         for topic, kind in self.kinds.items():
             m.ARCHIVER_LAG.labels(kind).set(lag.get(topic, 0))
+        self.lag.observe_consumer(consumer)
 
     async def consume(self, stop: asyncio.Event) -> None:
         """Run the consume → write → commit loop until ``stop`` is set."""
@@ -204,6 +212,7 @@ class Archiver:
         )
         await consumer.start()
         m.ARCHIVER_UP.set(1)
+        self.ready.set("broker")
         backoff = 0.5
         try:
             while not stop.is_set():
@@ -215,8 +224,10 @@ class Archiver:
                     try:
                         await self._handle(consumer, records)
                         backoff = 0.5
+                        self.ready.set("database")
                     except Exception:
                         m.ARCHIVER_WRITE_ERRORS.inc()
+                        self.ready.set("database", "write failing")
                         log.exception("archiver write failed; retrying in %.1f s", backoff)
                         for tp, msgs in records.items():
                             consumer.seek(tp, msgs[0].offset)
@@ -227,6 +238,7 @@ class Archiver:
             m.ARCHIVER_UP.set(0)
             if self._producer is not None:
                 await self._producer.stop()
+            self.ready.set("broker", "stopping")
             await consumer.stop()
 
     def run_retention(self) -> retention.RetentionReport | None:
@@ -241,6 +253,7 @@ class Archiver:
         )
         m.RETENTION_DELETED.labels("fixes").inc(report.fixes_deleted)
         m.RETENTION_DELETED.labels("alcohol_readings").inc(report.alcohol_deleted)
+        m.RETENTION_LAST_RUN.set_to_current_time()
         log.info(
             "retention: deleted %d fixes, %d alcohol readings before %s",
             report.fixes_deleted,
@@ -264,7 +277,14 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
-async def run_async(settings: Settings, stop: asyncio.Event | None = None) -> None:
+def readiness() -> Readiness:
+    """The archiver's ``/readyz`` checks: the database (migrated, writes succeed), the broker."""
+    return Readiness("database", "broker")
+
+
+async def run_async(
+    settings: Settings, stop: asyncio.Event | None = None, ready: Readiness | None = None
+) -> None:
     """Prepare the database and topics, then consume and retain until ``stop`` (or a signal)."""
     from em_service.devstack import ensure_topics_async
 
@@ -278,10 +298,12 @@ async def run_async(settings: Settings, stop: asyncio.Event | None = None) -> No
             await asyncio.to_thread(migrate.upgrade, store)
         elif not migrate.is_current(store):
             raise SystemExit("database schema is not current: run `em-service db upgrade`")
+        ready = ready or readiness()
+        ready.set("database")
         created = await ensure_topics_async(settings)
         if created:
             log.info("created topics: %s", ", ".join(created))
-        archiver = Archiver(settings, store)
+        archiver = Archiver(settings, store, ready)
         retain = asyncio.create_task(archiver.retain(stop))
         scenes = asyncio.create_task(_scenes(settings, store, stop))
         try:
@@ -313,9 +335,10 @@ async def _scenes(settings: Settings, store: Store, stop: asyncio.Event) -> None
 
 
 def run(settings: Settings, loglevel: str = "INFO") -> None:
-    """Entry point of ``em-service archiver``: serve /metrics, archive until SIGTERM."""
-    from prometheus_client import start_http_server
+    """Entry point of ``em-service archiver``: serve /metrics and /readyz, archive until SIGTERM."""
+    from em_service import health
 
     logging.basicConfig(level=loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    start_http_server(settings.archiver_metrics_port, addr=settings.archiver_metrics_host)
-    asyncio.run(run_async(settings))
+    ready = readiness()
+    health.serve(settings.archiver_metrics_port, settings.archiver_metrics_host, ready)
+    asyncio.run(run_async(settings, ready=ready))

@@ -167,6 +167,44 @@ def _add_scene_parsers(sub: argparse._SubParsersAction) -> None:
     ver.set_defaults(func=_scenes)
 
 
+def _dlq(args: argparse.Namespace) -> int:
+    """dlq show | replay (em_service/deadletters.py)."""
+    from em_service import deadletters
+    from em_service.settings import get_settings
+
+    if args.action == "show":
+        return deadletters.main_show(get_settings(), args.reason, args.limit)
+    return deadletters.main_replay(get_settings(), args.reason, args.dry_run, args.batch)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _add_dlq_parsers(sub: argparse._SubParsersAction) -> None:
+    from em_service.deadletters import REASONS
+
+    dlq = sub.add_parser("dlq", help="dead letters: show | replay").add_subparsers(
+        dest="action", required=True
+    )
+    show = dlq.add_parser("show", help="dead letters by reason, and the newest ones in full")
+    show.add_argument("--reason", choices=REASONS, default=None)
+    show.add_argument("--limit", type=int, default=20, help="letters shown in full (newest)")
+    show.set_defaults(func=_dlq)
+    replay = dlq.add_parser(
+        "replay", help="re-drive dead letters of one reason to the readings topic, exactly once"
+    )
+    replay.add_argument("--reason", choices=REASONS, required=True)
+    replay.add_argument("--dry-run", action="store_true", help="count only; send nothing")
+    replay.add_argument(
+        "--batch", type=_positive, default=500, help="dead letters per transaction (default 500)"
+    )
+    replay.set_defaults(func=_dlq)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser (also used to document the commands)."""
     parser = argparse.ArgumentParser(prog="em-service", description=__doc__.splitlines()[0])
@@ -216,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     schemas.set_defaults(func=_schemas)
     _add_store_parsers(sub)
     _add_scene_parsers(sub)
+    _add_dlq_parsers(sub)
     return parser
 
 

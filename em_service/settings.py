@@ -140,6 +140,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Transaction commit interval, s (alerts become visible at the commit)",
     )
+    heard_window_s: float = Field(
+        900.0,
+        gt=0,
+        description="em_devices_heard_recently counts enrolled devices heard within this window",
+    )
     session_timeout_s: float = Field(
         10.0, description="Kafka consumer session timeout: how soon a dead worker's partitions move"
     )

@@ -1,4 +1,5 @@
-"""``em-service worker``: run the tracking loop on the configured broker, with ``/metrics``."""
+"""``em-service worker``: run the tracking loop on the configured broker, with ``/metrics``,
+``/healthz`` and ``/readyz`` (broker, group, conditions, scenes, state restored)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import logging
 import signal
 
-from em_service import metrics
+from em_service import health
 from em_service.devstack import ensure_topics
 from em_service.limits import check_settings, check_topics, output_topics
 from em_service.settings import Settings
@@ -26,16 +27,16 @@ def run(settings: Settings, loglevel: str = "INFO") -> None:
     )
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
     check_settings(settings)  # before anything touches Kafka
+    loop = TrackingLoop(settings)
+    health.serve(settings.worker_metrics_port, settings.worker_metrics_host, loop.readiness)
     created = ensure_topics(settings)
     if created:
         log.info("created topics: %s", ", ".join(created))
     asyncio.run(check_topics(settings, output_topics(settings)))
-    metrics.serve(settings.worker_metrics_port, settings.worker_metrics_host)
-    asyncio.run(_main(settings))
+    asyncio.run(_main(loop))
 
 
-async def _main(settings: Settings) -> None:
-    loop = TrackingLoop(settings)
+async def _main(loop: TrackingLoop) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, loop.stop)
     await loop.run()

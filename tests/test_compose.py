@@ -102,6 +102,16 @@ def test_prometheus_scrapes_the_published_ports(config: dict) -> None:
     assert "credentials_file" in text, "the API's /metrics needs an ops token"
 
 
+def test_prometheus_loads_the_alert_rules(config: dict) -> None:
+    """The rule files named in deploy/prometheus.yml are mounted from deploy/prometheus/rules."""
+    mounts = {
+        Path(v["source"]).relative_to(ROOT).as_posix(): v["target"]
+        for v in config["services"]["prometheus"]["volumes"]
+    }
+    assert mounts["deploy/prometheus/rules"] == "/etc/prometheus/rules"
+    assert "/etc/prometheus/rules/*.yml" in (ROOT / "deploy" / "prometheus.yml").read_text()
+
+
 def test_kafka_image_matches_devstack_version(config: dict) -> None:
     image = config["services"]["kafka"]["image"]
     assert image == f"apache/kafka:{Settings().kafka_version}"

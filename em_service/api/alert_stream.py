@@ -23,6 +23,7 @@ from typing import Annotated
 import anyio
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from prometheus_client import Gauge
 from pydantic import BeforeValidator
 
 from em_service.api.deps import Officer, StoreDep, visible
@@ -47,6 +48,10 @@ def _event_id_text(value: object) -> object:
 
 #: A resume id: plain decimal, 0 … 2^63 − 1.
 EventId = Annotated[int, BeforeValidator(_event_id_text)]
+LAST_POLL = Gauge(
+    "em_sse_hub_last_poll_timestamp_seconds",
+    "Unix time the SSE hub last read the alert outbox (once a stream has started it)",
+)
 
 
 class AlertEventHub:
@@ -67,6 +72,7 @@ class AlertEventHub:
     async def _poll(self) -> None:
         while True:
             latest = await anyio.to_thread.run_sync(self._read_latest)
+            LAST_POLL.set_to_current_time()
             if latest > self.latest:
                 self.latest = latest
                 async with self._changed:

@@ -1,18 +1,26 @@
-"""``/healthz`` (the process is up) and ``/readyz`` (its dependencies answer: Kafka, database)."""
+"""``/healthz`` (the process is up) and ``/readyz`` (its dependencies answer: Kafka, database).
+
+``/readyz`` says what the API waits for (``kafka``, ``database``: ``ok`` or ``unavailable``)
+to anyone, but the underlying error text only to an ops or admin token (``detail``); it is
+logged either way. Internal errors say too much about the deployment to be public.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import anyio
 from aiokafka.admin import AIOKafkaAdminClient
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel
 
 from em_service.api.deps import StoreDep, get_app_settings
 from em_service.api.errors import responses
 from em_service.settings import Settings
-from em_service.store import Store, migrate
+from em_service.store import Store, migrate, tokens
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
@@ -22,6 +30,7 @@ class Health(BaseModel):
 
     status: str
     checks: dict[str, str] = {}
+    detail: dict[str, str] | None = None  # error text per failing check: ops and admin only
 
 
 async def kafka_answers(bootstrap: str, timeout_s: float = 3.0) -> str | None:
@@ -69,15 +78,40 @@ async def healthz() -> Health:
     },
 )
 async def readyz(
+    request: Request,
     response: Response,
     settings: Annotated[Settings, Depends(get_app_settings)],
     store: StoreDep,
 ) -> Health:
-    checks = {
+    problems = {
         "kafka": await kafka_answers(settings.kafka_bootstrap),
         "database": await anyio.to_thread.run_sync(database_answers, store),
     }
-    if any(checks.values()):
-        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-        return Health(status="unavailable", checks={k: v or "ok" for k, v in checks.items()})
-    return Health(status="ok", checks={k: "ok" for k in checks})
+    checks = {k: "unavailable" if v else "ok" for k, v in problems.items()}
+    if not any(problems.values()):
+        return Health(status="ok", checks=checks)
+    for name, problem in problems.items():
+        if problem:
+            log.warning("not ready: %s: %s", name, problem)
+    response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    detail = None
+    if await anyio.to_thread.run_sync(_is_ops, store, request.headers.get("authorization")):
+        detail = {k: v for k, v in problems.items() if v}
+    return Health(status="unavailable", checks=checks, detail=detail)
+
+
+def _is_ops(store: Store, authorization: str | None) -> bool:
+    """Whether the caller sent a valid ops or admin token.
+
+    Read by hand, not as a security dependency: readiness is open to all (never 401/403) and
+    the token only adds the detail.
+    """
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    try:
+        with store.read() as session:
+            caller = tokens.authenticate(session, token.strip())
+    except Exception:  # the database may be what is down
+        return False
+    return caller is not None and caller.role in ("ops", "admin")

@@ -132,6 +132,10 @@ class ConditionsRegistry:
             self._index = ZoneIndex({o: v.compiled for o, v in latest.items()}), latest
         return self._index
 
+    def devices(self) -> list[str]:
+        """Return the ids of every enrolled device."""
+        return list(self._by_device)
+
     def offenders(self) -> list[str]:
         """Return the ids of everyone with conditions."""
         return list(self._versions)

@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from em_service.api import errors
+from em_service.clock import wall_now
 from em_service.console import queries
 from em_service.console.sessions import same, session_caller
 from em_service.store.tokens import Caller
@@ -57,7 +58,7 @@ templates.env.globals["iso"] = lambda ts: ts.astimezone(UTC).isoformat() if ts e
 def now(request: Request) -> datetime:
     """The console's clock (tests fix it with ``app.state.console_clock``)."""
     clock = getattr(request.app.state, "console_clock", None)
-    return clock() if clock else datetime.now(UTC)
+    return clock() if clock else wall_now(request.app.state.settings)
 
 
 class SignInRequired(Exception):

@@ -31,6 +31,7 @@ from em_service import failures, kafka_io
 from em_service.clock import wall_now
 from em_service.contracts import DeadLetter, Scene
 from em_service.contracts.codec import Rejected
+from em_service.lag import ConsumerLag
 from em_service.scenes import metrics, retro
 from em_service.scenes import store as scene_store
 from em_service.scenes.config import SceneSettings, get_scene_settings
@@ -59,6 +60,7 @@ class SceneConsumer:
         self.store = store
         self.scene_settings = scene_settings or get_scene_settings()
         self._due: dict[str, float] = {}  # scene_id → monotonic time of its re-match
+        self.lag = ConsumerLag("scenes")
         self._outbox_checked = -float("inf")  # monotonic time the outbox was last emptied
 
     # --- Blocking work (run in a thread) --------------------------------------------------
@@ -257,6 +259,10 @@ class SceneConsumer:
                 try:
                     await self._handle(consumer, producer, records)
                     backoff = 0.5
+                    for tp, msgs in records.items():
+                        if msgs:
+                            self.lag.processed(tp, msgs[-1].timestamp)
+                    self.lag.observe_consumer(consumer)
                 except Exception:
                     metrics.SCENE_ERRORS.inc()
                     log.exception("scene batch failed; retrying in %.1f s", backoff)

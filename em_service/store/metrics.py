@@ -36,6 +36,9 @@ ARCHIVER_UP = Gauge("em_archiver_up", "1 while the archiver consumes")
 ORPHAN_ENDED = Counter(
     "em_archiver_orphan_ended_alerts_total", "…_ended alerts whose alert was not (yet) stored"
 )
+RETENTION_LAST_RUN = Gauge(
+    "em_retention_last_run_timestamp_seconds", "Unix time the retention job last completed"
+)
 RETENTION_DELETED = Counter(
     "em_retention_deleted_rows_total", "Trail rows deleted by retention", ["table"]
 )

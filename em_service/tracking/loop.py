@@ -38,6 +38,7 @@ from em_service.scenes.feed import follow_scenes
 from em_service.scenes.live import LiveMatcher
 from em_service.settings import Settings
 from em_service.tracking.feed import follow_conditions
+from em_service.tracking.lag import WorkerFreshness
 from em_service.tracking.tracker import PartitionWork, Pending, Record, Tracker
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 _MAX_PENDING = 20_000
 #: A commit that takes longer than this has failed (broker gone): the worker stops.
 _COMMIT_TIMEOUT_S = 60.0
+#: How often lag and freshness gauges are refreshed.
+_OBSERVE_INTERVAL_S = 1.0
 
 
 class TrackingLoop:
@@ -68,6 +71,21 @@ class TrackingLoop:
         self._restoring: dict[int, asyncio.Task] = {}  # partition -> its state restore
         self._feeds: list[asyncio.Task] = []
         self._failed: BaseException | None = None  # once set, nothing more is committed
+        self.fresh = WorkerFreshness(settings.topic_readings, settings.heard_window_s)
+        self._conditions_ready, self._scenes_ready = asyncio.Event(), asyncio.Event()
+        self._consuming = self._assigned = False  # for readiness()
+
+    def readiness(self) -> dict[str, str]:
+        """What the worker waits for, one word per check (``/readyz``; any thread may ask)."""
+        restoring = sum(1 for w in list(self.works.values()) if not w.ready)
+        stopping = self._stopping.is_set()
+        return {
+            "broker": "stopping" if stopping else "ok" if self._consuming else "connecting",
+            "group": "ok" if self._assigned else "joining",
+            "conditions": "ok" if self._conditions_ready.is_set() else "loading",
+            "scenes": "ok" if self._scenes_ready.is_set() else "loading",
+            "state": f"restoring {restoring} partitions" if restoring else "ok",
+        }
 
     def stop(self) -> None:
         """Ask :meth:`run` to commit what is pending and return."""
@@ -97,7 +115,7 @@ class TrackingLoop:
     async def run(self) -> None:
         """Load conditions and open scenes, then consume until stopped."""
         s = self.settings
-        conditions_ready, scenes_ready = asyncio.Event(), asyncio.Event()
+        conditions_ready, scenes_ready = self._conditions_ready, self._scenes_ready
         self._feeds = [
             asyncio.create_task(
                 follow_conditions(
@@ -150,9 +168,11 @@ class TrackingLoop:
         await consumer.start()
         consumer.subscribe([s.topic_readings], listener=_Rebalance(self))
         metrics.WORKER_UP.set(1)
+        self._consuming = True
         log.info("tracking worker consuming %s as group %s", s.topic_readings, s.app_id)
         next_tick = time.monotonic() + s.tick_interval_s
         next_commit = time.monotonic() + s.commit_interval_s
+        next_observe = time.monotonic()
         try:
             while not self._stopping.is_set():
                 self._check()
@@ -165,6 +185,7 @@ class TrackingLoop:
                     records = self._fresh(batch)
                     if records:
                         self.tracker.process(records, wall_now(s))
+                        self.fresh.consumed(records)
                     now_m = time.monotonic()
                     if now_m >= next_tick:
                         self._tick()
@@ -172,11 +193,15 @@ class TrackingLoop:
                     if now_m >= next_commit or self._pending() >= _MAX_PENDING:
                         await self._commit()
                         next_commit = time.monotonic() + s.commit_interval_s
+                    if now_m >= next_observe:
+                        self._observe()
+                        next_observe = now_m + _OBSERVE_INTERVAL_S
         except BaseException as exc:
             self._fail(exc)  # what is half done must not be committed
             raise
         finally:
             metrics.WORKER_UP.set(0)
+            self._consuming = False
             async with self.lock:
                 await self._commit_or_drop("stopping")
                 for partition in list(self.producers):
@@ -210,6 +235,11 @@ class TrackingLoop:
             else:
                 self.consumer.seek(tp, work.position)
         return records
+
+    def _observe(self) -> None:
+        assert self.consumer is not None
+        positions = {p: w.position for p, w in self.works.items()}
+        self.fresh.observe(self.consumer, positions, self.registry.devices)
 
     def _pending(self) -> int:
         return sum(len(w.outbox) + len(w.dirty) for w in self.works.values())
@@ -300,6 +330,7 @@ class TrackingLoop:
                 await producer.abort_transaction()
             raise
         await producer.commit_transaction()
+        self.fresh.committed(taken.partition)
 
     async def _assign(self, partitions: list[int]) -> None:
         """Take over ``partitions`` (concurrently): fence earlier owners, seek, start restores."""
@@ -328,6 +359,7 @@ class TrackingLoop:
         )
         await producer.start()  # InitProducerId: fences the previous owner, aborts its txn
         self.producers[partition] = producer
+        self.fresh.assigned(partition)
         tp = TopicPartition(s.topic_readings, partition)
         committed = await self.consumer.committed(tp)
         if committed is None:
@@ -399,6 +431,7 @@ class TrackingLoop:
             restore.cancel()
         self.works.pop(partition, None)
         self._gauges.pop(partition, None)
+        self.fresh.dropped(partition)
         producer = self.producers.pop(partition, None)
         if producer is not None:
             await producer.stop()
@@ -417,6 +450,7 @@ class _Rebalance(ConsumerRebalanceListener):
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self.loop.lock:
             await self._guarded(self.loop._assign(sorted(tp.partition for tp in assigned)))
+            self.loop._assigned = True
 
     async def _guarded(self, step) -> None:
         # aiokafka only logs a callback's error: the worker would keep partitions it does

@@ -1,0 +1,269 @@
+"""``em-service dlq show|replay``: inspect dead letters and re-drive them after a fix.
+
+``show`` lists what is on the dead-letter topic by reason (and how many of each are not yet
+re-driven). ``replay --reason R`` sends the exact original bytes of every dead letter with
+reason ``R``, with their original key, back to the readings topic, exactly once: a
+transactional producer (``transactional.id`` = the group below) commits the re-driven records
+together with its position on the dead-letter topic in consumer group
+``<app_id>-dlq-replay-<reason>``. A crash re-drives nothing twice (the transaction aborts; the
+next run starts from the committed position); a second replay that runs at the same time
+fences the first; and a later replay only sees dead letters added since. Only the letters
+present when it starts are taken; those that fail again come back as new dead letters.
+Letters whose original bytes were truncated (or do not match their checksum) are listed, never
+sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TextIO, get_args
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from em_service import kafka_io
+from em_service.contracts.dlq import DeadLetter, DlqReason
+from em_service.settings import Settings
+
+REASONS: tuple[str, ...] = get_args(DlqReason)
+_decoder = msgspec.json.Decoder(DeadLetter)
+_BATCH = 500
+
+
+def replay_group(settings: Settings, reason: str) -> str:
+    """Consumer group (and transactional id) of the replays of one reason."""
+    return f"{settings.app_id}-dlq-replay-{reason}"
+
+
+def original(letter: DeadLetter) -> bytes | None:
+    """Return the letter's original bytes, or None if they cannot be re-driven as they were."""
+    if getattr(letter, "truncated", False):
+        return None
+    raw = base64.b64decode(letter.original_b64)
+    checksum = getattr(letter, "original_sha256", None)
+    if checksum is not None and hashlib.sha256(raw).hexdigest() != checksum:
+        return None
+    if len(raw) != letter.original_size:
+        return None
+    return raw
+
+
+def decode(value: bytes | None) -> DeadLetter | None:
+    """Return the dead letter in ``value``, or None if it is not one."""
+    try:
+        return _decoder.decode(value or b"")
+    except msgspec.DecodeError:
+        return None
+
+
+@dataclass
+class ReplayReport:
+    """What one replay did."""
+
+    reason: str
+    redriven: int = 0
+    not_redrivable: list[str] = field(default_factory=list)  # "partition:offset"
+    other_reasons: int = 0
+
+
+async def _committed(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> dict:
+    out = {}
+    for tp in tps:
+        out[tp] = await consumer.committed(tp)
+    return out
+
+
+async def replay(
+    settings: Settings, reason: str, dry_run: bool = False, batch: int = _BATCH
+) -> ReplayReport:
+    """Re-drive every dead letter with ``reason`` not re-driven before (see the module doc)."""
+    if reason not in REASONS:
+        raise ValueError(f"unknown reason {reason!r}; one of {', '.join(REASONS)}")
+    s, group = settings, replay_group(settings, reason)
+    report = ReplayReport(reason)
+    tps = await kafka_io.partitions(s.kafka_bootstrap, s.topic_dlq)
+    if not tps:
+        return report
+    producer = None
+    if not dry_run:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap, transactional_id=group, acks="all"
+        )
+        await producer.start()  # fences an earlier replay of this reason, aborts its txn
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=s.kafka_bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.beginning_offsets(tps)
+        for tp, committed in (await _committed(consumer, tps)).items():
+            consumer.seek(tp, max(committed if committed is not None else 0, starts[tp]))
+        while True:
+            todo = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
+            if not todo:
+                break
+            fetched = await consumer.getmany(*todo, timeout_ms=1000, max_records=batch)
+            records = {tp: [r for r in recs if r.offset < ends[tp]] for tp, recs in fetched.items()}
+            records = {tp: recs for tp, recs in records.items() if recs}
+            if not records:
+                continue
+            if producer is None:
+                _tally(report, records, reason)
+                continue
+            await producer.begin_transaction()
+            try:
+                sent = await _send(producer, s.topic_readings, report, records, reason)
+                await producer.send_offsets_to_transaction(
+                    {
+                        tp: OffsetAndMetadata(recs[-1].offset + 1, "")
+                        for tp, recs in records.items()
+                    },
+                    group,
+                )
+                await asyncio.gather(*sent)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.abort_transaction()
+                raise
+            await producer.commit_transaction()
+    finally:
+        await consumer.stop()
+        if producer is not None:
+            await producer.stop()
+    return report
+
+
+def _tally(
+    report: ReplayReport, records: dict[TopicPartition, list[ConsumerRecord]], reason: str
+) -> list[tuple[bytes | None, bytes]]:
+    """Count ``records`` into ``report``; return the (key, original) pairs to re-drive."""
+    out = []
+    for recs in records.values():
+        for rec in recs:
+            letter = decode(rec.value)
+            if letter is None or letter.reason != reason:
+                report.other_reasons += 1
+                continue
+            raw = original(letter)
+            if raw is None:
+                report.not_redrivable.append(f"{rec.partition}:{rec.offset}")
+                continue
+            report.redriven += 1
+            out.append((letter.key.encode() if letter.key is not None else None, raw))
+    return out
+
+
+async def _send(producer, topic, report, records, reason) -> list:
+    return [
+        await producer.send(topic, raw, key=key) for key, raw in _tally(report, records, reason)
+    ]
+
+
+@dataclass
+class Shown:
+    """Dead letters on the topic: counts by reason, pending (not re-driven) by reason, a sample."""
+
+    by_reason: Counter = field(default_factory=Counter)
+    pending: Counter = field(default_factory=Counter)
+    letters: list[tuple[ConsumerRecord, DeadLetter | None]] = field(default_factory=list)
+
+
+async def show(settings: Settings, reason: str | None = None, limit: int = 20) -> Shown:
+    """Read the dead-letter topic up to its end now; keep the newest ``limit`` matching letters."""
+    s = settings
+    tps = await kafka_io.partitions(s.kafka_bootstrap, s.topic_dlq)
+    out = Shown()
+    if not tps:
+        return out
+    marks: dict[str, dict[TopicPartition, int]] = {}
+    for r in REASONS:
+        probe = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=replay_group(s, r),
+            enable_auto_commit=False,
+        )
+        await probe.start()
+        try:
+            marks[r] = {tp: (await probe.committed(tp)) or 0 for tp in tps}
+        finally:
+            await probe.stop()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=s.kafka_bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",  # the default ("latest") could race a seek to the start
+    )
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp, start in (await consumer.beginning_offsets(tps)).items():
+            consumer.seek(tp, start)
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+            batch = await consumer.getmany(timeout_ms=1000, max_records=_BATCH)
+            for tp, recs in batch.items():
+                for rec in recs:
+                    if rec.offset >= ends[tp]:
+                        continue
+                    letter = decode(rec.value)
+                    r = letter.reason if letter else "<undecodable>"
+                    out.by_reason[r] += 1
+                    if letter and rec.offset >= marks[r][tp]:
+                        out.pending[r] += 1
+                    if reason in (None, r):
+                        out.letters.append((rec, letter))
+                        del out.letters[:-limit]
+    finally:
+        await consumer.stop()
+    return out
+
+
+def print_shown(shown: Shown, out: TextIO = sys.stdout) -> None:
+    print(f"{'reason':<20} {'letters':>8} {'not re-driven':>14}", file=out)
+    for reason, n in sorted(shown.by_reason.items()):
+        print(f"{reason:<20} {n:>8} {shown.pending.get(reason, 0):>14}", file=out)
+    for rec, letter in shown.letters:
+        if letter is None:
+            print(f"\n{rec.partition}:{rec.offset}  <undecodable>", file=out)
+            continue
+        raw = original(letter)
+        preview = repr(raw[:160]) if raw is not None else "<truncated: cannot be re-driven>"
+        print(
+            f"\n{rec.partition}:{rec.offset}  {letter.rejected_at.isoformat()}  {letter.reason}"
+            f"  key={letter.key}  {letter.original_size} bytes"
+            f"  from {letter.source_topic}[{letter.source_partition}]@{letter.source_offset}"
+            f"\n  {letter.detail}\n  {preview}",
+            file=out,
+        )
+
+
+def main_show(settings: Settings, reason: str | None, limit: int) -> int:
+    print_shown(asyncio.run(show(settings, reason, limit)))
+    return 0
+
+
+def main_replay(settings: Settings, reason: str, dry_run: bool, batch: int = _BATCH) -> int:
+    report = asyncio.run(replay(settings, reason, dry_run=dry_run, batch=batch))
+    verb = "would re-drive" if dry_run else "re-drove"
+    print(
+        f"{verb} {report.redriven} dead letters with reason {reason} to {settings.topic_readings}"
+    )
+    if report.not_redrivable:
+        print(
+            f"{len(report.not_redrivable)} could not be re-driven (truncated or corrupt): "
+            + ", ".join(report.not_redrivable)
+        )
+    return 0
