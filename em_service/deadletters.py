@@ -97,12 +97,8 @@ async def replay(
             bootstrap_servers=s.kafka_bootstrap, transactional_id=group, acks="all"
         )
         await producer.start()  # fences an earlier replay of this reason, aborts its txn
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=s.kafka_bootstrap,
-        group_id=group,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        auto_offset_reset="earliest",
+    consumer = kafka_io.consumer(
+        bootstrap=s.kafka_bootstrap, group_id=group, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
@@ -190,20 +186,14 @@ async def show(settings: Settings, reason: str | None = None, limit: int = 20) -
         return out
     marks: dict[str, dict[TopicPartition, int]] = {}
     for r in REASONS:
-        probe = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap,
-            group_id=replay_group(s, r),
-            enable_auto_commit=False,
-        )
+        probe = kafka_io.consumer(bootstrap=s.kafka_bootstrap, group_id=replay_group(s, r))
         await probe.start()
         try:
             marks[r] = {tp: (await probe.committed(tp)) or 0 for tp in tps}
         finally:
             await probe.stop()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=s.kafka_bootstrap,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
+    consumer = kafka_io.consumer(
+        bootstrap=s.kafka_bootstrap,
         auto_offset_reset="earliest",  # the default ("latest") could race a seek to the start
     )
     await consumer.start()
