@@ -149,7 +149,7 @@ async def upload_batch(
 ) -> BatchReceived:
     data = await file.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        raise HTTPException(http.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "batch file over 20 MiB")
+        raise HTTPException(http.HTTP_413_CONTENT_TOO_LARGE, "batch file over 20 MiB")
     now = wall_now()
     try:
         if check:
@@ -170,7 +170,7 @@ async def upload_batch(
             now=now,
         )
     except BadFile as exc:
-        raise HTTPException(http.HTTP_422_UNPROCESSABLE_ENTITY, f"file rejected: {exc}") from None
+        raise HTTPException(http.HTTP_422_UNPROCESSABLE_CONTENT, f"file rejected: {exc}") from None
     with store.write() as session:
         audit.append(
             session,
