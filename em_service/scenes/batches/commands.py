@@ -225,3 +225,45 @@ def watch_batches(settings: Settings, folder: Path, *, once: bool = False) -> in
         if once:
             return 0
         time.sleep(pause)
+
+
+def demo_batches(settings: Settings, scenes: list[Scene], folder: Path, *, wait_s: float = 60.0):
+    """For ``em-service demo``: write the simulated scenes as a force's daily batches, import
+    them (published: the archiver matches them) and return one line per batch once its run is
+    done (or the wait is over)."""
+    from simulator.crime_batch import write_batches
+
+    from em_service.scenes.batches import report as batch_report
+    from em_service.scenes.batches import store as batch_store
+    from em_service.store import open_store
+
+    paths, _left_out = write_batches(scenes, folder, force_code="KNT")
+    batch_ids = []
+    for path in paths:
+        batch_ids += list(
+            _receive(settings, path, path.read_bytes(), source="demo", publish_=True).runs
+        )
+    store = open_store(settings)
+    lines = []
+    try:
+        deadline = time.monotonic() + wait_s
+        for batch_id in batch_ids:
+            while True:
+                with store.read() as session:
+                    run = batch_store.runs_of(session, batch_id)[0]
+                    if run.status == "done" or time.monotonic() > deadline:
+                        from em_service.clock import wall_now
+
+                        summary = batch_report.build(
+                            session, batch_id, generated_at=wall_now(settings)
+                        )[1]
+                        break
+                time.sleep(0.5)
+            lines.append(
+                f"crime batch {batch_id}: {summary['crimes']} crimes, "
+                f"{summary['crimes_matched']} matched, {summary['wearers_matched']} wearers; "
+                f"run {run.run_id} {run.status}"
+            )
+    finally:
+        store.dispose()
+    return lines
