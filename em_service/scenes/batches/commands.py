@@ -231,11 +231,10 @@ def demo_batches(settings: Settings, scenes: list[Scene], folder: Path, *, wait_
     """For ``em-service demo``: write the simulated scenes as a force's daily batches, import
     them (published: the archiver matches them) and return one line per batch once its run is
     done (or the wait is over)."""
-    from simulator.crime_batch import write_batches
-
     from em_service.scenes.batches import report as batch_report
     from em_service.scenes.batches import store as batch_store
     from em_service.store import open_store
+    from simulator.crime_batch import write_batches
 
     paths, _left_out = write_batches(scenes, folder, force_code="KNT")
     batch_ids = []
