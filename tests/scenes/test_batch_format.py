@@ -190,3 +190,26 @@ def test_crime_text_is_kept_verbatim() -> None:
 def test_a_file_that_is_not_a_13_column_csv_is_rejected_whole(data: bytes, reason: str) -> None:
     with pytest.raises(BadFile, match=reason):
         parser().parse(data)
+
+
+def test_the_simulator_writes_batches_the_parser_accepts(tmp_path) -> None:
+    from datetime import timedelta
+
+    from simulator.crime_batch import write_batches
+    from tests.scenes.helpers import W0, scene_msg
+
+    scenes = [
+        scene_msg("sc-a", start=W0, end=W0 + timedelta(hours=12)),  # reported 21 Oct
+        scene_msg("sc-b", start=W0 - timedelta(hours=6), end=W0 - timedelta(hours=5)),  # 20 Oct
+        scene_msg("sc-long", start=W0, end=W0 + timedelta(hours=13)),  # over 12 h: left out
+    ]
+    paths, left_out = write_batches(scenes, tmp_path, force_code="KNT")
+    assert [p.name for p in paths] == [
+        "crime-batch-KNT20261020.csv",
+        "crime-batch-KNT20261021.csv",
+    ]
+    assert left_out == 1
+    parsed = [parser().parse(p.read_bytes()) for p in paths]
+    assert [[c.crime_reference for c in p.crimes] for p in parsed] == [["CR/sc-b"], ["CR/sc-a"]]
+    assert all(p.rejections == [] for p in parsed)
+    assert parsed[1].crimes[0].scene.window_start == W0
