@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from em_service.contracts import Scene
-from em_service.scenes import store as scene_store
 from em_service.scenes.batches import store as batch_store
 from em_service.scenes.batches.config import BatchSettings
 from em_service.scenes.batches.format import Parsed, Parser
@@ -74,7 +73,7 @@ def receive(
                 for r in parsed.rejections
                 if r.batch_id == batch_id or (len(batches) == 1 and r.batch_id not in batches)
             ]
-            scene_store.upsert_scenes(session, [c.scene for c in crimes], crs=crs, now=now)
+            batch_store.store_scenes(session, [c.scene for c in crimes], crs=crs, now=now)
             _batch, run = batch_store.record_batch(
                 session,
                 batch_id,
@@ -87,17 +86,8 @@ def receive(
                 now=now,
             )
             out.runs[batch_id] = (run.trigger, run.run_id)
-            out.scenes += _scenes_of(session, batch_id)
+            out.scenes += batch_store.scenes_of(session, batch_id)
     return out
-
-
-def _scenes_of(session, batch_id: str) -> list[Scene]:
-    scenes = []
-    for crime in batch_store.crimes_of(session, batch_id):
-        row = scene_store.get_scene(session, crime.scene_id)
-        if row is not None:
-            scenes.append(scene_store.scene_message(row))
-    return scenes
 
 
 def rerun(
@@ -115,7 +105,7 @@ def rerun(
         if batch_store.get_batch(session, batch_id) is None:
             return None
         run = batch_store.start_run(session, batch_id, trigger, params=params, now=now)
-        return run.run_id, _scenes_of(session, batch_id)
+        return run.run_id, batch_store.scenes_of(session, batch_id)
 
 
 async def publish_all(scenes: list[Scene], send: Callable[[Scene], Awaitable[Any]]) -> None:

@@ -19,6 +19,7 @@ import msgspec
 from sqlalchemy import Date, Double, ForeignKey, Integer, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from em_service.contracts import Scene
 from em_service.scenes import store as scene_store
 from em_service.scenes.batches.format import Crime, Rejection
 from em_service.scenes.config import SceneSettings
@@ -153,6 +154,12 @@ def record_batch(
             setattr(batch, k, v)
         batch.sends += 1
     session.flush()
+    known = {
+        r.crime_reference: r
+        for r in session.scalars(
+            select(CrimeBatchCrimeRow).where(CrimeBatchCrimeRow.batch_id == batch_id)
+        )
+    }
     for c in crimes:
         values = {
             "scene_id": c.scene.scene_id,
@@ -170,11 +177,11 @@ def record_batch(
             "crime_text": c.crime_text,
             "updated_at": now,
         }
-        row = session.get(CrimeBatchCrimeRow, (batch_id, c.crime_reference))
+        row = known.get(c.crime_reference)
         if row is None:
-            session.add(
-                CrimeBatchCrimeRow(batch_id=batch_id, crime_reference=c.crime_reference, **values)
-            )
+            row = CrimeBatchCrimeRow(batch_id=batch_id, crime_reference=c.crime_reference, **values)
+            session.add(row)
+            known[c.crime_reference] = row
         else:
             for k, v in values.items():
                 setattr(row, k, v)
@@ -361,6 +368,56 @@ def list_batches(
         .offset(offset)
     ).all()
     return list(rows), total
+
+
+def store_scenes(session: Session, scenes: list[Scene], *, crs: str, now: datetime) -> None:
+    """Store a batch's scenes: new ones in one go; known ones through
+    :func:`em_service.scenes.store.upsert_scene` (a moved scene drops its old matches)."""
+    from geofences.projection import get_projector
+
+    if not scenes:
+        return
+    ids = [s.scene_id for s in scenes]
+    known = set(
+        session.scalars(
+            select(scene_store.SceneRow.scene_id).where(scene_store.SceneRow.scene_id.in_(ids))
+        )
+    )
+    x, y = get_projector(crs).to_xy([s.lon for s in scenes], [s.lat for s in scenes])
+    for scene, xi, yi in zip(scenes, x.tolist(), y.tolist(), strict=True):
+        if scene.scene_id in known:
+            scene_store.upsert_scene(session, scene, x_m=xi, y_m=yi, now=now)
+            continue
+        session.add(
+            scene_store.SceneRow(
+                scene_id=scene.scene_id,
+                crime_reference=scene.crime_reference,
+                crime_type=scene.crime_type,
+                lat=scene.lat,
+                lon=scene.lon,
+                x_m=xi,
+                y_m=yi,
+                radius_m=scene.radius_m,
+                window_start=scene.window_start,
+                window_end=scene.window_end,
+                reported_at=scene.reported_at,
+                low_precision=scene.low_precision,
+                source=scene.source,
+                received_at=now,
+            )
+        )
+    session.flush()
+
+
+def scenes_of(session: Session, batch_id: str) -> list[Scene]:
+    """Return the scene messages of every crime of the batch (file order)."""
+    rows = session.scalars(
+        select(scene_store.SceneRow)
+        .join(CrimeBatchCrimeRow, CrimeBatchCrimeRow.scene_id == scene_store.SceneRow.scene_id)
+        .where(CrimeBatchCrimeRow.batch_id == batch_id)
+        .order_by(CrimeBatchCrimeRow.line, CrimeBatchCrimeRow.crime_reference)
+    )
+    return [scene_store.scene_message(r) for r in rows]
 
 
 def crimes_of(session: Session, batch_id: str) -> list[CrimeBatchCrimeRow]:
