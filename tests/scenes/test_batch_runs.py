@@ -117,8 +117,11 @@ def test_a_batch_is_matched_run_recorded_and_reported(store: Store) -> None:
         check = evidence.verify(data)
         assert check.ok and check.head == head, check.problems
     data, _ = report.export(records, "csv")
-    details = [json.loads(r[11]) for r in csv.reader(io.StringIO(data.decode())) if r[1] == "crime"]
-    assert details[0]["crime_text"] == "'" + '=cmd|" /C calc"!A0'
+    cells = list(csv.reader(io.StringIO(data.decode())))
+    details = [json.loads(r[11]) for r in cells if r[1] == "crime"]
+    assert details[0]["crime_text"] == '=cmd|" /C calc"!A0'  # verbatim, inside a JSON cell
+    starts = [c for row in cells for c in row[:11] if c.startswith(("=", "+", "-", "@"))]
+    assert starts and all(float(c) < 0 for c in starts)  # negative longitudes only
     tampered = data.replace(b"passed_by", b"at_scene!", 1)
     assert not evidence.verify(tampered).ok
 
@@ -191,3 +194,15 @@ def test_rerun_searches_the_whole_batch_again(store: Store) -> None:
         )
         is None
     )
+
+
+def test_a_batch_whose_rows_are_all_rejected_is_recorded(store: Store) -> None:
+    bad = b"Kent Police,ARSON,x,KNT20261021,CR-X,20261021010000,20261021020000,1,1,,,OSGB36,\r\n"
+    bad += b"Kent Police,BIAD,x,KNT20261021,CR-Y,20261021010000,,1,1,,,OSGB36,\r\n"
+    received = _receive(store, bad)
+    assert received.runs == {BATCH: ("upload", 1)} and received.scenes == []
+    with store.read() as s:
+        batch = batch_store.get_batch(s, BATCH)
+        (run,) = batch_store.runs_of(s, BATCH)
+    assert (batch.rows_received, batch.rows_rejected, batch.force_code) == (2, 2, "KNT")
+    assert (run.status, run.crimes) == ("done", 0)

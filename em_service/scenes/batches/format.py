@@ -46,7 +46,7 @@ NORTHING = (0.0, 1_300_000.0)
 #: WGS84 bounds of Great Britain and Northern Ireland (degrees).
 LATITUDE = (49.5, 61.5)
 LONGITUDE = (-8.5, 2.6)
-_BATCH_ID = re.compile(r"^([A-Za-z]{2,8})([0-9]{8})$")
+BATCH_ID = re.compile(r"^([A-Za-z]{2,8})([0-9]{8})$")
 _TIME = re.compile(r"^[0-9]{14}$")
 _SUFFIXES = (" police service", " constabulary", " police")
 
@@ -155,7 +155,7 @@ class Parser:
         return code
 
     def _batch(self, text: str, force_code: str) -> date:
-        m = _BATCH_ID.match(text.strip())
+        m = BATCH_ID.match(text.strip())
         if m is None:
             raise _Bad(f"batch id {text.strip()!r} is not a force code followed by YYYYMMDD")
         if m.group(1).casefold() != force_code.casefold():

@@ -7,8 +7,8 @@ matched, wearers matched), then per crime a ``crime`` record, per matched wearer
 record (confidence class, closest approach, dwell) and its ``position`` records (time in UTC
 and Europe/London, lat/lon, accuracy as a confidence circle radius, sequence label ``P1``… in
 time order). Exclusions are not matches: they are left out of the report. ``crime_text`` is
-the force's free text, carried as data: in CSV a cell that a spreadsheet would run as a
-formula (``= + - @``, tab, CR) is prefixed with ``'``.
+the force's free text, carried verbatim as data: in CSV it sits inside the JSON ``detail``
+cell (which starts with ``{``), so a spreadsheet never runs it as a formula.
 """
 
 from __future__ import annotations
@@ -158,21 +158,11 @@ def build(session: Session, batch_id: str, *, generated_at: datetime) -> list[di
     return [header, summary, *body]
 
 
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _defuse(rec: dict[str, Any]) -> dict[str, Any]:
-    text = rec.get("crime_text")
-    if isinstance(text, str) and text.startswith(_FORMULA):
-        return rec | {"crime_text": "'" + text}
-    return rec
-
-
 def export(records: list[dict[str, Any]], fmt: str) -> tuple[bytes, str]:
     """Return (document bytes, head hash) of the report in ``fmt`` (``csv`` or ``geojson``);
     both verify with ``em-service evidence verify``."""
     if fmt == "csv":
-        return evidence.to_csv([_defuse(r) for r in records])
+        return evidence.to_csv(records)
     features = [
         {
             "type": "Feature",

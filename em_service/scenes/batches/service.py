@@ -19,7 +19,7 @@ from typing import Any
 from em_service.contracts import Scene
 from em_service.scenes.batches import store as batch_store
 from em_service.scenes.batches.config import BatchSettings
-from em_service.scenes.batches.format import Parsed, Parser
+from em_service.scenes.batches.format import BATCH_ID, Parsed, Parser
 from em_service.scenes.config import SceneSettings
 from em_service.store import Store
 
@@ -38,6 +38,18 @@ class Received:
         out["runs"] = {b: {"trigger": t, "run_id": r} for b, (t, r) in self.runs.items()}
         out["file_sha256"] = self.file_sha256
         return out
+
+
+def _force_of(batch_id: str, forces: dict[str, str]) -> str | None:
+    """Return the force code of a well-formed batch id of a configured force, else None."""
+    m = BATCH_ID.match(batch_id)
+    if m is None or m.group(1).casefold() not in forces:
+        return None
+    try:
+        datetime.strptime(m.group(2), "%Y%m%d")
+    except ValueError:
+        return None
+    return forces[m.group(1).casefold()]
 
 
 def check(data: bytes, settings: BatchSettings, *, now: datetime, crs: str) -> Parsed:
@@ -63,7 +75,13 @@ def receive(
     """
     parsed = check(data, batch_settings, now=now, crs=crs)
     out = Received(parsed, file_sha256=hashlib.sha256(data).hexdigest())
-    batches = sorted({c.batch_id for c in parsed.crimes})
+    forces = {code.casefold(): code for code in batch_settings.force_table()}
+    named = {c.batch_id: c.force_code for c in parsed.crimes}
+    for r in parsed.rejections:  # a batch whose rows were all rejected is still a batch
+        code = _force_of(r.batch_id, forces)
+        if code is not None:
+            named.setdefault(r.batch_id, code)
+    batches = sorted(named)
     params = batch_store.parameters(scene_settings, batch_settings.radii())
     with store.write() as session:
         for batch_id in batches:
@@ -79,6 +97,7 @@ def receive(
                 batch_id,
                 crimes,
                 rejections,
+                force_code=named[batch_id],
                 source=source,
                 file_name=file_name,
                 file_sha256=out.file_sha256,

@@ -119,6 +119,7 @@ def record_batch(
     crimes: list[Crime],
     rejections: list[Rejection],
     *,
+    force_code: str,
     source: str,
     file_name: str | None,
     file_sha256: str,
@@ -143,8 +144,7 @@ def record_batch(
         "updated_at": now,
     }
     if batch is None:
-        force = crimes[0].force_code if crimes else batch_id.rstrip("0123456789")
-        day = crimes[0].batch_date if crimes else datetime.strptime(batch_id[-8:], "%Y%m%d").date()
+        force, day = force_code, datetime.strptime(batch_id[-8:], "%Y%m%d").date()
         batch = CrimeBatchRow(
             batch_id=batch_id, force_code=force, batch_date=day, sends=1, received_at=now, **counts
         )
