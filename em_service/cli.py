@@ -165,7 +165,7 @@ def _batches(args: argparse.Namespace) -> int:
     if args.action == "batch-report":
         out = Path(args.output) if args.output else None
         return b.batch_report(s, args.batch_id, fmt=args.format, output=out)
-    return b.watch_batches(s, Path(args.folder), once=args.once)
+    return b.watch_batches(s, Path(args.folder) if args.folder else None, once=args.once)
 
 
 def _add_batch_parsers(scenes: argparse._SubParsersAction) -> None:
@@ -179,7 +179,7 @@ def _add_batch_parsers(scenes: argparse._SubParsersAction) -> None:
     rep.add_argument("-o", "--output", default=None, help="file (default: stdout)")
     rep.set_defaults(func=_scenes)
     watch = scenes.add_parser("watch-batches", help="import crime batches dropped in FOLDER")
-    watch.add_argument("folder", metavar="FOLDER")
+    watch.add_argument("folder", metavar="FOLDER", nargs="?", help="default EM_BATCHES_DROP_FOLDER")
     watch.add_argument("--once", action="store_true", help="one pass, then exit")
     watch.set_defaults(func=_scenes)
 

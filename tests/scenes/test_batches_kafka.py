@@ -20,9 +20,11 @@ from em_service.contracts import Alert
 from em_service.devstack import ensure_topics
 from em_service.scenes import store as scene_store
 from em_service.scenes.batches import store as batch_store
+from em_service.scenes.batches.commands import demo_batches
+from em_service.settings import Settings
 from tests.scenes.batch_data import BATCH, NOW, batch_csv
-from tests.scenes.helpers import enrol
-from tests.scenes.test_batch_runs import AT, PASSED, _crimes, _people
+from tests.scenes.helpers import W0, enrol, scene_msg
+from tests.scenes.test_batch_runs import AT, PASSED, H, _crimes, _people
 from tests.service_env import ServiceEnv, free_port
 from tests.store.factories import fresh_db
 
@@ -126,6 +128,14 @@ def test_batch_import_matched_by_the_archiver(
         env.wait_until(
             lambda: _status(store, "ESX20261021") == "done", 60, what="drop-folder batch run done"
         )
+
+        # The demo's step: simulated scenes written as a force's daily batch, imported, matched.
+        demo = tmp_path / "demo"
+        demo.mkdir()
+        settings = Settings(**{k[3:].lower(): v for k, v in env.env.items()})
+        scene = scene_msg("sc-demo", start=W0 + H, end=W0 + 4 * H, crime_reference="SIM/1")
+        lines = demo_batches(settings, [scene], demo, force_code="DUR", wait_s=60)
+        assert lines == ["crime batch DUR20261021: 1 crimes, 1 matched, 1 wearers; run 4 done"]
     finally:
         env.stop_all()
         store.dispose()

@@ -197,12 +197,16 @@ def batch_report(settings: Settings, batch_id: str, *, fmt: str, output: Path | 
     return 0
 
 
-def watch_batches(settings: Settings, folder: Path, *, once: bool = False) -> int:
+def watch_batches(settings: Settings, folder: Path | None, *, once: bool = False) -> int:
     """Import every ``*.csv`` dropped in ``folder``; move it to ``done/`` (or ``rejected/`` if
     rejected whole) with its report beside it as ``FILE.report.json``. ``once``: one pass."""
     from em_service.scenes.batches.config import get_batch_settings
     from em_service.scenes.batches.format import BadFile
 
+    folder = folder or get_batch_settings().drop_folder
+    if folder is None:
+        print("error: no folder given and EM_BATCHES_DROP_FOLDER not set", file=sys.stderr)
+        return 2
     done, rejected = folder / "done", folder / "rejected"
     done.mkdir(parents=True, exist_ok=True)
     rejected.mkdir(parents=True, exist_ok=True)
@@ -227,7 +231,14 @@ def watch_batches(settings: Settings, folder: Path, *, once: bool = False) -> in
         time.sleep(pause)
 
 
-def demo_batches(settings: Settings, scenes: list[Scene], folder: Path, *, wait_s: float = 60.0):
+def demo_batches(
+    settings: Settings,
+    scenes: list[Scene],
+    folder: Path,
+    *,
+    force_code: str = "KNT",
+    wait_s: float = 60.0,
+) -> list[str]:
     """For ``em-service demo``: write the simulated scenes as a force's daily batches, import
     them (published: the archiver matches them) and return one line per batch once its run is
     done (or the wait is over)."""
@@ -236,7 +247,7 @@ def demo_batches(settings: Settings, scenes: list[Scene], folder: Path, *, wait_
     from em_service.store import open_store
     from simulator.crime_batch import write_batches
 
-    paths, _left_out = write_batches(scenes, folder, force_code="KNT")
+    paths, _left_out = write_batches(scenes, folder, force_code=force_code)
     batch_ids = []
     for path in paths:
         batch_ids += list(
