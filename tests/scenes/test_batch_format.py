@@ -213,3 +213,9 @@ def test_the_simulator_writes_batches_the_parser_accepts(tmp_path) -> None:
     assert [[c.crime_reference for c in p.crimes] for p in parsed] == [["CR/sc-b"], ["CR/sc-a"]]
     assert all(p.rejections == [] for p in parsed)
     assert parsed[1].crimes[0].scene.window_start == W0
+
+
+def test_reasons_quote_at_most_40_characters_of_a_field() -> None:
+    parsed = parser().parse(to_csv([row(force="X" * 5000)]))
+    reason = parsed.rejections[0].reason
+    assert reason == f"unknown police force '{'X' * 40}…'"

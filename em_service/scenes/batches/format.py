@@ -124,6 +124,12 @@ class Parsed:
         }
 
 
+def _show(text: str, limit: int = 40) -> str:
+    """Return a field as quoted in a reason: stripped, cut to ``limit`` characters."""
+    text = text.strip()
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 def _norm(name: str) -> str:
     return " ".join(name.split()).casefold()
 
@@ -151,17 +157,15 @@ class Parser:
     def _force(self, text: str) -> str:
         code = self._by_name.get(_norm(text))
         if code is None:
-            raise _Bad(f"unknown police force {text.strip()!r}")
+            raise _Bad(f"unknown police force {_show(text)}")
         return code
 
     def _batch(self, text: str, force_code: str) -> date:
         m = BATCH_ID.match(text.strip())
         if m is None:
-            raise _Bad(f"batch id {text.strip()!r} is not a force code followed by YYYYMMDD")
+            raise _Bad(f"batch id {_show(text)} is not a force code followed by YYYYMMDD")
         if m.group(1).casefold() != force_code.casefold():
-            raise _Bad(
-                f"batch id {text.strip()!r} does not start with the force's code {force_code}"
-            )
+            raise _Bad(f"batch id {_show(text)} does not start with the force's code {force_code}")
         try:
             day = datetime.strptime(m.group(2), "%Y%m%d").date()
         except ValueError:
@@ -180,20 +184,20 @@ class Parser:
     def _time(text: str, name: str) -> datetime:
         text = text.strip()
         if not _TIME.match(text):
-            raise _Bad(f"{name} {text!r} is not YYYYMMDDHHmmss")
+            raise _Bad(f"{name} {_show(text)} is not YYYYMMDDHHmmss")
         try:
             return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
         except ValueError:
-            raise _Bad(f"{name} {text!r} is not a valid time (YYYYMMDDHHmmss)") from None
+            raise _Bad(f"{name} {_show(text)} is not a valid time (YYYYMMDDHHmmss)") from None
 
     @staticmethod
     def _number(text: str, name: str, bounds: tuple[float, float]) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise _Bad(f"{name} {text.strip()!r} is not a number") from None
+            raise _Bad(f"{name} {_show(text)} is not a number") from None
         if not bounds[0] <= value <= bounds[1]:  # also refuses NaN
-            raise _Bad(f"{name} {text.strip()} out of range [{bounds[0]:g}, {bounds[1]:g}]")
+            raise _Bad(f"{name} {text.strip()[:40]} out of range [{bounds[0]:g}, {bounds[1]:g}]")
         return value
 
     def _place(self, row: dict[str, str]) -> tuple[str, float | None, float | None, float, float]:
@@ -204,7 +208,7 @@ class Parser:
         if any(grid) and any(geo):
             raise _Bad("both easting/northing (OSGB36) and latitude/longitude (WGS84) given")
         if datum not in ("", "OSGB36", "WGS84"):
-            raise _Bad(f"datum {row['datum'].strip()!r} is neither OSGB36 nor WGS84")
+            raise _Bad(f"datum {_show(row['datum'])} is neither OSGB36 nor WGS84")
         if any(grid):
             if not all(grid):
                 raise _Bad("easting and northing must both be given")
@@ -249,7 +253,7 @@ class Parser:
         code = row["crimeType"].strip().upper()
         if code not in CRIME_TYPE_CODES:
             raise _Bad(
-                f"unknown crimeType {row['crimeType'].strip()!r} "
+                f"unknown crimeType {_show(row['crimeType'])} "
                 f"(expected one of {', '.join(CRIME_TYPE_CODES)})"
             )
         t0 = self._time(row["crimeDateTimeFrom"], "crimeDateTimeFrom")
