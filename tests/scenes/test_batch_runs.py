@@ -206,3 +206,37 @@ def test_a_batch_whose_rows_are_all_rejected_is_recorded(store: Store) -> None:
         (run,) = batch_store.runs_of(s, BATCH)
     assert (batch.rows_received, batch.rows_rejected, batch.force_code) == (2, 2, "KNT")
     assert (run.status, run.crimes) == ("done", 0)
+
+
+def test_the_archivers_rematch_after_a_live_match_is_a_late_data_run(store: Store) -> None:
+    """The scene consumer's own path: a live alert (late fixes) → re-match → ``late-data`` run."""
+    from em_service.scenes.consumer import SceneConsumer
+    from em_service.settings import Settings
+
+    enrol(store, {"off-at": readings("tag-at", stand(W0 + 2 * H, 20, 30.0, 0.0))})
+    received = _receive(store, batch_csv(_crimes()))
+    consumer = SceneConsumer(Settings(), store, SceneSettings(rematch_delay_s=0))
+    for scene in received.scenes:
+        consumer.search(scene)
+    enrol(store, {"off-pass": _people()["off-pass"]})  # a store-and-forward burst
+    robbery = next(s for s in received.scenes if s.crime_reference == PASSED)
+    live = {
+        "scene_id": robbery.scene_id,
+        "offender_id": "off-pass",
+        "occurred_at": (W0 + 2 * H).isoformat(),
+        "details": {"confidence": "passed_by", "origin": "live"},
+    }
+    consumer.note_live([live])
+    assert consumer.rematch_due() == 1
+    with store.read() as s:
+        late, first = batch_store.runs_of(s, BATCH)
+        assert (first.trigger, first.status) == ("upload", "done")
+        assert (late.trigger, late.status) == ("late-data", "done")
+        assert batch_store.run_dict(late)["changes"] == [
+            {
+                "crime_reference": PASSED,
+                "offender_id": "off-pass",
+                "before": None,
+                "after": "passed_by",
+            }
+        ]
