@@ -105,7 +105,7 @@ def _add_store_parsers(sub: argparse._SubParsersAction) -> None:
     tok = sub.add_parser("tokens", help="API tokens").add_subparsers(dest="action", required=True)
     create = tok.add_parser("create", help="create a token (printed once, stored hashed)")
     create.add_argument(
-        "--role", required=True, choices=["officer", "investigator", "ops", "admin"]
+        "--role", required=True, choices=["officer", "investigator", "ops", "admin", "force-feed"]
     )
     create.add_argument("--name", required=True, help="principal name (created if new)")
     create.add_argument("--caseload", nargs="*", default=[], metavar="OFFENDER")
@@ -137,6 +137,8 @@ def _scenes(args: argparse.Namespace) -> int:
 
     if args.command == "evidence":
         return c.evidence_verify(Path(args.path), expect_head=args.expect_head)
+    if args.action != "import" or args.format == "crime-batch":
+        return _batches(args)
     return c.scenes_import(
         get_settings(),
         Path(args.path),
@@ -144,6 +146,42 @@ def _scenes(args: argparse.Namespace) -> int:
         all_types=args.all_types,
         publish=not args.no_publish,
     )
+
+
+def _batches(args: argparse.Namespace) -> int:
+    """Crime batches (em_service/scenes/batches/commands.py)."""
+    from pathlib import Path
+
+    from em_service.scenes.batches import commands as b
+    from em_service.settings import get_settings
+
+    s = get_settings()
+    if args.action == "import":
+        return b.batch_import(
+            s, Path(args.path), check=args.check, as_json=args.json, publish_=not args.no_publish
+        )
+    if args.action == "batch-rerun":
+        return b.batch_rerun(s, args.batch_id, trigger=args.trigger)
+    if args.action == "batch-report":
+        out = Path(args.output) if args.output else None
+        return b.batch_report(s, args.batch_id, fmt=args.format, output=out)
+    return b.watch_batches(s, Path(args.folder) if args.folder else None, once=args.once)
+
+
+def _add_batch_parsers(scenes: argparse._SubParsersAction) -> None:
+    rerun = scenes.add_parser("batch-rerun", help="match a stored crime batch again (a new run)")
+    rerun.add_argument("batch_id")
+    rerun.add_argument("--trigger", choices=("rerun", "late-data"), default="rerun")
+    rerun.set_defaults(func=_scenes)
+    rep = scenes.add_parser("batch-report", help="a crime batch's proximity report")
+    rep.add_argument("batch_id")
+    rep.add_argument("--format", choices=("json", "csv", "geojson"), default="json")
+    rep.add_argument("-o", "--output", default=None, help="file (default: stdout)")
+    rep.set_defaults(func=_scenes)
+    watch = scenes.add_parser("watch-batches", help="import crime batches dropped in FOLDER")
+    watch.add_argument("folder", metavar="FOLDER", nargs="?", help="default EM_BATCHES_DROP_FOLDER")
+    watch.add_argument("--once", action="store_true", help="one pass, then exit")
+    watch.set_defaults(func=_scenes)
 
 
 def _add_scene_parsers(sub: argparse._SubParsersAction) -> None:
@@ -157,7 +195,20 @@ def _add_scene_parsers(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--radius-m", type=float, default=None, help="search radius (default 100)")
     imp.add_argument("--all-types", action="store_true", help="also non-acquisitive crime")
     imp.add_argument("--no-publish", action="store_true", help="store only (no matching)")
+    imp.add_argument(
+        "--format",
+        choices=("auto", "crime-batch"),
+        default="auto",
+        help="crime-batch: MoJ 13 columns",
+    )
+    imp.add_argument(
+        "--check", action="store_true", help="crime-batch: validate only, import nothing"
+    )
+    imp.add_argument(
+        "--json", action="store_true", help="crime-batch: the report as one JSON object"
+    )
     imp.set_defaults(func=_scenes)
+    _add_batch_parsers(scenes)
     ev = sub.add_parser("evidence", help="exported evidence").add_subparsers(
         dest="action", required=True
     )

@@ -278,6 +278,10 @@ def run(settings: Settings) -> int:
     opening = sum(not a.type.endswith("_ended") for a in replayed.alerts)
     listed = api_check(urls["api"], made["demo-officer"], replayed.alerts)
     print(f"    API: demo-officer sees {listed} of these {opening} alerts (…_ended close them)")
+    from em_service.scenes.batches.commands import demo_batches
+
+    for line in demo_batches(rs, sim.scenes, demo_dir):  # the scenes again, as a force sends them
+        print(f"    {line}")
 
     print(f"\nDone in {time.monotonic() - began:.0f} s. Where to look:")
     where_to_look(urls, made, state, info.log_file)

@@ -180,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--topic-readings", help="readings topic (default: settings)")
     o.add_argument("--topic-conditions", help="conditions topic (default: settings)")
     o.add_argument("--topic-scenes", help="scenes topic (default: settings)")
+    o.add_argument(
+        "--crime-batch",
+        metavar="FORCE",
+        help="with --out: also write each day's scenes as FORCE's 13-column crime batch",
+    )
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -244,6 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         with _bar(args.no_progress, total, "writing", "msg") as bar:
             write_files(sim, args.out, tick=bar.update, counts=counts)
+        if args.crime_batch:
+            from simulator.crime_batch import write_batches
+
+            paths, left_out = write_batches(sim.scenes, args.out, force_code=args.crime_batch)
+            print(f"crime batches: {len(paths)} files ({left_out} scenes over 12 h left out)")
     sent = None
     if args.kafka:
         from aiokafka.errors import KafkaError

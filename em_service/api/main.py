@@ -19,6 +19,7 @@ from em_service import __version__, console
 from em_service.api import (
     alerts,
     audit,
+    crime_batches,
     errors,
     health,
     http_metrics,
@@ -92,7 +93,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RejectRepeatedQuery)
     app.add_middleware(http_metrics.RequestMetrics)
     app.include_router(health.router, dependencies=[Depends(reject_unknown_query)])
-    for module in (http_metrics, principals, alerts, offenders, trails, audit, scenes):
+    for module in (
+        http_metrics,
+        principals,
+        alerts,
+        offenders,
+        trails,
+        audit,
+        scenes,
+        crime_batches,
+    ):
         app.include_router(module.router)
     console.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

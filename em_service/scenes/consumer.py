@@ -65,15 +65,18 @@ class SceneConsumer:
 
     # --- Blocking work (run in a thread) --------------------------------------------------
 
-    def search(self, scene: Scene) -> None:
-        """Store and search one scene, counting what it found (alerts go to the outbox)."""
+    def search(self, scene: Scene, *, late: bool = False) -> None:
+        """Store and search one scene, counting what it found (alerts go to the outbox); a
+        crime batch's scene counts towards its batch's run (``late``: a re-match after late
+        fixes)."""
+        now = wall_now(self.settings)
         found, stored = retro.run(
-            self.store,
-            scene,
-            self.scene_settings,
-            crs=self.settings.projected_crs,
-            now=wall_now(self.settings),
+            self.store, scene, self.scene_settings, crs=self.settings.projected_crs, now=now
         )
+        if (scene.source or "").startswith("crime-batch/"):
+            from em_service.scenes.batches.runs import note_searched
+
+            note_searched(self.store, scene.scene_id, self.scene_settings, now=now, late=late)
         metrics.SCENE_SEARCH_SECONDS.observe(found.seconds)
         for confidence in stored.new_or_upgraded:
             metrics.SCENE_MATCHES.labels(confidence).inc()
@@ -108,7 +111,7 @@ class SceneConsumer:
                 with self.store.read() as session:
                     row = scene_store.get_scene(session, scene_id)
                 if row is not None:
-                    self.search(scene_store.scene_message(row))
+                    self.search(scene_store.scene_message(row), late=True)
             except Exception as exc:
                 if self.settings.fail_fast or failures.is_transient(exc):
                     raise

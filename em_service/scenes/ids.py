@@ -45,3 +45,12 @@ def scene_id(
 def police_uk_scene_id(crime_id: str) -> str:
     """Return the derived id (``pu-`` + 24 hex) of a data.police.uk crime (by Crime ID only)."""
     return "pu-" + _digest("".join(crime_id.split()).lower())
+
+
+def crime_batch_scene_id(batch_id: str, crime_reference: str) -> str:
+    """Return the derived id (``cb-`` + 24 hex) of a crime in a police crime batch.
+
+    Identified by (batch id, crime reference) alone, so a resent batch with a corrected place
+    or window updates the same scene instead of adding another.
+    """
+    return "cb-" + _digest("".join(batch_id.split()).upper(), reference_key(crime_reference))

@@ -20,8 +20,9 @@ from em_service.clock import wall_now
 from em_service.store import audit
 from em_service.store.models import ApiToken, CaseloadEntry, Principal
 
-Role = Literal["officer", "investigator", "ops", "admin"]
-ROLES: tuple[Role, ...] = ("officer", "investigator", "ops", "admin")
+Role = Literal["officer", "investigator", "ops", "admin", "force-feed"]
+#: ``force-feed``: a police force's automated sender (uploads crime batches, nothing else).
+ROLES: tuple[Role, ...] = ("officer", "investigator", "ops", "admin", "force-feed")
 TOKEN_PREFIX = "em_"
 
 

@@ -20,7 +20,7 @@ from em_service.settings import Settings
 from em_service.store import Store, alerts, offenders, tokens, trail
 from tests.store.factories import READING, T0, alert, conditions, fresh_db, gps
 
-ROLES = ("officer", "investigator", "ops", "admin")
+ROLES = ("officer", "investigator", "ops", "admin", "force-feed")
 
 
 @dataclass

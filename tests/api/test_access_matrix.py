@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from tests.store.factories import T0
 
 pytestmark = pytest.mark.kafka
 
-CALLERS = (None, "bogus", "officer", "officer-2", "investigator", "ops", "admin")
+CALLERS = (None, "bogus", "officer", "officer-2", "investigator", "ops", "admin", "force-feed")
 TRAIL = {"from": T0.isoformat(), "to": (T0.replace(hour=23)).isoformat(), "purpose": "CR-77"}
 NEW_CONDITIONS = {"offender_id": "off-3", "device_ids": ["tag-3"]}
 NEW_SCENE = {
@@ -25,6 +26,12 @@ NEW_SCENE = {
     "window_start": T0.isoformat(),
     "window_end": T0.replace(hour=23).isoformat(),
 }
+
+#: A one-crime batch dated by the wall clock (its date must be plausible), crime at T0.
+NEW_BATCH = (
+    f"Kent Police,RB,Robbery,KNT{datetime.now(UTC):%Y%m%d},CR-79,{T0:%Y%m%d%H%M%S},"
+    f"{T0:%Y%m%d%H%M%S},,,51.45,-0.97,WGS84,simulated\r\n"
+).encode()
 
 
 def expect(ok: dict[str, int], default: int = 403) -> dict[str | None, int]:
@@ -41,6 +48,7 @@ class Row:
 
 
 EVERYONE = {"officer": 200, "officer-2": 200, "investigator": 200, "ops": 200, "admin": 200}
+EVERYONE["force-feed"] = 200
 TABLE: dict[str, Row] = {
     "me": Row("GET", "/api/v1/me", expect(EVERYONE)),
     "alerts.list": Row("GET", "/api/v1/alerts", expect({"officer": 200, "officer-2": 200})),
@@ -120,6 +128,25 @@ TABLE: dict[str, Row] = {
     "offenders.scene_matches": Row(
         "GET", "/api/v1/offenders/off-1/scene-matches", expect({"investigator": 200})
     ),
+    # Crime batches (em_service/api/crime_batches.py): forces' senders and investigators upload.
+    "crime_batches.upload": Row(
+        "POST",
+        "/api/v1/crime-batches",
+        expect({"force-feed": 201, "investigator": 201, "admin": 201}),
+        {"files": {"file": ("batch.csv", NEW_BATCH)}},
+    ),
+    "crime_batches.list": Row("GET", "/api/v1/crime-batches", expect({"investigator": 200})),
+    "crime_batches.get.unknown": Row(
+        "GET", "/api/v1/crime-batches/KNT20000101", expect({"investigator": 404})
+    ),
+    "crime_batches.report.unknown": Row(
+        "GET", "/api/v1/crime-batches/KNT20000101/report", expect({"investigator": 404})
+    ),
+    "crime_batches.rerun.unknown": Row(
+        "POST",
+        "/api/v1/crime-batches/KNT20000101/rerun",
+        expect({"investigator": 404, "admin": 404}),
+    ),
 }
 
 
@@ -161,6 +188,7 @@ def test_every_api_route_is_in_the_table(kafka_api: Api) -> None:
         (r"/caseloads/[\w-]+", "/caseloads/{name}"),
         (r"/scenes/sc-\d+", "/scenes/{scene_id}"),
         (r"/matches/off-\d+", "/matches/{offender_id}"),
+        (r"/crime-batches/[A-Za-z]+\d{8}", "/crime-batches/{batch_id}"),
     ]
 
     def template(path: str) -> str:
