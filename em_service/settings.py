@@ -203,6 +203,12 @@ class Settings(BaseSettings):
     api_shutdown_grace_s: float = Field(
         3.0, gt=0, description="On shutdown, close open streams (SSE) after this long"
     )
+    api_max_body_bytes: int = Field(
+        65_536, ge=1, description="Largest request body of any route but conditions (else 413)"
+    )
+    api_conditions_max_body_bytes: int = Field(
+        1_048_576, ge=1, description="Largest body of PUT /api/v1/offenders/{id}/conditions"
+    )
     metrics_public: bool = Field(
         False, description="Serve the API's /metrics without a token (default: ops or admin)"
     )

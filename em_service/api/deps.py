@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from em_service.api.body_guard import STATE_KEY
 from em_service.console.sessions import session_caller
 from em_service.settings import Settings
 from em_service.store import Store, tokens
@@ -49,6 +50,10 @@ def get_caller(
     Without a bearer token, a console session cookie is accepted for reads (GET: the console's
     live alert stream); it does not refresh the session's idle timer.
     """
+    checked = request.scope.get("state", {}).get(STATE_KEY)
+    if checked is not None:  # the body guard authenticated it before reading the body
+        request.state.caller = checked
+        return checked
     if (credentials is None or not credentials.credentials) and request.method in SAFE_METHODS:
         caller = session_caller(request, touch=False)
         if caller is not None:

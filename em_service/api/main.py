@@ -28,6 +28,7 @@ from em_service.api import (
     trails,
 )
 from em_service.api.alert_stream import hub
+from em_service.api.body_guard import BodyGuard
 from em_service.api.conditions_publisher import ConditionsPublisher
 from em_service.api.deps import reject_unknown_query
 from em_service.api.query_guard import RejectRepeatedQuery
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.publisher = ConditionsPublisher(settings)
     errors.install(app)
     app.add_middleware(RejectRepeatedQuery)
+    app.add_middleware(BodyGuard)
     app.add_middleware(http_metrics.RequestMetrics)
     app.include_router(health.router, dependencies=[Depends(reject_unknown_query)])
     for module in (http_metrics, principals, alerts, offenders, trails, audit, scenes):

@@ -11,6 +11,8 @@ def test_unknown_route_and_method(api: Api) -> None:
     r = api.client.get("/api/v1/nowhere")
     assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
     r = api.client.delete("/api/v1/alerts")
+    assert r.status_code == 401  # a body method is authenticated before anything (issue 13)
+    r = api.client.delete("/api/v1/alerts", headers=api.headers("officer"))
     assert r.status_code == 405 and "GET" in r.headers["allow"] and "detail" in r.json()
 
 
