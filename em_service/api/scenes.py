@@ -31,6 +31,7 @@ from em_service.scenes.matching import RULE
 from em_service.scenes.publish import SceneNotPublished, ScenePublisher
 from em_service.store import audit, offenders
 from em_service.store.tokens import Caller
+from em_service.text import CrimeReference
 from geofences.projection import get_projector
 
 
@@ -73,7 +74,7 @@ class SceneIn(BaseModel):
         }
     }
 
-    crime_reference: str = Field(min_length=1, max_length=64, pattern=r"\S")
+    crime_reference: CrimeReference
     crime_type: CrimeType
     lat: float = Field(ge=-90, le=90, description="WGS84 latitude, degrees")
     lon: float = Field(ge=-180, le=180, description="WGS84 longitude, degrees")

@@ -35,6 +35,7 @@ import msgspec
 from em_service.contracts import CRIME_TYPES, Scene
 from em_service.scenes import ids
 from em_service.scenes.config import SceneSettings
+from em_service.text import TextError, clean_text
 from geofences.projection import get_projector
 
 POLICE_UK_COLUMNS = (
@@ -199,9 +200,10 @@ class _Rows:
         )
 
     def rich(self, row: dict[str, str]) -> Scene:
-        ref = row["crime_reference"].strip()
-        if not ref:
-            raise BadRow("no crime_reference")
+        try:
+            ref = clean_text(row["crime_reference"], what="crime_reference", max_length=64)
+        except TextError as exc:
+            raise BadRow(str(exc)) from None
         crime_type = row["crime_type"].strip()
         if crime_type not in CRIME_TYPES:
             raise BadRow(f"crime_type {crime_type!r} is not one of {', '.join(CRIME_TYPES)}")
