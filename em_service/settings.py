@@ -200,6 +200,16 @@ class Settings(BaseSettings):
     sse_poll_interval_s: float = Field(
         0.2, gt=0, description="How often the API looks for new alert events to stream"
     )
+    sse_recheck_interval_s: float = Field(
+        30.0,
+        gt=0,
+        le=30,
+        description="An open alert stream re-checks its token or session and the caseload this "
+        "often and ends when either changed",
+    )
+    sse_max_lifetime_s: float = Field(
+        3600.0, gt=0, description="An alert stream ends after this long (clients reconnect)"
+    )
     api_shutdown_grace_s: float = Field(
         3.0, gt=0, description="On shutdown, close open streams (SSE) after this long"
     )

@@ -77,6 +77,16 @@ def get_caller(
     return caller
 
 
+def recheck_caller(request: Request) -> Caller | None:
+    """Authenticate ``request`` again, as :func:`get_caller` did (bearer token, else the console
+    session cookie); None if that authority is gone. Open streams call this periodically."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        with request.app.state.store.read() as session:
+            return tokens.authenticate(session, token.strip())
+    return session_caller(request, touch=False)
+
+
 _ALLOWED_QUERY: dict[int, frozenset[str]] = {}
 
 
