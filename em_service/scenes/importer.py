@@ -34,7 +34,7 @@ import msgspec
 
 from em_service.contracts import CRIME_TYPES, Scene
 from em_service.scenes import ids
-from em_service.scenes.config import SceneSettings
+from em_service.scenes.config import SceneSettings, check_crime_reference
 from em_service.text import TextError, clean_text
 from geofences.projection import get_projector
 
@@ -157,8 +157,11 @@ class _Rows:
 
     def _scene(self, fields: dict) -> Scene:
         span = (fields["window_end"] - fields["window_start"]).total_seconds()
-        if span > self.settings.max_window_s:
-            raise BadRow(f"window of {span / 86400:.1f} days is longer than allowed")
+        low = bool(fields.get("low_precision"))
+        if span > (self.settings.low_precision_max_window_s if low else self.settings.max_window_s):
+            raise BadRow(f"window of {span / 3600:.1f} h is longer than allowed")
+        if not low and (why := check_crime_reference(self.settings, fields["crime_reference"])):
+            raise BadRow(why)
         radius = fields.get("radius_m", self.radius_m)
         if not self.settings.min_radius_m <= radius <= self.settings.max_radius_m:
             raise BadRow(
