@@ -91,6 +91,8 @@ def _store(args: argparse.Namespace) -> int:
             return c.run_retention(settings, older_than_days=args.older_than)
         case "audit", "verify":
             return c.audit_verify(settings)
+        case "audit", "checkpoint":
+            return c.audit_checkpoint(settings)
     raise AssertionError(f"unhandled command {args.command} {args.action}")
 
 
@@ -123,9 +125,12 @@ def _add_store_parsers(sub: argparse._SubParsersAction) -> None:
     ret.add_argument("--older-than", type=float, default=None, metavar="DAYS")
     ret.set_defaults(func=_store)
     aud = sub.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True)
-    aud.add_parser("verify", help="verify the hash chain (exit 1 if broken)").set_defaults(
-        func=_store
-    )
+    aud.add_parser(
+        "verify", help="verify the hash chain and its signed checkpoints (exit 1 if broken)"
+    ).set_defaults(func=_store)
+    aud.add_parser(
+        "checkpoint", help="write a signed checkpoint of the audit head outside the database"
+    ).set_defaults(func=_store)
 
 
 def _scenes(args: argparse.Namespace) -> int:

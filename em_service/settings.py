@@ -226,6 +226,23 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Longest wait for Kafka to acknowledge published conditions"
     )
 
+    # --- Audit checkpoints (em_service/store/checkpoints.py) --------------------------------
+    audit_checkpoint_key_file: Path | None = Field(
+        None,
+        description="File holding the HMAC key that signs audit checkpoints (≥ 32 bytes; "
+        "readable by the service, not by the database user; never committed)",
+    )
+    audit_checkpoint_key: SecretStr | None = Field(
+        None, description="The checkpoint key itself (environment only), if no key file"
+    )
+    audit_checkpoint_file: Path | None = Field(
+        None,
+        description="Append-only checkpoint file; default audit-checkpoints.jsonl in state_dir",
+    )
+    audit_checkpoint_interval_s: float = Field(
+        3600.0, gt=0, description="The API writes a checkpoint this often (when a key is set)"
+    )
+
     # --- Officer's console (pages under /console) ----------------------------------------
     console_tile_url: str = Field(
         "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
