@@ -7,6 +7,7 @@ Sub-commands: ``devstack`` (local Kafka), ``worker`` (streaming rules), ``api`` 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -27,6 +28,7 @@ def _worker(args: argparse.Namespace) -> int:
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from em_service.api import access_log
     from em_service.api.main import create_app
     from em_service.settings import get_settings
 
@@ -36,6 +38,7 @@ def _api(args: argparse.Namespace) -> int:
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         log_level="info",
+        log_config=access_log.log_config(),
         timeout_graceful_shutdown=settings.api_shutdown_grace_s,
     )
     return 0
@@ -266,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``em-service`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    os.umask(0o077)  # every file the service creates (state dir, logs, DB, Kafka data) is private
     if argv and argv[0] == "devstack":
         from em_service.devstack import main as devstack_main
 

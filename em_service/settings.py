@@ -6,6 +6,7 @@ Nothing heavy is built at import time: call :func:`get_settings`.
 
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -279,9 +280,13 @@ class Settings(BaseSettings):
         return f"{self.app_id}-device-state-changelog"
 
     def resolved_state_dir(self) -> Path:
-        """Return the state directory, expanded and created."""
+        """Return the state directory, expanded and created private (0700: it holds the
+        database, logs, broker data and audit checkpoints)."""
         path = self.state_dir.expanduser()
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o077:
+            with contextlib.suppress(PermissionError):
+                path.chmod(0o700)
         return path
 
     def resolved_cache_dir(self) -> Path:

@@ -10,6 +10,7 @@ exactly the returned text.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Annotated
 
@@ -68,3 +69,13 @@ Purpose = free_text("purpose", 3, 200)
 Note = free_text("note", 1, 2000, multiline=True)
 #: A crime reference as typed (its plausibility is checked by the scenes settings).
 CrimeReference = free_text("crime_reference", 1, 64)
+
+
+#: A number with a fraction, or with five or more digits (degrees, eastings, northings).
+_COORDINATE_LIKE = re.compile(r"[-+]?(?:\d+\.\d+|\d{5,})(?:[eE][-+]?\d+)?")
+
+
+def without_coordinates(text: str) -> str:
+    """Return ``text`` with every number that could be a coordinate replaced by ``…``: what a
+    log line may say about a geometry (a zone is often a victim's address)."""
+    return _COORDINATE_LIKE.sub("…", text)
