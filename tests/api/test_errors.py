@@ -51,3 +51,12 @@ def test_a_query_parameter_given_twice_is_422_not_the_last_one_silently(api: Api
         "detail": "query.actor: given more than once; query.limit: given more than once"
     }
     assert api.client.get("/api/v1/audit?actor=a", headers=api.headers("admin")).status_code == 200
+
+
+def test_body_that_is_not_utf8_is_422(api: Api) -> None:
+    r = api.client.post(
+        "/api/v1/scenes",
+        headers={**api.headers("investigator"), "Content-Type": "application/json"},
+        content=b"\xff",
+    )
+    assert r.status_code == 422 and "JSON" in r.json()["detail"]
