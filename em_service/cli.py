@@ -7,6 +7,7 @@ Sub-commands: ``devstack`` (local Kafka), ``worker`` (streaming rules), ``api`` 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -27,6 +28,7 @@ def _worker(args: argparse.Namespace) -> int:
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from em_service.api import access_log
     from em_service.api.main import create_app
     from em_service.settings import get_settings
 
@@ -36,6 +38,7 @@ def _api(args: argparse.Namespace) -> int:
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         log_level="info",
+        log_config=access_log.log_config(),
         timeout_graceful_shutdown=settings.api_shutdown_grace_s,
     )
     return 0
@@ -91,6 +94,8 @@ def _store(args: argparse.Namespace) -> int:
             return c.run_retention(settings, older_than_days=args.older_than)
         case "audit", "verify":
             return c.audit_verify(settings)
+        case "audit", "checkpoint":
+            return c.audit_checkpoint(settings)
     raise AssertionError(f"unhandled command {args.command} {args.action}")
 
 
@@ -123,9 +128,12 @@ def _add_store_parsers(sub: argparse._SubParsersAction) -> None:
     ret.add_argument("--older-than", type=float, default=None, metavar="DAYS")
     ret.set_defaults(func=_store)
     aud = sub.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True)
-    aud.add_parser("verify", help="verify the hash chain (exit 1 if broken)").set_defaults(
-        func=_store
-    )
+    aud.add_parser(
+        "verify", help="verify the hash chain and its signed checkpoints (exit 1 if broken)"
+    ).set_defaults(func=_store)
+    aud.add_parser(
+        "checkpoint", help="write a signed checkpoint of the audit head outside the database"
+    ).set_defaults(func=_store)
 
 
 def _scenes(args: argparse.Namespace) -> int:
@@ -312,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``em-service`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    os.umask(0o077)  # every file the service creates (state dir, logs, DB, Kafka data) is private
     if argv and argv[0] == "devstack":
         from em_service.devstack import main as devstack_main
 

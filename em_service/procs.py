@@ -40,7 +40,8 @@ def spawn(name: str, args: list[str], state_dir: Path, env: dict[str, str] | Non
     existing = read_pid(pid_file)
     if existing:
         return existing
-    log = open(state_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+    fd = os.open(state_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log = os.fdopen(fd, "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "em_service.cli", *args],
         stdout=log,
@@ -48,6 +49,7 @@ def spawn(name: str, args: list[str], state_dir: Path, env: dict[str, str] | Non
         stdin=subprocess.DEVNULL,
         start_new_session=True,
         env={**os.environ, **(env or {})},
+        umask=0o077,  # what the service writes (logs, database, checkpoints) is private
     )
     log.close()
     pid_file.write_text(str(proc.pid))

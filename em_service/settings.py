@@ -6,6 +6,7 @@ Nothing heavy is built at import time: call :func:`get_settings`.
 
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -200,14 +201,47 @@ class Settings(BaseSettings):
     sse_poll_interval_s: float = Field(
         0.2, gt=0, description="How often the API looks for new alert events to stream"
     )
+    sse_recheck_interval_s: float = Field(
+        30.0,
+        gt=0,
+        le=30,
+        description="An open alert stream re-checks its token or session and the caseload this "
+        "often and ends when either changed",
+    )
+    sse_max_lifetime_s: float = Field(
+        3600.0, gt=0, description="An alert stream ends after this long (clients reconnect)"
+    )
     api_shutdown_grace_s: float = Field(
         3.0, gt=0, description="On shutdown, close open streams (SSE) after this long"
+    )
+    api_max_body_bytes: int = Field(
+        65_536, ge=1, description="Largest request body of any route but conditions (else 413)"
+    )
+    api_conditions_max_body_bytes: int = Field(
+        1_048_576, ge=1, description="Largest body of PUT /api/v1/offenders/{id}/conditions"
     )
     metrics_public: bool = Field(
         False, description="Serve the API's /metrics without a token (default: ops or admin)"
     )
     conditions_publish_timeout_s: float = Field(
         10.0, gt=0, description="Longest wait for Kafka to acknowledge published conditions"
+    )
+
+    # --- Audit checkpoints (em_service/store/checkpoints.py) --------------------------------
+    audit_checkpoint_key_file: Path | None = Field(
+        None,
+        description="File holding the HMAC key that signs audit checkpoints (≥ 32 bytes; "
+        "readable by the service, not by the database user; never committed)",
+    )
+    audit_checkpoint_key: SecretStr | None = Field(
+        None, description="The checkpoint key itself (environment only), if no key file"
+    )
+    audit_checkpoint_file: Path | None = Field(
+        None,
+        description="Append-only checkpoint file; default audit-checkpoints.jsonl in state_dir",
+    )
+    audit_checkpoint_interval_s: float = Field(
+        3600.0, gt=0, description="The API writes a checkpoint this often (when a key is set)"
     )
 
     # --- Officer's console (pages under /console) ----------------------------------------
@@ -246,9 +280,13 @@ class Settings(BaseSettings):
         return f"{self.app_id}-device-state-changelog"
 
     def resolved_state_dir(self) -> Path:
-        """Return the state directory, expanded and created."""
+        """Return the state directory, expanded and created private (0700: it holds the
+        database, logs, broker data and audit checkpoints)."""
         path = self.state_dir.expanduser()
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.stat().st_mode & 0o077:
+            with contextlib.suppress(PermissionError):
+                path.chmod(0o700)
         return path
 
     def resolved_cache_dir(self) -> Path:

@@ -5,6 +5,11 @@ Event ids are the ids of the ``alert_events`` outbox, so a client that reconnect
 outbox head every ``sse_poll_interval_s`` and wakes the streams; each stream then reads only its
 caller's events (an officer's caseload). Events carry no location.
 
+A stream lives on borrowed authority: every ``sse_recheck_interval_s`` (30 s) it authenticates
+the request again (token or console session) and ends when the caller is gone or their role or
+caseload changed; it ends anyway after ``sse_max_lifetime_s``. Clients reconnect with
+``Last-Event-ID`` (browsers do so by themselves) and lose nothing, or get a 401.
+
 A resume id (``Last-Event-ID`` or ``after``) is a decimal integer of at most 19 digits, 0 to
 2^63 − 1 (SQLite's integer range); anything else is refused with 422 before the stream starts.
 An id beyond the newest event (another database, a client's invention) resumes from the newest:
@@ -26,7 +31,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import Gauge
 from pydantic import BeforeValidator
 
-from em_service.api.deps import Officer, StoreDep, visible
+from em_service.api.deps import Officer, StoreDep, recheck_caller, visible
 from em_service.api.schemas import AlertEventOut
 from em_service.api.views import alert_summary
 from em_service.store import Store, alerts
@@ -162,14 +167,26 @@ async def stream_alerts(
     cursor = last_event_id if last_event_id is not None else after
     head = await anyio.to_thread.run_sync(the_hub._read_latest)
     cursor = head if cursor is None else min(cursor, head)
-    deadline = None if max_s is None else time.monotonic() + max_s
+    settings = request.app.state.settings
+    started = time.monotonic()
+    lifetime = (
+        settings.sse_max_lifetime_s if max_s is None else min(max_s, settings.sse_max_lifetime_s)
+    )
+    deadline = started + lifetime
+    next_check = started + settings.sse_recheck_interval_s
     while True:
+        now = time.monotonic()
+        if now >= next_check:
+            if await anyio.to_thread.run_sync(recheck_caller, request) != caller:
+                return  # token revoked, session ended, role or caseload changed
+            next_check = now + settings.sse_recheck_interval_s
         events, cursor = await anyio.to_thread.run_sync(_fetch, store, cursor, caller)
         for event in events:
             yield event  # type: ignore[misc]
         if len(events) == _BATCH:
             continue
-        remaining = _IDLE_WAKE_S if deadline is None else deadline - time.monotonic()
-        if remaining <= 0:
+        now = time.monotonic()
+        if deadline - now <= 0:
             return
-        await the_hub.wait_beyond(cursor, min(remaining, _IDLE_WAKE_S))
+        wait = min(deadline - now, _IDLE_WAKE_S, max(next_check - now, 0.0))
+        await the_hub.wait_beyond(cursor, wait)

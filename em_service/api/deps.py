@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from em_service.api.body_guard import STATE_KEY
 from em_service.console.sessions import session_caller
 from em_service.settings import Settings
 from em_service.store import Store, tokens
@@ -49,6 +50,10 @@ def get_caller(
     Without a bearer token, a console session cookie is accepted for reads (GET: the console's
     live alert stream); it does not refresh the session's idle timer.
     """
+    checked = request.scope.get("state", {}).get(STATE_KEY)
+    if checked is not None:  # the body guard authenticated it before reading the body
+        request.state.caller = checked
+        return checked
     if (credentials is None or not credentials.credentials) and request.method in SAFE_METHODS:
         caller = session_caller(request, touch=False)
         if caller is not None:
@@ -70,6 +75,16 @@ def get_caller(
         )
     request.state.caller = caller
     return caller
+
+
+def recheck_caller(request: Request) -> Caller | None:
+    """Authenticate ``request`` again, as :func:`get_caller` did (bearer token, else the console
+    session cookie); None if that authority is gone. Open streams call this periodically."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        with request.app.state.store.read() as session:
+            return tokens.authenticate(session, token.strip())
+    return session_caller(request, touch=False)
 
 
 _ALLOWED_QUERY: dict[int, frozenset[str]] = {}

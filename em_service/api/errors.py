@@ -28,7 +28,12 @@ async def _validation(_request: Request, exc: RequestValidationError) -> JSONRes
     return JSONResponse({"detail": "; ".join(messages) or "invalid request"}, status_code=422)
 
 
+_UNPARSABLE = "There was an error parsing the body"
+
+
 async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE:  # e.g. a body that is not UTF-8
+        return JSONResponse({"detail": "body: not valid JSON (UTF-8 text)"}, status_code=422)
     return JSONResponse(
         {"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
     )

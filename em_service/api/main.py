@@ -6,6 +6,9 @@ webhook outlet, and stops them (and the SSE hub) on shutdown.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,13 +32,17 @@ from em_service.api import (
     trails,
 )
 from em_service.api.alert_stream import hub
+from em_service.api.body_guard import BodyGuard
 from em_service.api.conditions_publisher import ConditionsPublisher
 from em_service.api.deps import reject_unknown_query
 from em_service.api.query_guard import RejectRepeatedQuery
 from em_service.api.webhook import WebhookOutlet
+from em_service.clock import wall_now
 from em_service.contracts import Conditions
 from em_service.settings import Settings, get_settings
-from em_service.store import migrate, open_store
+from em_service.store import Store, checkpoints, migrate, open_store
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -48,13 +55,37 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await app.state.publisher.start()
     outlet = WebhookOutlet(settings, store)
     outlet.start()
+    key = checkpoints.load_key(settings)  # a key that is set but unusable stops the start
+    checkpointer = None
+    if key is not None:
+        checkpointer = asyncio.get_running_loop().create_task(_checkpoints(settings, store, key))
     try:
         yield
     finally:
+        if checkpointer is not None:
+            checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checkpointer
         await outlet.stop()
         await hub(app).stop()
         await app.state.publisher.stop()
         store.dispose()
+
+
+async def _checkpoints(settings: Settings, store: Store, key: bytes) -> None:
+    """Write a signed audit checkpoint now and every ``audit_checkpoint_interval_s``."""
+    path = checkpoints.checkpoint_path(settings)
+
+    def once() -> None:
+        with store.read() as session:
+            checkpoints.write(session, path, key, wall_now())
+
+    while True:
+        try:
+            await anyio.to_thread.run_sync(once)
+        except Exception:
+            log.exception("audit checkpoint not written (will retry)")
+        await asyncio.sleep(settings.audit_checkpoint_interval_s)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -91,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.publisher = ConditionsPublisher(settings)
     errors.install(app)
     app.add_middleware(RejectRepeatedQuery)
+    app.add_middleware(BodyGuard)
     app.add_middleware(http_metrics.RequestMetrics)
     app.include_router(health.router, dependencies=[Depends(reject_unknown_query)])
     for module in (

@@ -26,11 +26,12 @@ from em_service.clock import wall_now
 from em_service.contracts import CRIME_TYPES, Scene
 from em_service.scenes import evidence, ids
 from em_service.scenes import store as scene_store
-from em_service.scenes.config import get_scene_settings
+from em_service.scenes.config import check_crime_reference, get_scene_settings
 from em_service.scenes.matching import RULE
 from em_service.scenes.publish import SceneNotPublished, ScenePublisher
 from em_service.store import audit, offenders
 from em_service.store.tokens import Caller
+from em_service.text import CrimeReference, Purpose
 from geofences.projection import get_projector
 
 
@@ -73,7 +74,7 @@ class SceneIn(BaseModel):
         }
     }
 
-    crime_reference: str = Field(min_length=1, max_length=64, pattern=r"\S")
+    crime_reference: CrimeReference
     crime_type: CrimeType
     lat: float = Field(ge=-90, le=90, description="WGS84 latitude, degrees")
     lon: float = Field(ge=-180, le=180, description="WGS84 longitude, degrees")
@@ -213,7 +214,9 @@ def _scene_from(body: SceneIn, now: datetime, crs: str) -> Scene:
     if body.window_end < body.window_start:
         raise _unprocessable("window_end must not be before window_start")
     if (body.window_end - body.window_start).total_seconds() > s.max_window_s:
-        raise _unprocessable(f"the window is longer than {s.max_window_s / 86400:g} days")
+        raise _unprocessable(f"the window is longer than {s.max_window_s / 3600:g} h")
+    if why := check_crime_reference(s, body.crime_reference):
+        raise _unprocessable(why)
     if body.window_start > now + timedelta(days=1):
         raise _unprocessable("window_start is in the future")
     if not bool(get_projector(crs).in_area(body.lon, body.lat)):
@@ -415,6 +418,10 @@ def get_evidence(
     settings: SettingsDep,
     scene_id: SceneId,
     offender_id: OffenderId,
+    purpose: Annotated[
+        Purpose,
+        Query(description="Why you export it, as for a trail (3–200 characters; audited)"),
+    ],
     format: Literal["geojson", "csv"] = "geojson",
 ) -> Response:
     now = wall_now()
@@ -423,6 +430,13 @@ def get_evidence(
         match = scene_store.get_match(session, scene_id, offender_id) if scene else None
         if scene is None or match is None:
             raise not_found("match")
+        pad = get_scene_settings().time_pad_s
+        span = (scene.window_end - scene.window_start).total_seconds() + 2 * pad
+        if span > settings.trail_max_window_s:
+            raise _unprocessable(
+                f"the scene's padded window ({span:.0f} s) is longer than a trail may be "
+                f"({settings.trail_max_window_s:.0f} s); read trails instead"
+            )
         data, head, n = evidence.export(
             scene, match, fmt=format, actor=caller.name, exported_at=now, tz=settings.timezone
         )
@@ -430,11 +444,17 @@ def get_evidence(
             session,
             caller,
             "scene.evidence.export",
-            scene.crime_reference,
+            purpose,
             offender_id=offender_id,
-            time_from=scene.window_start,
-            time_to=scene.window_end,
-            detail={"scene_id": scene_id, "format": format, "records": n, "head": head},
+            time_from=scene.window_start - timedelta(seconds=pad),
+            time_to=scene.window_end + timedelta(seconds=pad),
+            detail={
+                "scene_id": scene_id,
+                "crime_reference": scene.crime_reference,
+                "format": format,
+                "records": n,
+                "head": head,
+            },
             at=now,
         )
     name = f"evidence-{scene_id}-{offender_id}.{format}"

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from em_service.contracts import ALERT_TYPES
+from em_service.text import Note
 
 AlertTypeName = Literal[ALERT_TYPES]  # type: ignore[valid-type]
 AlertStatusName = Literal["open", "acknowledged", "closed"]
@@ -137,7 +138,7 @@ class AcknowledgeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "On it"}]})
 
-    note: str | None = Field(None, max_length=2000)
+    note: Note | None = Field(None, description="Up to 2000 characters (line breaks allowed)")
 
 
 class CloseIn(BaseModel):
@@ -148,7 +149,7 @@ class CloseIn(BaseModel):
         json_schema_extra={"examples": [{"note": "Spoke to subject; left zone at 21:40"}]},
     )
 
-    note: str = Field(min_length=1, max_length=2000, pattern=r"\S")
+    note: Note = Field(description="1–2000 characters after normalisation (line breaks allowed)")
 
 
 class AlertEventOut(BaseModel):

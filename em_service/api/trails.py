@@ -26,6 +26,7 @@ from em_service.api.schemas import (
 )
 from em_service.store import audit, offenders, trail
 from em_service.store.records import StoredFix
+from em_service.text import Purpose
 
 router = APIRouter(prefix="/api/v1/offenders", tags=["trails"])
 
@@ -76,12 +77,10 @@ def get_trail(
     from_: Annotated[UtcTime, Query(alias="from", description="Start, inclusive")],
     to: Annotated[UtcTime, Query(description="End, inclusive")],
     purpose: Annotated[
-        str,
+        Purpose,
         Query(
-            min_length=3,
-            max_length=200,
-            pattern=r"\S",
-            description="Why you read it, e.g. a crime reference (written to the audit log)",
+            description="Why you read it, e.g. a crime reference (3–200 characters after "
+            "normalisation; written to the audit log)",
         ),
     ],
 ) -> TrailOut:
@@ -104,7 +103,7 @@ def get_trail(
             offender_id=offender_id,
             time_from=from_,
             time_to=to,
-            purpose=purpose.strip(),
+            purpose=purpose,
             detail={"fixes": len(fixes)},
         )
     return as_geojson(offender_id, fixes, from_, to)

@@ -63,7 +63,11 @@ def check(raw: bytes | str, *, crs: str, key: str | None = None) -> Checked:
     except ConditionsError as exc:
         raise InvalidConditions(str(exc)) from None
     except Exception as exc:  # no document may stop a consumer: refuse what cannot be compiled
-        log.exception("conditions of %s could not be compiled", conditions.offender_id)
+        log.error(  # no traceback: its messages may hold the zone's coordinates
+            "conditions of %s could not be compiled: %s",
+            conditions.offender_id,
+            type(exc).__name__,
+        )
         raise InvalidConditions(f"cannot be compiled: {type(exc).__name__}: {exc}") from None
     return Checked(conditions, compiled)
 

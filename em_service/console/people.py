@@ -23,6 +23,7 @@ from em_service.contracts import Conditions
 from em_service.store import alerts, audit, offenders, trail
 from em_service.store.models import Offender
 from em_service.store.tokens import Caller
+from em_service.text import TextError, clean_text
 from geofences import ConditionsError, compile_conditions
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -53,7 +54,11 @@ def _parse_local(text: str) -> datetime | None:
 
 def trail_request(start: str, end: str, purpose: str) -> TrailRequest:
     """Validate the trail form: times, at most 48 h, a purpose of 3+ characters."""
-    r = TrailRequest(start, end, purpose.strip())
+    try:
+        cleaned, problem = clean_text(purpose, what="purpose", min_length=3), None
+    except TextError as exc:
+        cleaned, problem = purpose.strip(), str(exc)
+    r = TrailRequest(start, end, cleaned)
     r.t0, r.t1 = _parse_local(start), _parse_local(end)
     if r.t0 is None or r.t1 is None:
         r.error = "Enter the start and end as a date and time"
@@ -61,8 +66,12 @@ def trail_request(start: str, end: str, purpose: str) -> TrailRequest:
         r.error = "The end must be after the start"
     elif r.t1 - r.t0 > P.TRAIL_MAX:
         r.error = "Choose a window of at most 48 hours"
-    elif len(r.purpose) < 3:
-        r.error = "Enter why you are viewing this trail (for example a crime reference)"
+    elif problem is not None:
+        r.error = (
+            "Enter why you are viewing this trail (for example a crime reference)"
+            if len(r.purpose) < 3
+            else f"Check the purpose: {problem}"
+        )
     return r
 
 

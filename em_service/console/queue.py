@@ -25,6 +25,7 @@ from em_service.console.web import (
 from em_service.contracts import ALERT_TYPES
 from em_service.store import alerts, audit
 from em_service.store.tokens import Caller
+from em_service.text import TextError, clean_text
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 AlertId = Annotated[str, Path(min_length=8, max_length=80)]
@@ -161,6 +162,16 @@ async def acknowledge_many(
     return _done(safe_back(back), f"acknowledged-{len(ids)}")
 
 
+def _note(note: str, *, required: bool) -> str:
+    """The note as stored: normalised like every free text (em_service.text), else 400."""
+    try:
+        return clean_text(
+            note, what="note", min_length=int(required), max_length=2000, multiline=True
+        )
+    except TextError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"Check the note: {exc}") from None
+
+
 @router.post("/alerts/{alert_id}/acknowledge")
 async def acknowledge(
     request: Request,
@@ -171,7 +182,8 @@ async def acknowledge(
     back: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     check_csrf(request, csrf_token)
-    await anyio.to_thread.run_sync(_move, request, caller, alert_id, "acknowledged", note.strip())
+    note = _note(note, required=False)
+    await anyio.to_thread.run_sync(_move, request, caller, alert_id, "acknowledged", note)
     alert_stream.hub(request.app).poke()
     return _done(safe_back(back, f"{PREFIX}/alerts/{alert_id}"), "acknowledged-1")
 
@@ -189,6 +201,7 @@ async def close(
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, "Enter a note saying what was done to close this alert."
         )
-    await anyio.to_thread.run_sync(_move, request, caller, alert_id, "closed", note.strip())
+    note = _note(note, required=True)
+    await anyio.to_thread.run_sync(_move, request, caller, alert_id, "closed", note)
     alert_stream.hub(request.app).poke()
     return _done(f"{PREFIX}/alerts/{alert_id}", "closed")

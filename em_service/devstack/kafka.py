@@ -32,6 +32,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from em_service.scenes.config import get_scene_settings
 from em_service.settings import Settings
 
+#: umask of the broker and its tools: files it creates are readable by the owner only.
+PRIVATE = 0o077
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -256,7 +259,7 @@ def _format_storage(settings: Settings, paths: _Paths, libs: Path) -> None:
         "-c",
         str(paths.server_properties),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, umask=PRIVATE)
     if proc.returncode != 0:
         raise DevstackError(f"formatting Kafka storage failed:\n{_tail(proc.stdout + proc.stderr)}")
 
@@ -368,6 +371,7 @@ def _launch(settings: Settings, paths: _Paths, libs: Path) -> int:
         text=True,
         check=True,
         start_new_session=True,
+        umask=PRIVATE,  # segment files, logs and metadata: owner only (they hold locations)
     )
     return int(proc.stdout.strip())
 
@@ -429,7 +433,8 @@ def up(settings: Settings, timeout_s: float = 90.0) -> BrokerInfo:
                 "by something that is not a Kafka broker"
             )
         libs = fetch_jars(settings)
-        paths.data.mkdir(parents=True, exist_ok=True)
+        paths.data.mkdir(mode=0o700, parents=True, exist_ok=True)
+        paths.data.chmod(0o700)
         paths.server_properties.write_text(server_properties(settings, paths.data))
         paths.log4j.write_text(log4j_properties(paths.log))
         _format_storage(settings, paths, libs)

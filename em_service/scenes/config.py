@@ -6,6 +6,7 @@ Kept beside the domain so that the scenes package is self-contained; the service
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from pydantic import Field
@@ -84,7 +85,20 @@ class SceneSettings(BaseSettings):
     min_radius_m: float = Field(10.0, gt=0, description="Smallest search radius accepted, m")
     max_radius_m: float = Field(500.0, gt=0, description="Largest search radius accepted, m")
     max_window_s: float = Field(
-        32 * 86400.0, gt=0, description="Longest scene window accepted (a month fits)"
+        12 * 3600.0,
+        gt=0,
+        description="Longest window of a scene an investigator reports (API, rich import rows): "
+        "12 h, as the UK crime-matching service allows",
+    )
+    low_precision_max_window_s: float = Field(
+        32 * 86400.0,
+        gt=0,
+        description="Longest window of an imported month-only (low-precision) public crime",
+    )
+    crime_reference_pattern: str = Field(
+        r"^(?=.*[0-9])[A-Za-z0-9][A-Za-z0-9 /._:-]{3,63}$",
+        description="A plausible crime reference (regex, full match; set it to the force's "
+        "format): default 4–64 characters, letters, digits and / . _ : - or space, a digit",
     )
 
     # --- Archiver-side consumer ---------------------------------------------------------
@@ -95,6 +109,16 @@ class SceneSettings(BaseSettings):
     publish_timeout_s: float = Field(
         10.0, gt=0, description="Longest wait for Kafka to acknowledge a scene or an alert"
     )
+
+
+def check_crime_reference(settings: SceneSettings, reference: str) -> str | None:
+    """Return why ``reference`` is not a plausible crime reference, or None if it is."""
+    if re.fullmatch(settings.crime_reference_pattern, reference) is None:
+        return (
+            f"crime_reference {reference!r} does not look like a crime reference "
+            "(EM_SCENES_CRIME_REFERENCE_PATTERN)"
+        )
+    return None
 
 
 @lru_cache(maxsize=1)

@@ -34,7 +34,8 @@ import msgspec
 
 from em_service.contracts import CRIME_TYPES, Scene
 from em_service.scenes import ids
-from em_service.scenes.config import SceneSettings
+from em_service.scenes.config import SceneSettings, check_crime_reference
+from em_service.text import TextError, clean_text
 from geofences.projection import get_projector
 
 POLICE_UK_COLUMNS = (
@@ -156,8 +157,11 @@ class _Rows:
 
     def _scene(self, fields: dict) -> Scene:
         span = (fields["window_end"] - fields["window_start"]).total_seconds()
-        if span > self.settings.max_window_s:
-            raise BadRow(f"window of {span / 86400:.1f} days is longer than allowed")
+        low = bool(fields.get("low_precision"))
+        if span > (self.settings.low_precision_max_window_s if low else self.settings.max_window_s):
+            raise BadRow(f"window of {span / 3600:.1f} h is longer than allowed")
+        if not low and (why := check_crime_reference(self.settings, fields["crime_reference"])):
+            raise BadRow(why)
         radius = fields.get("radius_m", self.radius_m)
         if not self.settings.min_radius_m <= radius <= self.settings.max_radius_m:
             raise BadRow(
@@ -199,9 +203,10 @@ class _Rows:
         )
 
     def rich(self, row: dict[str, str]) -> Scene:
-        ref = row["crime_reference"].strip()
-        if not ref:
-            raise BadRow("no crime_reference")
+        try:
+            ref = clean_text(row["crime_reference"], what="crime_reference", max_length=64)
+        except TextError as exc:
+            raise BadRow(str(exc)) from None
         crime_type = row["crime_type"].strip()
         if crime_type not in CRIME_TYPES:
             raise BadRow(f"crime_type {crime_type!r} is not one of {', '.join(CRIME_TYPES)}")

@@ -11,8 +11,9 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
+from em_service.clock import wall_now
 from em_service.settings import Settings
-from em_service.store import audit, migrate, open_store, retention, tokens
+from em_service.store import audit, checkpoints, migrate, open_store, retention, tokens
 
 
 def _actor() -> str:
@@ -109,17 +110,55 @@ def run_retention(settings: Settings, *, older_than_days: float | None) -> int:
 
 
 def audit_verify(settings: Settings) -> int:
-    """Verify the audit hash chain; exit 1 and list problems if it is broken."""
+    """Verify the audit hash chain and the signed checkpoints outside the database; exit 1 and
+    list problems (truncated, rolled back, rebuilt, forged, edited) if anything is wrong."""
+    try:
+        key = checkpoints.load_key(settings)
+    except checkpoints.CheckpointError as exc:
+        print(f"audit verify: {exc}", file=sys.stderr)
+        return 2
+    path = checkpoints.checkpoint_path(settings)
     store = open_store(settings)
     try:
         with store.read() as session:
             result = audit.verify(session)
+            if key is not None:
+                result.problems.extend(checkpoints.verify(session, path, key))
     finally:
         store.dispose()
+    if key is None:
+        print(
+            "audit verify: no checkpoint key (EM_AUDIT_CHECKPOINT_KEY_FILE): only the chain's "
+            "own consistency is checked; truncation, rollback and rebuilding are not provable",
+            file=sys.stderr,
+        )
+    elif not path.exists():
+        print(f"audit verify: no checkpoints yet at {path}", file=sys.stderr)
     if result.ok:
-        print(f"audit log intact: {result.checked} entries verified")
+        checked = "" if key is None else " and against the signed checkpoints"
+        print(f"audit log intact: {result.checked} entries verified{checked}")
         return 0
     print(f"audit log BROKEN ({result.checked} entries checked):", file=sys.stderr)
     for problem in result.problems:
         print(f"  {problem}", file=sys.stderr)
     return 1
+
+
+def audit_checkpoint(settings: Settings) -> int:
+    """Write one signed checkpoint of the audit head (for cron; the API also writes them)."""
+    try:
+        key = checkpoints.load_key(settings)
+    except checkpoints.CheckpointError as exc:
+        print(f"audit checkpoint: {exc}", file=sys.stderr)
+        return 2
+    if key is None:
+        print("audit checkpoint: set EM_AUDIT_CHECKPOINT_KEY_FILE first", file=sys.stderr)
+        return 2
+    store = open_store(settings)
+    try:
+        with store.read() as session:
+            cp = checkpoints.write(session, checkpoints.checkpoint_path(settings), key, wall_now())
+    finally:
+        store.dispose()
+    print(f"audit checkpoint written: entry {cp.seq} {cp.hash[:16]}…")
+    return 0

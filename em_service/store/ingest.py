@@ -24,6 +24,7 @@ from em_service.contracts.codec import Rejected, decode_reading
 from em_service.contracts.types import AwareDatetime, Ident
 from em_service.settings import Settings
 from em_service.store import alerts, offenders, trail
+from em_service.text import without_coordinates
 
 log = logging.getLogger(__name__)
 _alert_decoder = msgspec.json.Decoder(Alert)
@@ -140,7 +141,11 @@ class Batch:
         try:
             checked = check(raw, crs=crs, key=offender_id)
         except InvalidConditions as exc:
-            log.error("conditions for %s rejected (as by the worker): %s", offender_id, exc)
+            log.error(
+                "conditions for %s rejected (as by the worker): %s",
+                offender_id,
+                without_coordinates(str(exc)),
+            )
             rejected = offenders.RejectedConditions(
                 version_id(raw), _updated_at(raw), published, str(exc)
             )

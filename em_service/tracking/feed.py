@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from em_service import kafka_io, metrics
 from em_service.conditions.registry import ConditionsRegistry
 from em_service.conditions.validate import InvalidConditions
+from em_service.text import without_coordinates
 
 log = logging.getLogger(__name__)
 
@@ -61,5 +62,7 @@ def _apply(registry: ConditionsRegistry, key: bytes | None, value: bytes | None)
     except InvalidConditions as exc:  # the archiver records it for the API (same check)
         metrics.CONDITIONS_REJECTED.inc()
         log.error(
-            "conditions for %s rejected, previous version stays in force: %s", offender_id, exc
+            "conditions for %s rejected, previous version stays in force: %s",
+            offender_id,
+            without_coordinates(str(exc)),
         )

@@ -120,10 +120,13 @@ TABLE: dict[str, Row] = {
         "GET",
         "/api/v1/scenes/sc-1/matches/off-1/evidence",
         expect({"investigator": 200}),
-        {"params": {"format": "csv"}},
+        {"params": {"format": "csv", "purpose": "CR-77 evidence"}},
     ),
     "scenes.evidence.unknown": Row(
-        "GET", "/api/v1/scenes/sc-1/matches/off-9/evidence", expect({"investigator": 404})
+        "GET",
+        "/api/v1/scenes/sc-1/matches/off-9/evidence",
+        expect({"investigator": 404}),
+        {"params": {"purpose": "CR-77 evidence"}},
     ),
     "offenders.scene_matches": Row(
         "GET", "/api/v1/offenders/off-1/scene-matches", expect({"investigator": 200})

@@ -11,6 +11,8 @@ def test_unknown_route_and_method(api: Api) -> None:
     r = api.client.get("/api/v1/nowhere")
     assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
     r = api.client.delete("/api/v1/alerts")
+    assert r.status_code == 401  # a body method is authenticated before anything (issue 13)
+    r = api.client.delete("/api/v1/alerts", headers=api.headers("officer"))
     assert r.status_code == 405 and "GET" in r.headers["allow"] and "detail" in r.json()
 
 
@@ -49,3 +51,12 @@ def test_a_query_parameter_given_twice_is_422_not_the_last_one_silently(api: Api
         "detail": "query.actor: given more than once; query.limit: given more than once"
     }
     assert api.client.get("/api/v1/audit?actor=a", headers=api.headers("admin")).status_code == 200
+
+
+def test_body_that_is_not_utf8_is_422(api: Api) -> None:
+    r = api.client.post(
+        "/api/v1/scenes",
+        headers={**api.headers("investigator"), "Content-Type": "application/json"},
+        content=b"\xff",
+    )
+    assert r.status_code == 422 and "JSON" in r.json()["detail"]

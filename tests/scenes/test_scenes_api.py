@@ -129,7 +129,7 @@ def test_evidence_export_verifies_and_its_head_is_in_the_audit_log(
     r = api.client.get(
         "/api/v1/scenes/sc-1/matches/off-1/evidence",
         headers=api.headers("investigator"),
-        params={"format": fmt},
+        params={"format": fmt, "purpose": "CR-77 suspect interview"},
     )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith(media)
@@ -139,7 +139,8 @@ def test_evidence_export_verifies_and_its_head_is_in_the_audit_log(
     (entry,) = _audit(api, "scene.evidence.export")
     detail = json.loads(entry.detail_json)
     assert detail["head"] == result.head == r.headers["x-evidence-head"]
-    assert entry.purpose == "CR-77" and entry.offender_id == "off-1"
+    assert entry.purpose == "CR-77 suspect interview" and entry.offender_id == "off-1"
+    assert detail["crime_reference"] == "CR-77"
     assert entry.time_from < T0 < entry.time_to
     edited = bytearray(r.content)
     edited[len(edited) // 2] ^= 0x01
