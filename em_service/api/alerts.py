@@ -11,13 +11,14 @@ from em_service.api.deps import Officer, StoreDep, not_found, visible
 from em_service.api.errors import responses
 from em_service.api.schemas import (
     IDENT_PATTERN,
-    PAGE_MAX,
     AcknowledgeIn,
     AlertDetail,
     AlertPage,
     AlertStatusName,
     AlertTypeName,
     CloseIn,
+    PageLimit,
+    PageOffset,
     SeverityName,
     UtcTime,
 )
@@ -45,8 +46,8 @@ def list_alerts(
     offender_id: Annotated[str | None, Query(max_length=64, pattern=IDENT_PATTERN)] = None,
     since: Annotated[UtcTime | None, Query(description="occurred_at ≥ since")] = None,
     until: Annotated[UtcTime | None, Query(description="occurred_at < until")] = None,
-    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> AlertPage:
     with store.read() as session:
         rows, total = alerts.list_alerts(

@@ -11,10 +11,11 @@ from em_service.api.deps import Admin, StoreDep
 from em_service.api.errors import responses
 from em_service.api.schemas import (
     IDENT_PATTERN,
-    PAGE_MAX,
     AuditOut,
     AuditPage,
     AuditVerifyOut,
+    PageLimit,
+    PageOffset,
     UtcTime,
 )
 from em_service.store import audit
@@ -36,8 +37,8 @@ def list_audit(
     offender_id: Annotated[str | None, Query(max_length=64, pattern=IDENT_PATTERN)] = None,
     since: UtcTime | None = None,
     until: UtcTime | None = None,
-    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> AuditPage:
     with store.write() as session:
         entries, total = audit.list_entries(

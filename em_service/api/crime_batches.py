@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from em_service.api.deps import Investigator, SettingsDep, StoreDep, not_found, require
 from em_service.api.errors import responses
-from em_service.api.schemas import PAGE_MAX
+from em_service.api.schemas import PageLimit, PageOffset
 from em_service.clock import wall_now
 from em_service.contracts import Scene
 from em_service.scenes.batches import report as batch_report
@@ -205,8 +205,8 @@ def list_batches(
     caller: Investigator,
     store: StoreDep,
     force: Annotated[str | None, Query(max_length=16)] = None,
-    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> BatchPage:
     with store.write() as session:
         rows, total = batch_store.list_batches(session, force=force, limit=limit, offset=offset)

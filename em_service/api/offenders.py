@@ -9,18 +9,19 @@ from typing import Annotated, Any
 import anyio
 import msgspec
 from aiokafka.structs import RecordMetadata
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Request, status
 
 from em_service.api.conditions_publisher import PublishFailed
 from em_service.api.deps import Admin, OfficerOrAdmin, SettingsDep, StoreDep, not_found, visible
 from em_service.api.errors import responses
 from em_service.api.schemas import (
     IDENT_PATTERN,
-    PAGE_MAX,
     ConditionsAccepted,
     EpisodeOut,
     OffenderOut,
     OffenderPage,
+    PageLimit,
+    PageOffset,
     RejectedConditionsOut,
 )
 from em_service.clock import wall_now
@@ -86,8 +87,8 @@ def offender_out(state: OffenderState) -> OffenderOut:
 def list_offenders(
     caller: OfficerOrAdmin,
     store: StoreDep,
-    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> OffenderPage:
     with store.read() as session:
         states, total = offenders.list_offenders(

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from em_service.api.deps import Investigator, SettingsDep, StoreDep, not_found, require
 from em_service.api.errors import responses
 from em_service.api.offenders import OffenderId
-from em_service.api.schemas import IDENT_PATTERN, PAGE_MAX, Ident, UtcTime
+from em_service.api.schemas import IDENT_PATTERN, Ident, PageLimit, PageOffset, UtcTime
 from em_service.clock import wall_now
 from em_service.contracts import CRIME_TYPES, Scene
 from em_service.scenes import evidence, ids
@@ -296,8 +296,8 @@ def list_scenes(
     crime_type: CrimeType | None = None,
     since: Annotated[UtcTime | None, Query(description="Window ends at or after")] = None,
     until: Annotated[UtcTime | None, Query(description="Window starts at or before")] = None,
-    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> ScenePage:
     with store.read() as session:
         rows, total = scene_store.list_scenes(

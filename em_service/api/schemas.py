@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from em_service.contracts import ALERT_TYPES
@@ -21,6 +22,10 @@ AlertStatusName = Literal["open", "acknowledged", "closed"]
 SeverityName = Literal["info", "low", "medium", "high"]
 IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"
 PAGE_MAX = 500
+OFFSET_MAX = 1_000_000
+#: Page size and start of every list route (bounded: SQLite integers end at 2^63 - 1).
+PageLimit = Annotated[int, Query(ge=1, le=PAGE_MAX, description="page size")]
+PageOffset = Annotated[int, Query(ge=0, le=OFFSET_MAX, description="rows to skip")]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENT_PATTERN)]
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9000, 1, 1, tzinfo=UTC)
