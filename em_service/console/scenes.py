@@ -24,6 +24,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from em_service.api import scenes as scenes_api
+from em_service.api.offenders import OffenderId
 from em_service.api.schemas import IDENT_PATTERN
 from em_service.clock import wall_now
 from em_service.console import scene_view as V
@@ -35,7 +36,7 @@ from em_service.console.web import (
     render,
 )
 from em_service.contracts import CRIME_TYPES, Scene
-from em_service.scenes import importer
+from em_service.scenes import importer, pack
 from em_service.scenes import store as scene_store
 from em_service.scenes.config import get_scene_settings
 from em_service.scenes.matching import RULE
@@ -378,4 +379,53 @@ def scene_page(request: Request, caller: ConsoleInvestigator, scene_id: SceneId)
             "offset": V.offset_text,
             "london": V.LONDON,
         },
+    )
+
+
+@router.get("/scenes/{scene_id}/matches/{offender_id}/evidence.zip")
+def evidence_pack(
+    request: Request, caller: ConsoleInvestigator, scene_id: SceneId, offender_id: OffenderId
+) -> Response:
+    """The evidence pack of one match (exports, map image, manifest), audited as the API's
+    evidence export with the pack's head; only after the purpose was recorded."""
+    if scene_id not in request.state.console_session.purposes:
+        return RedirectResponse(f"{PREFIX}/scenes/{scene_id}", status_code=http.HTTP_303_SEE_OTHER)
+    settings = request.app.state.settings
+    now = wall_now(settings)
+    with request.app.state.store.write() as session:
+        scene = scene_store.get_scene(session, scene_id)
+        match = scene_store.get_match(session, scene_id, offender_id) if scene else None
+        if scene is None or match is None:
+            raise HTTPException(http.HTTP_404_NOT_FOUND, "No such match")
+        data, head, records_head = pack.build(
+            scene,
+            match,
+            actor=caller.name,
+            exported_at=now,
+            crs=settings.projected_crs,
+            tz=settings.timezone,
+        )
+        audit.append(
+            session,
+            actor=caller.name,
+            role=caller.role,
+            action="scene.evidence.export",
+            purpose=scene.crime_reference,
+            offender_id=offender_id,
+            time_from=scene.window_start,
+            time_to=scene.window_end,
+            detail={
+                "scene_id": scene_id,
+                "format": "pack",
+                "head": head,
+                "records_head": records_head,
+                "via": "console",
+            },
+            at=now,
+        )
+    name = f"evidence-pack-{scene_id}-{offender_id}.zip"
+    return Response(
+        content=data,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Evidence-Head": head},
     )

@@ -5,11 +5,21 @@ role that may not read scenes. No CSP violation, no serious or critical axe-core
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from em_service.api.main import create_app
+from em_service.scenes import evidence
 from tests.api.conftest import Api
-from tests.console.browser import LiveServer, axe_violations, browser, shoot, sign_in, watch_csp
+from tests.console.browser import (
+    LiveServer,
+    axe_violations,
+    browser,
+    screenshot_dir,
+    shoot,
+    sign_in,
+    watch_csp,
+)
 from tests.console.test_scenes import BAD_CSV
 
 
@@ -35,6 +45,17 @@ def test_investigator_pages(api: Api, tmp_path: Path) -> None:
         assert "0 m at Sat 24 Oct 2026 22:00 (UTC+01:00)" in page.inner_text("#matches")
         assert axe_violations(page) == []
         shoot(page, tmp_path, "scene")
+
+        with page.expect_download() as download:
+            page.click('tr[data-person="off-1"] a.em-pack')
+        saved = tmp_path / "pack.zip"
+        download.value.save_as(saved)
+        result = evidence.verify(saved.read_bytes())
+        assert result.ok, result.problems
+        with zipfile.ZipFile(saved) as z:  # the map image, as pasted into a statement
+            (screenshot_dir(tmp_path) / "scene-map-image.png").write_bytes(
+                z.read("map-sc-1-off-1.png")
+            )
 
         page.goto(f"{live}/console/scenes/new")
         page.wait_for_selector("#place-map.leaflet-container")
