@@ -102,6 +102,7 @@ ConsoleOfficer = Annotated[Caller, Depends(console_officer)]
 ConsoleInvestigator = Annotated[
     Caller, Depends(console_roles("investigator", what="investigators"))
 ]
+ConsoleAdmin = Annotated[Caller, Depends(console_roles("admin", what="admins"))]
 ConsoleInvestigatorOrAdmin = Annotated[
     Caller, Depends(console_roles("investigator", "admin", what="investigators and admins"))
 ]
