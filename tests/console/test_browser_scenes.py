@@ -10,7 +10,7 @@ from pathlib import Path
 
 from em_service.api.main import create_app
 from em_service.scenes import evidence
-from tests.api.conftest import Api
+from tests.api.conftest import Api, seed_scenes
 from tests.console.browser import (
     LiveServer,
     axe_violations,
@@ -20,10 +20,13 @@ from tests.console.browser import (
     sign_in,
     watch_csp,
 )
+from tests.console.conftest import enrich
 from tests.console.test_scenes import BAD_CSV
 
 
 def test_investigator_pages(api: Api, tmp_path: Path) -> None:
+    enrich(api)  # off-1 moves on after the seeded fixes: the scene is searched again
+    seed_scenes(api.store)
     with LiveServer(create_app(api.settings)) as server, browser() as b:
         live = server.url
         page = b.new_page(viewport={"width": 1280, "height": 900})
@@ -38,6 +41,7 @@ def test_investigator_pages(api: Api, tmp_path: Path) -> None:
         assert page.locator("#scene-map").count() == 0
         assert "CR-77" in page.inner_text("#purpose-needed")
         assert axe_violations(page) == []
+        shoot(page, tmp_path, "scene-purpose")
         page.click("#record-purpose")
         page.wait_for_selector("path.em-scene", state="attached")
         assert page.locator("path.em-closest").count() == 2
