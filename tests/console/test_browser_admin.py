@@ -57,6 +57,18 @@ def test_admin_draws_checks_and_sees_errors_inline(api: Api, tmp_path: Path) -> 
         assert "<b>Park</b>" in page.input_value("#conditions")  # kept as typed, shown as text
         assert axe_violations(page) == []
         shoot(page, tmp_path, "admin-conditions-error")
+
+        page.goto(f"{live}/console/admin/tokens")
+        page.fill("#token-name", "officer-<9>")
+        page.click("#create-token")
+        assert "Enter a name" in page.inner_text("#error-summary")  # shown as text
+        page.fill("#token-name", "officer-9")
+        page.select_option("#token-role", "officer")
+        page.click("#create-token")
+        assert page.inner_text("#new-token").startswith("em_")
+        assert axe_violations(page) == []
+        page.evaluate("document.querySelector('#new-token').textContent = 'em_' + 'x'.repeat(43)")
+        shoot(page, tmp_path, "admin-tokens")  # (the token masked in the picture)
         assert csp == []
 
         other = b.new_page()
