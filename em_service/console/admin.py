@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import anyio
 import msgspec
@@ -20,7 +22,8 @@ from em_service.api import offenders as offenders_api
 from em_service.api.offenders import OffenderId
 from em_service.api.schemas import IDENT_PATTERN
 from em_service.conditions.validate import MAX_CONDITIONS_BYTES, InvalidConditions, check
-from em_service.console.web import PREFIX, ConsoleAdmin, check_csrf, render
+from em_service.console import person as P
+from em_service.console.web import LONDON, PREFIX, ConsoleAdmin, check_csrf, now, render
 from em_service.store import offenders
 from em_service.store.models import Offender
 
@@ -69,6 +72,25 @@ def enrol(request: Request, caller: ConsoleAdmin, offender_id: str = "") -> Resp
     )
 
 
+def _grids(request: Request, draft: str, current: dict | None) -> dict[str, Any]:
+    """The curfew week grids (local time) of the current version and of a valid draft, for the
+    week of today (the console's clock)."""
+    crs = request.app.state.settings.projected_crs
+    today = now(request).astimezone(LONDON).date()
+    monday = today - timedelta(days=today.weekday())
+    out: dict[str, Any] = {"monday": monday}
+    for name, raw in (("draft", draft), ("current", json.dumps(current) if current else None)):
+        if raw is None:
+            continue
+        try:
+            checked = check(raw.encode(), crs=crs)
+        except InvalidConditions:
+            continue
+        zone = ZoneInfo(checked.conditions.timezone)
+        out[name] = P.week_grid(checked.compiled, checked.conditions, monday, zone)
+    return out
+
+
 def _editor(
     request: Request,
     offender_id: str,
@@ -106,6 +128,7 @@ def _editor(
             "enrolled": enrolled,
             "maps_json": json.dumps(maps),
             "max_bytes": MAX_CONDITIONS_BYTES,
+            "grids": _grids(request, draft, current) if valid else None,
         },
         status_code=code,
     )

@@ -19,7 +19,7 @@ from em_service.store import audit
 from em_service.store.models import Offender
 from tests.api.conftest import Api, make_api
 from tests.console.conftest import csrf_of, sign_in
-from tests.store.factories import READING
+from tests.store.factories import READING, T0
 
 LON, LAT = READING
 D = 0.002
@@ -114,8 +114,21 @@ def test_other_errors_are_the_checks_own(admin: TestClient, body: str, why: str)
 
 def test_check_only_checks(api: Api, admin: TestClient) -> None:
     before = _version(api)
-    r = _save(admin, doc(SQUARE), action="check")
+    body = doc(SQUARE) | {
+        "curfews": [
+            {
+                "curfew_id": "c-home",
+                "geometry": {"type": "Point", "coordinates": [LON + 0.02, LAT]},
+                "radius_m": 60.0,
+                "windows": [{"days": ["sat"], "start": "19:00", "end": "07:00"}],
+            }
+        ]
+    }
+    api.app.state.console_clock = lambda: T0  # Sat 24 Oct 2026: the clocks go back that night
+    r = _save(admin, body, action="check")
     assert r.status_code == 200 and "passes every check" in r.text
+    grid = r.text.split('id="draft-grid"', 1)[1].split("</table>", 1)[0]
+    assert "19:00–07:00 next day (13 h; UTC 18:00–07:00)" in grid
     assert _version(api) == before
 
 

@@ -22,7 +22,9 @@ def test_admin_draws_checks_and_sees_errors_inline(api: Api, tmp_path: Path) -> 
     enrich(api)  # off-1 has a zone and a curfew: both maps open on them
     with api.store.read() as s:
         before = s.get(Offender, "off-1").conditions_version
-    with LiveServer(create_app(api.settings)) as server, browser() as b:
+    app = create_app(api.settings)
+    app.state.console_clock = api.app.state.console_clock  # the week of the clocks going back
+    with LiveServer(app) as server, browser() as b:
         live = server.url
         page = b.new_page(viewport={"width": 1280, "height": 900})
         csp = watch_csp(page)
@@ -43,6 +45,7 @@ def test_admin_draws_checks_and_sees_errors_inline(api: Api, tmp_path: Path) -> 
         page.click("#check")
         page.wait_for_selector("#valid")
         assert page.locator("#draft-map path.em-draft").count() == 3  # zone, curfew, drawn zone
+        assert "13 h" in page.inner_text('#draft-grid tr[data-day="2026-10-24"]')
         assert axe_violations(page) == []
         shoot(page, tmp_path, "admin-conditions-draft")
 
