@@ -245,8 +245,16 @@ async def _import(
             )
         )
     publisher = request.app.state.scene_publisher
-    for scene in scenes:
-        await publisher.publish(scene)
+    published: list[Scene] = []
+    failure: SceneNotPublished | None = None
+    for scene in scenes:  # what Kafka took is stored even if a later scene fails
+        try:
+            await publisher.publish(scene)
+        except SceneNotPublished as exc:
+            failure = exc
+            break
+        published.append(scene)
+    unsent, scenes = len(scenes) - len(published), published
     now = wall_now(settings)
 
     def _store() -> None:
@@ -266,12 +274,17 @@ async def _import(
                     "imported": len(scenes),
                     "bad": len(report.bad),
                     "skipped": report.skipped,
+                    "not_published": unsent,
                     "scenes": [s.scene_id for s in scenes][:1000],
                 },
             )
 
     await anyio.to_thread.run_sync(_store)
     report.imported = len(scenes)
+    if failure is not None:
+        raise SceneNotPublished(
+            f"{len(scenes)} scenes were published and saved, {unsent} were not: {failure}"
+        )
     return report
 
 
@@ -302,7 +315,7 @@ async def scene_import(
     except importer.BadFile as exc:
         return _form_page(request, blank, [("file", str(exc))], code=400)
     except SceneNotPublished as exc:
-        message = f"Kafka did not take the scenes, nothing was saved: {exc}"
+        message = f"Kafka did not take every scene: {exc}. Upload the file again (saved scenes are not duplicated)."
         return _form_page(request, blank, [("file", message)], code=503)
     errors = [("file", f"Line {line}: {why}") for line, why in report.bad]
     return _form_page(request, blank, errors, import_report=report, code=200)

@@ -274,3 +274,13 @@ def test_evidence_pack_needs_the_purpose_verifies_and_is_audited(
     refused = subprocess.run([*cli, str(bad)], capture_output=True, text=True, check=False)
     assert refused.returncode == 1
     assert "map-sc-1-off-1.png: contents do not match its sha256" in refused.stderr
+
+
+def test_csv_without_kafka_says_what_was_saved(api: Api, investigator: TestClient) -> None:
+    good = "CR-9,robbery,51.46,-0.98,2026-10-20T22:00:00+01:00,2026-10-21T06:00:00+01:00\n"
+    r = _upload(investigator, BAD_CSV + good)
+    assert r.status_code == 503
+    assert "0 scenes were published and saved, 1 were not" in r.text
+    (entry,) = _entries(api, "scenes.import")
+    assert json.loads(entry.detail_json)["not_published"] == 1
+    assert investigator.get("/console/scenes").text.count("em-scene-row") == 1  # the seeded one
