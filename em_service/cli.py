@@ -220,7 +220,9 @@ def _add_scene_parsers(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("evidence", help="exported evidence").add_subparsers(
         dest="action", required=True
     )
-    ver = ev.add_parser("verify", help="re-verify an evidence export (exit 1 if altered)")
+    ver = ev.add_parser(
+        "verify", help="re-verify an evidence export or pack (.zip) (exit 1 if altered)"
+    )
     ver.add_argument("path", metavar="FILE")
     ver.add_argument("--expect-head", default=None, help="head hash from the audit log")
     ver.set_defaults(func=_scenes)

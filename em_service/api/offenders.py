@@ -146,6 +146,14 @@ async def put_conditions(
     offender_id: OffenderId,
 ) -> ConditionsAccepted:
     raw = await request.body()
+    return await publish_conditions(request.app, caller, store, settings, offender_id, raw)
+
+
+async def publish_conditions(
+    app: Any, caller: Any, store: Any, settings: Any, offender_id: str, raw: bytes
+) -> ConditionsAccepted:
+    """Check, publish, store and audit a conditions document (``PUT …/conditions`` and the
+    console's conditions editor); raise HTTPException as the API answers."""
     conditions = await anyio.to_thread.run_sync(_check, raw, offender_id, settings.projected_crs)
     now = wall_now()
     if conditions.updated_at is None:
@@ -165,7 +173,7 @@ async def put_conditions(
     value = encode(conditions)
     version = version_id(value)
     try:
-        meta = await request.app.state.publisher.publish(offender_id, value)
+        meta = await app.state.publisher.publish(offender_id, value)
     except PublishFailed as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, f"conditions not published: {exc}"

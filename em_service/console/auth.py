@@ -59,7 +59,8 @@ async def sign_in(
         return _sign_in_page(request, "That token has just been revoked", 401)
     sid, _ = S.sessions(request.app).open(identity)
     await anyio.to_thread.run_sync(_audit, request, caller.name, caller.role, "console.sign_in")
-    target = PREFIX + "/" if caller.role == "officer" else PREFIX + "/me"
+    home = {"officer": "/", "investigator": "/scenes", "admin": "/admin/people"}
+    target = PREFIX + home.get(caller.role, "/me")
     response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     settings = request.app.state.settings
     S.set_cookie(request, response, S.COOKIE, sid, int(settings.console_session_max_s))

@@ -48,6 +48,8 @@ class ConsoleSession:
     created_s: float
     last_seen_s: float
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    #: Scenes whose purpose (crime reference) the investigator recorded in this session.
+    purposes: set[str] = field(default_factory=set)
 
 
 def identity_from_token(store: Store, token: str) -> Identity | None:

@@ -83,8 +83,29 @@ def console_officer(caller: Annotated[Caller, Depends(console_caller)]) -> Calle
     return caller
 
 
+def console_roles(*roles: str, what: str) -> Any:
+    """A dependency admitting only ``roles`` (the same roles as the API route behind the page)."""
+
+    def _check(caller: Annotated[Caller, Depends(console_caller)]) -> Caller:
+        if caller.role not in roles:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"These pages are for {what}; you are signed in as {caller.role}.",
+            )
+        return caller
+
+    return _check
+
+
 ConsoleCaller = Annotated[Caller, Depends(console_caller)]
 ConsoleOfficer = Annotated[Caller, Depends(console_officer)]
+ConsoleInvestigator = Annotated[
+    Caller, Depends(console_roles("investigator", what="investigators"))
+]
+ConsoleAdmin = Annotated[Caller, Depends(console_roles("admin", what="admins"))]
+ConsoleInvestigatorOrAdmin = Annotated[
+    Caller, Depends(console_roles("investigator", "admin", what="investigators and admins"))
+]
 
 
 def check_csrf(request: Request, token: str | None) -> None:

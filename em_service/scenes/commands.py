@@ -136,6 +136,7 @@ def evidence_verify(path: Path, *, expect_head: str | None = None) -> int:
             print(f"{path}: {problem}", file=sys.stderr)
         print(f"FAILED: {path} does not verify ({result.format})")
         return 1
-    print(f"OK: {path}: {result.records} records ({result.format}), head {result.head}")
+    what = "records in its exports, files and map image" if result.format == "pack" else "records"
+    print(f"OK: {path}: {result.records} {what} ({result.format}), head {result.head}")
     print("Compare the head with the audit log entry of the export (scene.evidence.export).")
     return 0

@@ -383,7 +383,12 @@ def _verify_csv(data: bytes, result: Verification) -> None:
 
 
 def verify(data: bytes) -> Verification:
-    """Recompute every hash of an exported evidence file; ``ok`` only if nothing changed."""
+    """Recompute every hash of an exported evidence file or pack; ``ok`` only if nothing
+    changed."""
+    if data[:4] == b"PK\x03\x04":  # an evidence pack (ZIP): exports, map image, manifest
+        from em_service.scenes import pack
+
+        return pack.verify(data)
     result = Verification()
     (_verify_geojson if data[:1] == b"{" else _verify_csv)(data, result)
     return result

@@ -104,6 +104,24 @@ def revoke_tokens(session: Session, *, name: str, actor: str = "cli") -> int:
     return len(tokens)
 
 
+def revoke_token(session: Session, *, token_id: int, actor: str = "cli") -> str:
+    """Revoke one token (by its row id); return its principal's name. Already revoked: no-op."""
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise TokenError(f"no token {token_id}")
+    principal = session.get(Principal, token.principal_id)
+    if token.revoked_at is None:
+        token.revoked_at = wall_now()
+        audit.append(
+            session,
+            actor=actor,
+            role="admin",
+            action="token.revoke",
+            detail={"principal": principal.name, "token_id": token_id, "revoked": 1},
+        )
+    return principal.name
+
+
 def _principal(session: Session, name: str) -> Principal:
     principal = session.scalar(select(Principal).where(Principal.name == name))
     if principal is None:

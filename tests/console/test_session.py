@@ -143,6 +143,6 @@ def test_errors_are_gov_uk_pages_for_the_console_and_json_for_the_api(officer: T
 
 def test_admins_are_not_officers(api: Api) -> None:
     response = sign_in(api.client, api.tokens["admin"])
-    assert response.headers["location"] == "/console/me"
+    assert response.headers["location"] == "/console/admin/people"
     page = api.client.get("/console/")
     assert page.status_code == 403 and "for officers" in page.text

@@ -115,8 +115,88 @@
     show();
   }
 
+  var CONF_COLOUR = { at_scene: "#d4351c", passed_by: "#f47738", near_scene: "#1d70b8" };
+
+  function sceneMap(el) {
+    var data = JSON.parse(el.getAttribute("data-map"));
+    var map = baseMap(el);
+    var sc = data.scene;
+    var layers = [L.circle([sc.lat, sc.lon], { radius: sc.radius_m, color: "#4c2c92", weight: 3, fillOpacity: 0.1, className: "em-scene" })
+      .bindTooltip(text("Scene, " + Math.round(sc.radius_m) + " m"))];
+    data.matches.forEach(function (m) {
+      var colour = CONF_COLOUR[m.confidence] || "#0b0c0c";
+      var inside = m.fixes.filter(function (f) { return f.in; });
+      for (var i = 0; i + 1 < inside.length; i++) {
+        layers.push(L.polyline([[inside[i].lat, inside[i].lon], [inside[i + 1].lat, inside[i + 1].lon]], { color: colour, weight: 3, className: "em-trail" }));
+      }
+      m.fixes.forEach(function (f) {
+        layers.push(L.circleMarker([f.lat, f.lon], { radius: 3, color: f.in ? colour : "#505a5f", weight: 1, fillOpacity: f.in ? 0.8 : 0, className: "em-fix" })
+          .bindTooltip(text(m.offender_id + " " + fmt.format(new Date(f.t)) + " ±" + Math.round(f.acc) + " m")));
+      });
+      m.segments.forEach(function (s) {
+        layers.push(L.polyline(s.points, { color: colour, weight: 3, className: "em-passby" })
+          .bindTooltip(text(m.offender_id + " interpolated pass-by, " + s.closest_m + " m")));
+      });
+      if (m.closest) {
+        layers.push(L.circleMarker([m.closest.lat, m.closest.lon], { radius: 7, color: "#d4351c", weight: 3, fillOpacity: 0.9, className: "em-closest" })
+          .bindTooltip(text(m.offender_id + " closest " + m.closest.m + " m at " + fmt.format(new Date(m.closest.t))), { permanent: true, direction: "right" }));
+      }
+    });
+    layers.forEach(function (l) { l.addTo(map); });
+    fit(map, layers);
+  }
+
+  // The new-scene form: a click on the map fills lat/lon (and clears easting/northing).
+  function pickerMap(el) {
+    var map = baseMap(el);
+    var lat = document.getElementById("lat"), lon = document.getElementById("lon");
+    var radius = document.getElementById("radius_m");
+    var circle = null;
+    function show() {
+      var la = parseFloat(lat.value), lo = parseFloat(lon.value);
+      if (isNaN(la) || isNaN(lo)) { return; }
+      var r = parseFloat(radius.value) || JSON.parse(el.getAttribute("data-map")).default_radius_m;
+      if (circle) { circle.remove(); }
+      circle = L.circle([la, lo], { radius: r, color: "#4c2c92", className: "em-scene" }).addTo(map);
+    }
+    map.on("click", function (e) {
+      lat.value = e.latlng.lat.toFixed(6);
+      lon.value = e.latlng.lng.toFixed(6);
+      document.getElementById("easting").value = "";
+      document.getElementById("northing").value = "";
+      show();
+    });
+    [lat, lon, radius].forEach(function (i) { i.addEventListener("change", show); });
+    show();
+    if (circle) { map.setView(circle.getLatLng(), 15); }
+  }
+
+  // Beside each local date and time: its UTC offset in UK time (GMT or BST), as the server reads it.
+  function offsetHints() {
+    var off = new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/London", timeZoneName: "longOffset" });
+    ["start", "end"].forEach(function (k) {
+      var d = document.getElementById(k + "_date"), t = document.getElementById(k + "_time");
+      var out = document.getElementById(k + "_offset_hint");
+      function show() {
+        var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(d.value), h = /^(\d{2}):(\d{2})$/.exec(t.value);
+        if (!m || !h) { out.textContent = ""; return; }
+        // The wall time read as UTC: right except within an hour of a change (the page of the
+        // saved scene shows the offset the server used).
+        var utc = Date.UTC(+m[1], +m[2] - 1, +m[3], +h[1], +h[2]);
+        var name = off.formatToParts(new Date(utc)).filter(function (p) { return p.type === "timeZoneName"; })[0];
+        out.textContent = "UK time, " + (name ? name.value.replace("GMT", "UTC") || "UTC" : "");
+      }
+      [d, t].forEach(function (i) { i.addEventListener("input", show); });
+      show();
+    });
+  }
+
   var a = document.getElementById("alert-map");
   if (a) { alertMap(a); }
   var p = document.getElementById("person-map");
   if (p) { personMap(p); }
+  var sm = document.getElementById("scene-map");
+  if (sm) { sceneMap(sm); }
+  var pm = document.getElementById("place-map");
+  if (pm) { pickerMap(pm); offsetHints(); }
 })();
