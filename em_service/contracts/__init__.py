@@ -7,9 +7,11 @@ datetimes inside the service.
 
 from em_service.contracts.alerts import ALERT_TYPES, SEVERITIES, Alert, Location
 from em_service.contracts.conditions import (
+    Appointment,
     Conditions,
     Curfew,
     Geometry,
+    Monitoring,
     MultiPolygonGeometry,
     PointGeometry,
     PolygonGeometry,
@@ -35,6 +37,7 @@ __all__ = [
     "SEVERITIES",
     "AlcoholReading",
     "Alert",
+    "Appointment",
     "Conditions",
     "Curfew",
     "DeadLetter",
@@ -42,6 +45,7 @@ __all__ = [
     "Geometry",
     "GpsReading",
     "Location",
+    "Monitoring",
     "MultiPolygonGeometry",
     "PointGeometry",
     "PolygonGeometry",
