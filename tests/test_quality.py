@@ -223,8 +223,14 @@ IMPLEMENTED = (
     "strap_tamper",
     "battery_low",
     "scene_proximity",
+    "attendance_kept",
+    "attendance_late",
+    "attendance_missed",
+    "attendance_unverified",
+    "location_failure",
+    "location_failure_ended",
 )
-QUALITY = SimConfig(persons=20, days=1.0, seed=7, scenarios=parse("all"))
+QUALITY = SimConfig(persons=26, days=1.0, seed=7, scenarios=parse("all"))
 
 
 #: Service wall clocks the simulated day is replayed at: the machine's, and years after the

@@ -29,14 +29,14 @@ from geofences import verdicts as V
 from geofences.appointments import CompiledAppointments, Slot
 
 
-class Memo(Struct):
+class Memo(Struct, omit_defaults=True):
     """What the rule knows of one appointment so far."""
 
     arrived_s: float | None = None
     covered: list[list[float]] = []  # merged [from, to] covered by usable fixes away
 
 
-class AttendanceState(Struct):
+class AttendanceState(Struct, omit_defaults=True):
     """Per-device attendance state."""
 
     since_s: float | None = None

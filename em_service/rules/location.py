@@ -18,7 +18,7 @@ from em_service.contracts import Alert
 from em_service.rules.silence import Curfews, _alert, _no_curfews
 
 
-class LocationState(Struct):
+class LocationState(Struct, omit_defaults=True):
     """Per-device location-failure state."""
 
     last_fix_ts: datetime | None = None

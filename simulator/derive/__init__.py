@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from simulator.derive.common import suspended
 from simulator.derive.places import curfew_truth, zone_truth
 from simulator.derive.scenes import scene_truth
 from simulator.derive.tags import alcohol_truth, event_truth, silence_truth
@@ -49,7 +50,19 @@ def derive_truth(sim: Simulation) -> list[TruthRecord]:
     for script in sim.scripts:
         if script.truth is not None:
             records += script.truth(sim, script)
-    return finalise(records)
+    paused = {
+        s.person.offender_id: s.person.index for s in sim.scripts if s.monitoring and s.person
+    }
+    return finalise([r for r in records if not _paused(sim, paused, r)])
+
+
+def _paused(sim: Simulation, paused: dict[str, int], r: TruthRecord) -> bool:
+    """Whether the service must say nothing of ``r``: its person's monitoring was suspended at
+    its time (only a strap tamper gets through)."""
+    if r.expect != "alert" or r.type == "strap_tamper" or r.offender_id not in paused:
+        return False
+    at = r.occurred_at or r.occurred_from
+    return at is not None and suspended(sim, paused[r.offender_id], at.timestamp())
 
 
 __all__ = ["derive_truth"]
