@@ -197,6 +197,22 @@ class Monitoring(Struct, forbid_unknown_fields=True):
             raise ValueError("monitoring until must be after from")
 
 
+class RuleSuspension(Struct, forbid_unknown_fields=True):
+    """An approved absence: breaches of one zone or curfew (``subject_id``) whose episode starts
+    in ``[from, until)`` are recorded as suppressed (kept in history, not for the queue)."""
+
+    suspension_id: Ident
+    subject_id: Ident
+    from_: AwareDatetime = msgspec.field(name="from")
+    until: AwareDatetime
+    reason: Annotated[str, Meta(min_length=1, max_length=200)]
+    approved_by: Annotated[str, Meta(min_length=1, max_length=200)]
+
+    def __post_init__(self) -> None:
+        if self.until <= self.from_:
+            raise ValueError(f"suspension {self.suspension_id}: until must be after from")
+
+
 class Conditions(Struct, forbid_unknown_fields=True):
     """Everything an offender must comply with, and the devices they wear."""
 
@@ -206,6 +222,7 @@ class Conditions(Struct, forbid_unknown_fields=True):
     curfews: list[Curfew] = []
     appointments: Annotated[list[Appointment], Meta(max_length=500)] = []
     monitoring: Monitoring = msgspec.field(default_factory=Monitoring)
+    suspensions: Annotated[list[RuleSuspension], Meta(max_length=500)] = []
     alcohol_monitoring: bool = False
     timezone: Annotated[str, Meta(min_length=1, max_length=64)] = "Europe/London"
     gps_interval_s: Annotated[
@@ -217,11 +234,17 @@ class Conditions(Struct, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         ids = [z.properties.zone_id for z in self.zones] + [c.curfew_id for c in self.curfews]
+        subjects = set(ids)
         ids += [a.appointment_id for a in self.appointments]
         if len(ids) != len(set(ids)):
             raise ValueError(
                 "zone_id, curfew_id and appointment_id values must be unique within one offender"
             )
+        for s in self.suspensions:
+            if s.subject_id not in subjects:
+                raise ValueError(
+                    f"suspension {s.suspension_id}: no zone or curfew {s.subject_id!r}"
+                )
         if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
             raise ValueError("valid_to must be after valid_from")
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError

@@ -16,7 +16,16 @@ from msgspec import Struct
 
 from em_service.conditions.registry import ConditionsRegistry, Version
 from em_service.contracts import AlcoholReading, Alert, DeviceEvent, GpsReading, Reading
-from em_service.rules import alcohol, attendance, device, location, monitoring, silence, zones
+from em_service.rules import (
+    alcohol,
+    attendance,
+    device,
+    location,
+    monitoring,
+    silence,
+    suspensions,
+    zones,
+)
 from em_service.scenes.live import LiveState
 from em_service.settings import Settings
 from geofences import ZoneVerdict
@@ -138,6 +147,8 @@ class Engine:
                 settings=self.settings,
                 verdicts=verdicts,
             )
+            if version.conditions.suspensions and out.alerts:
+                suspensions.mark(out.alerts, version.conditions.suspensions)
             appts = version.compiled.appointments
             if appts is not None or state.attendance.since_s is None:
                 out.alerts += self._attendance(state, version, offender_id, reading, now, late)
@@ -375,6 +386,8 @@ class Engine:
         alerts = zones.on_tick(
             state.zones, version, state.offender_id, device_id, now=now, settings=self.settings
         )
+        if version.conditions.suspensions and alerts:
+            suspensions.mark(alerts, version.conditions.suspensions)
         if version.compiled.appointments is not None:
             if state.attendance.version_s != version.effective_s:
                 state.attendance.version_s = version.effective_s
