@@ -1,6 +1,6 @@
 """Issue 15's rules end to end on the real broker, through the real worker: attendance (kept,
-late, missed, unverified), a custody suspension with the tag off (only a tamper gets through) and
-a broken GPS module that keeps sending heartbeats (location failure, then its end)."""
+late, missed, unverified), a custody suspension with the tag off (only a tamper gets through), a
+hospital visit under a single-zone suspension (recorded as suppressed) and a broken GPS module that keeps sending heartbeats (location failure, then its end)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from em_service.contracts import DeviceEvent, Reading
 from em_service.contracts.codec import encode
 from tests.service_env import ServiceEnv
 from tests.tracking.test_rules_kafka import _alerts, _consumed, _env
-from tests.trails import ORIGIN_X, ORIGIN_Y, fix, ll
+from tests.trails import ORIGIN_X, ORIGIN_Y, fix, ll, zone
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -103,6 +103,32 @@ def _scenario() -> tuple[list[dict], list[Reading]]:
                 )
             )
         t += MIN
+    # A hospital visit 10:30-11:10 inside an exclusion zone under an approved suspension, and an
+    # unapproved visit 12:00-12:40: the first is recorded as suppressed, the second alerts.
+    home = (ORIGIN_X + 3000.0 * 7, ORIGIN_Y)
+    hospital = (home[0] + 1000.0, home[1])
+    docs.append(
+        {
+            "offender_id": "off-hosp",
+            "device_ids": ["tag-hosp"],
+            "zones": [zone("z-hosp", *hospital, 150)],
+            "suspensions": [
+                {
+                    "suspension_id": "sp-hosp",
+                    "subject_id": "z-hosp",
+                    "from": at(10).isoformat(),
+                    "until": at(11.5).isoformat(),
+                    "reason": "hospital appointment",
+                    "approved_by": "IOM sergeant 1234",
+                }
+            ],
+        }
+    )
+    t = START
+    while t <= END:
+        inside = at(10.5) <= t < at(10.5) + 40 * MIN or at(12) <= t < at(12) + 40 * MIN
+        readings.append(fix("tag-hosp", t, *(hospital if inside else home)))
+        t += MIN
     readings.sort(key=lambda r: r.ts)
     return docs, readings
 
@@ -118,6 +144,8 @@ EXPECTED = Counter(
         ("off-cust", "strap_tamper"): 1,
         ("off-locf", "location_failure"): 1,
         ("off-locf", "location_failure_ended"): 1,
+        ("off-hosp", "exclusion_breach"): 2,
+        ("off-hosp", "exclusion_breach_ended"): 2,
     }
 )
 
@@ -171,3 +199,16 @@ def test_location_failure_is_urgent_and_ends_with_the_next_fix(alerts: list[dict
     assert raised["severity"] == "high" and raised["episode_start"] == "2026-11-10T09:59:00Z"
     assert ended["ref_alert_id"] == raised["alert_id"]
     assert ended["occurred_at"] == "2026-11-10T11:30:00Z"
+
+
+def test_hospital_visit_under_suspension_is_recorded_suppressed(alerts: list[dict]) -> None:
+    hosp = sorted(
+        (a["occurred_at"][11:16], a["type"], a["severity"], "suppressed" in a["details"])
+        for a in alerts
+        if a["offender_id"] == "off-hosp"
+    )
+    assert [h for h in hosp if h[1] == "exclusion_breach"] == [
+        ("10:30", "exclusion_breach", "info", True),
+        ("12:00", "exclusion_breach", "high", False),
+    ]
+    assert sum(1 for h in hosp if h[1].endswith("_ended") and h[3]) == 1
