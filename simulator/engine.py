@@ -383,13 +383,15 @@ def _people(config: SimConfig, frame: LocalFrame):
 
 
 def with_orders(conditions: Conditions, scripts: list) -> Conditions:
-    """Return ``conditions`` with the scripts' appointments and monitoring status, if any."""
+    """Return ``conditions`` with the scripts' appointments, suspensions and monitoring status."""
     appointments = [a for s in scripts for a in s.appointments]
+    suspensions = [x for s in scripts for x in s.suspensions]
     monitoring = next((s.monitoring for s in scripts if s.monitoring), None)
-    if not appointments and monitoring is None:
+    if not appointments and not suspensions and monitoring is None:
         return conditions
     doc = msgspec.to_builtins(conditions)
     doc["appointments"] = doc.get("appointments", []) + appointments
+    doc["suspensions"] = doc.get("suspensions", []) + suspensions
     if monitoring is not None:
         doc["monitoring"] = monitoring
     return msgspec.convert(doc, Conditions)

@@ -58,6 +58,7 @@ KINDS: dict[str, Kind] = {
     "attendance_unverified": _k(orders.attendance_unverified),
     "custody": _k(orders.custody),
     "gps_broken": _k(orders.gps_broken),
+    "hospital_suspended": _k(zones.hospital_suspended),
 }
 
 

@@ -107,6 +107,7 @@ class Script:
     appointments: list[dict] = field(default_factory=list)  # contract form, added to conditions
     monitoring: dict | None = None  # contract form, replaces the conditions' monitoring status
     gps_broken: list[tuple[float, float]] = field(default_factory=list)  # no fixes; events go on
+    suspensions: list[dict] = field(default_factory=list)  # single-rule suspensions (contract form)
 
 
 def unit(theta: float) -> XY:
