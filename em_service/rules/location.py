@@ -10,7 +10,7 @@ never seen with a usable fix has no baseline and is not judged.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from msgspec import Struct
 
@@ -21,7 +21,12 @@ from em_service.rules.silence import Curfews, _alert, _no_curfews
 class LocationState(Struct, omit_defaults=True):
     """Per-device location-failure state."""
 
-    last_fix_ts: datetime | None = None
+    last_fix_s: float | None = None  # epoch seconds (cheaper to store than a datetime)
+
+    @property
+    def last_fix_ts(self) -> datetime | None:
+        """The newest usable fix's time."""
+        return None if self.last_fix_s is None else datetime.fromtimestamp(self.last_fix_s, UTC)
     open_type: str | None = None
     open_id: str | None = None
     open_curfew: str | None = None
@@ -51,7 +56,7 @@ def on_fix(
         )
         state.open_type = state.open_id = state.open_curfew = None
     if last is None or ts > last:
-        state.last_fix_ts = ts
+        state.last_fix_s = ts.timestamp()
     return alerts
 
 

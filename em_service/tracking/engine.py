@@ -153,12 +153,13 @@ class Engine:
             if appts is not None or state.attendance.since_s is None:
                 out.alerts += self._attendance(state, version, offender_id, reading, now, late)
             if reading.accuracy_m <= version.compiled.max_accuracy_m:
-                if state.location.open_id is not None or state.location.last_fix_ts is None:
+                loc, fix_s = state.location, reading.ts.timestamp()
+                if loc.open_id is not None or loc.last_fix_s is None:
                     out.alerts += location.on_fix(
                         state.location, offender_id, reading.device_id, reading.ts, now=now
                     )
-                elif reading.ts > state.location.last_fix_ts:
-                    state.location.last_fix_ts = reading.ts  # the hot path: just move on
+                elif fix_s > loc.last_fix_s:
+                    loc.last_fix_s = fix_s  # the hot path: just move on
             else:
                 out.alerts += self._no_fix(state, held, offender_id, reading, gap_s, now, late)
         elif isinstance(reading, AlcoholReading):
