@@ -6,6 +6,7 @@ Pure and synchronous (no clock reads): the loop passes ``now``, load and store
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +46,11 @@ class DeviceState(Struct):
     )
     location: location.LocationState = msgspec.field(default_factory=location.LocationState)
     paused: bool = False  # monitoring was suspended or ended at the last reading or tick
+
+
+def _marker(version: Version) -> float:
+    """A JSON-safe mark of a conditions version (its effective time; -1 for "always")."""
+    return version.effective_s if math.isfinite(version.effective_s) else -1.0
 
 
 _encoder = msgspec.json.Encoder()
@@ -214,8 +220,8 @@ class Engine:
         now: datetime,
         late: bool,
     ) -> list[Alert]:
-        if state.attendance.version_s != version.effective_s:
-            state.attendance.version_s = version.effective_s
+        if state.attendance.version_s != _marker(version):
+            state.attendance.version_s = _marker(version)
             attendance.conditions_changed(state.attendance)
         return attendance.on_fix(
             state.attendance,
@@ -390,8 +396,8 @@ class Engine:
         if version.conditions.suspensions and alerts:
             suspensions.mark(alerts, version.conditions.suspensions)
         if version.compiled.appointments is not None:
-            if state.attendance.version_s != version.effective_s:
-                state.attendance.version_s = version.effective_s
+            if state.attendance.version_s != _marker(version):
+                state.attendance.version_s = _marker(version)
                 attendance.conditions_changed(state.attendance)
             alerts += attendance.decide(
                 state.attendance,
