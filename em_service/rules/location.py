@@ -27,6 +27,7 @@ class LocationState(Struct, omit_defaults=True):
     def last_fix_ts(self) -> datetime | None:
         """The newest usable fix's time."""
         return None if self.last_fix_s is None else datetime.fromtimestamp(self.last_fix_s, UTC)
+
     open_type: str | None = None
     open_id: str | None = None
     open_curfew: str | None = None
