@@ -201,6 +201,7 @@ class CompiledConditions:
     gps_interval_s: float
     max_accuracy_m: float
     accuracy_scale: float
+    appointments: Any = None  # geofences.appointments.CompiledAppointments, if any
 
     def zone(self, zone_id: str) -> CompiledZone:
         """Return the zone or curfew called ``zone_id`` (KeyError if absent)."""
@@ -511,7 +512,7 @@ def compile_conditions(
         )
         raw.append(CompiledZone(curfew_id, "curfew", geom, circle, schedule, outer[0], outer[1]))
 
-    return compile_zones(
+    compiled = compile_zones(
         raw,
         offender_id=conditions.get("offender_id"),
         crs=crs,
@@ -520,6 +521,23 @@ def compile_conditions(
         max_accuracy_m=max_accuracy_m,
         accuracy_scale=accuracy_scale,
         max_extent_m=max_extent_m,
+    )
+    appointments = _get(conditions, "appointments", [])
+    if not appointments:
+        return compiled
+    from geofences.appointments import compile_appointments
+
+    return dataclasses.replace(
+        compiled,
+        appointments=compile_appointments(
+            appointments,
+            timezone=tz_name,
+            projector_crs=crs,
+            compile_place=lambda i, g, r: _compile_geometry(i, g, r, projector),
+            max_accuracy_m=max_accuracy_m,
+            accuracy_scale=accuracy_scale,
+            max_extent_m=max_extent_m,
+        ),
     )
 
 

@@ -39,6 +39,7 @@ class DevicePlan:
     events: list[tuple[float, str, str | None]] = field(default_factory=list)
     outages: list[tuple[float, float]] = field(default_factory=list)
     nofix: list[tuple[float, float]] = field(default_factory=list)
+    heartbeats_in: list[tuple[float, float]] = field(default_factory=list)  # events kept
     silences: list[tuple[float, float]] = field(default_factory=list)
     clean: list[tuple[float, float]] = field(default_factory=list)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 
+import msgspec
 import numpy as np
 
 from em_service.contracts import Conditions, Scene
@@ -223,7 +224,8 @@ def _devices(config, persons, scripts_of, dates) -> list[DevicePlan]:
         low_at = None
         for s in scripts_of[p.index]:
             plan.clean += s.clean
-            plan.silences += s.silences
+            plan.silences += s.silences + s.gps_broken
+            plan.heartbeats_in += s.gps_broken
             plan.outages += s.outages
             plan.events += s.events
             low_at = s.battery_low_at_s or low_at
@@ -242,7 +244,11 @@ def _devices(config, persons, scripts_of, dates) -> list[DevicePlan]:
         plan.events = sorted(
             e
             for e in plan.events
-            if start <= e[0] < end and not any(a <= e[0] < b for a, b in plan.silences)
+            if start <= e[0] < end
+            and (
+                not any(a <= e[0] < b for a, b in plan.silences)
+                or any(a <= e[0] < b for a, b in plan.heartbeats_in)
+            )
         )
         plans.append(plan)
     return plans
@@ -376,6 +382,21 @@ def _people(config: SimConfig, frame: LocalFrame):
     return persons, scripts, skipped, scripts_of, inclusion
 
 
+def with_orders(conditions: Conditions, scripts: list) -> Conditions:
+    """Return ``conditions`` with the scripts' appointments, suspensions and monitoring status."""
+    appointments = [a for s in scripts for a in s.appointments]
+    suspensions = [x for s in scripts for x in s.suspensions]
+    monitoring = next((s.monitoring for s in scripts if s.monitoring), None)
+    if not appointments and not suspensions and monitoring is None:
+        return conditions
+    doc = msgspec.to_builtins(conditions)
+    doc["appointments"] = doc.get("appointments", []) + appointments
+    doc["suspensions"] = doc.get("suspensions", []) + suspensions
+    if monitoring is not None:
+        doc["monitoring"] = monitoring
+    return msgspec.convert(doc, Conditions)
+
+
 def _conditions(config: SimConfig, frame: LocalFrame, persons, zones) -> tuple[list, dict]:
     """Return every person's ``Conditions`` and their published curfew circles."""
     addresses = curfew_addresses(frame, persons)
@@ -435,6 +456,7 @@ def _simulate(config: SimConfig, progress: Progress | None) -> Simulation:
     stage("zones and conditions")
     zones = _zones(config, frame, persons, scripts_of, inclusion)
     conditions, curfew_circles = _conditions(config, frame, persons, zones)
+    conditions = [with_orders(c, scripts_of[i]) for i, c in enumerate(conditions)]
     span = (local_to_utc_s(dates[0], 0.0, tz), local_to_utc_s(dates[-1], 1439.0, tz))
     curfew_windows = {
         p.index: weekly_windows_utc(p.curfew.windows, *span, tz) for p in persons if p.curfew

@@ -223,8 +223,14 @@ IMPLEMENTED = (
     "strap_tamper",
     "battery_low",
     "scene_proximity",
+    "attendance_kept",
+    "attendance_late",
+    "attendance_missed",
+    "attendance_unverified",
+    "location_failure",
+    "location_failure_ended",
 )
-QUALITY = SimConfig(persons=20, days=1.0, seed=7, scenarios=parse("all"))
+QUALITY = SimConfig(persons=26, days=1.0, seed=7, scenarios=parse("all"))
 
 
 #: Service wall clocks the simulated day is replayed at: the machine's, and years after the
@@ -271,6 +277,10 @@ def test_quality_of_a_simulated_day(kafka_bootstrap: str, tmp_path: Path, clock:
     assert report.recall == 1.0, render(report)
     assert report.near_miss_records >= 2 and report.near_miss_false == 0, render(report)
     assert report.total("false_alerts") == 0, render(report)
+    # The hospital visit under an approved suspension: recorded, suppressed, as the truth says.
+    suppressed = [a for a in run.alerts if "suppressed" in a.details]
+    assert {a.type for a in suppressed} == {"exclusion_breach", "exclusion_breach_ended"}
+    assert report.rules["exclusion_breach"].severity_mismatch == 0, render(report)
     if fixed:  # the services ran at the clock given (their alerts say when they detected them)
         assert all(0 <= (a.detected_at - fixed).total_seconds() < 3600 for a in run.alerts)
 

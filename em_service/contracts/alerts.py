@@ -35,6 +35,12 @@ AlertType = Literal[
     "charging_stopped",
     "device_fault",
     "scene_proximity",
+    "attendance_missed",
+    "attendance_late",
+    "attendance_kept",
+    "attendance_unverified",
+    "location_failure",
+    "location_failure_ended",
 ]
 Severity = Literal["info", "low", "medium", "high"]
 

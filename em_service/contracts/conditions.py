@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
+import msgspec
 from msgspec import Meta, Struct
 
 from em_service.contracts.types import AwareDatetime, Ident, LocalTime
@@ -141,6 +142,77 @@ class Curfew(Struct, forbid_unknown_fields=True):
             raise ValueError(f"curfew {self.curfew_id}: radius_m is only for a Point address")
 
 
+class Appointment(Struct, forbid_unknown_fields=True):
+    """A mandatory attendance: be at the place (Point + radius_m, or Polygon) on local ``date``
+    from ``start`` to ``end`` (same day, DST-correct in the conditions' timezone).
+
+    The person may arrive up to ``grace_before_s`` early; the first fix inside after
+    ``start + grace_after_s`` makes the attendance late.
+    """
+
+    appointment_id: Ident
+    geometry: PointGeometry | PolygonGeometry
+    date: date
+    start: LocalTime
+    end: LocalTime
+    radius_m: Radius | None = None
+    name: Annotated[str, Meta(max_length=200)] | None = None
+    grace_before_s: Annotated[
+        float, Meta(ge=0.0, le=7200.0, description="Arrival counts from start minus this, s")
+    ] = 900.0
+    grace_after_s: Annotated[
+        float, Meta(ge=0.0, le=7200.0, description="Arriving after start plus this is late, s")
+    ] = 600.0
+
+    def __post_init__(self) -> None:
+        is_point = isinstance(self.geometry, PointGeometry)
+        if is_point and self.radius_m is None:
+            raise ValueError(f"appointment {self.appointment_id}: a Point place needs radius_m")
+        if not is_point and self.radius_m is not None:
+            raise ValueError(f"appointment {self.appointment_id}: radius_m is only for a Point")
+        if self.end <= self.start:
+            raise ValueError(f"appointment {self.appointment_id}: end must be after start")
+
+
+class Monitoring(Struct, forbid_unknown_fields=True):
+    """Monitoring status: ``active``; ``suspended`` from ``from`` until ``until`` (custody,
+    hospital; approved by someone); or ``ended`` (order ended, de-selected) from ``from``.
+
+    A suspension outside ``[from, until)`` leaves monitoring active; ``until`` may be open.
+    """
+
+    status: Literal["active", "suspended", "ended"] = "active"
+    reason: Literal["custody", "hospital", "approved_absence", "other"] | None = None
+    from_: AwareDatetime | None = msgspec.field(default=None, name="from")
+    until: AwareDatetime | None = None
+    approved_by: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    note: Annotated[str, Meta(max_length=500)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.status == "suspended" and (self.reason is None or self.approved_by is None):
+            raise ValueError("a suspension needs a reason and approved_by")
+        if self.status == "suspended" and self.from_ is None:
+            raise ValueError("a suspension needs from")
+        if self.from_ and self.until and self.until <= self.from_:
+            raise ValueError("monitoring until must be after from")
+
+
+class RuleSuspension(Struct, forbid_unknown_fields=True):
+    """An approved absence: breaches of one zone or curfew (``subject_id``) whose episode starts
+    in ``[from, until)`` are recorded as suppressed (kept in history, not for the queue)."""
+
+    suspension_id: Ident
+    subject_id: Ident
+    from_: AwareDatetime = msgspec.field(name="from")
+    until: AwareDatetime
+    reason: Annotated[str, Meta(min_length=1, max_length=200)]
+    approved_by: Annotated[str, Meta(min_length=1, max_length=200)]
+
+    def __post_init__(self) -> None:
+        if self.until <= self.from_:
+            raise ValueError(f"suspension {self.suspension_id}: until must be after from")
+
+
 class Conditions(Struct, forbid_unknown_fields=True):
     """Everything an offender must comply with, and the devices they wear."""
 
@@ -148,6 +220,9 @@ class Conditions(Struct, forbid_unknown_fields=True):
     device_ids: Annotated[list[Ident], Meta(min_length=1, max_length=8)]
     zones: list[ZoneFeature] = []
     curfews: list[Curfew] = []
+    appointments: Annotated[list[Appointment], Meta(max_length=500)] = []
+    monitoring: Monitoring = msgspec.field(default_factory=Monitoring)
+    suspensions: Annotated[list[RuleSuspension], Meta(max_length=500)] = []
     alcohol_monitoring: bool = False
     timezone: Annotated[str, Meta(min_length=1, max_length=64)] = "Europe/London"
     gps_interval_s: Annotated[
@@ -159,8 +234,17 @@ class Conditions(Struct, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         ids = [z.properties.zone_id for z in self.zones] + [c.curfew_id for c in self.curfews]
+        subjects = set(ids)
+        ids += [a.appointment_id for a in self.appointments]
         if len(ids) != len(set(ids)):
-            raise ValueError("zone_id and curfew_id values must be unique within one offender")
+            raise ValueError(
+                "zone_id, curfew_id and appointment_id values must be unique within one offender"
+            )
+        for s in self.suspensions:
+            if s.subject_id not in subjects:
+                raise ValueError(
+                    f"suspension {s.suspension_id}: no zone or curfew {s.subject_id!r}"
+                )
         if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
             raise ValueError("valid_to must be after valid_from")
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError

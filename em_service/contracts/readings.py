@@ -17,6 +17,7 @@ DeviceEventKind = Literal[
     "charging_started",
     "charging_stopped",
     "device_fault",
+    "heartbeat",
 ]
 DEVICE_EVENTS: tuple[str, ...] = get_args(DeviceEventKind)
 
@@ -63,13 +64,20 @@ class AlcoholReading(
 
 
 class DeviceEvent(Struct, tag="event", tag_field="type", forbid_unknown_fields=True, frozen=True):
-    """A device event: strap tamper, battery, charging, fault."""
+    """A device event: strap tamper, battery, charging, fault, or a ``heartbeat`` (the tag is alive;
+    it may carry battery and signal, and says nothing about the position)."""
 
     device_id: Ident
     ts: AwareDatetime
     event: DeviceEventKind
     detail: Annotated[str, Meta(max_length=500)] | None = None
     seq: Seq | None = None
+    battery_pct: Annotated[float, Meta(ge=0.0, le=100.0, description="Battery, percent")] | None = (
+        None
+    )
+    signal_dbm: (
+        Annotated[float, Meta(ge=-200.0, le=0.0, description="Cellular signal, dBm")] | None
+    ) = None
 
 
 Reading = GpsReading | AlcoholReading | DeviceEvent

@@ -25,7 +25,10 @@ EVENT_ALERTS: dict[str, tuple[str, str]] = {
 def device_event_alerts(
     event: DeviceEvent, offender_id: str, *, now: datetime, late: bool, alert_on_info: bool = False
 ) -> list[Alert]:
-    """Return the alert for ``event`` (none for context events unless ``alert_on_info``)."""
+    """Return the alert for ``event`` (none for context events unless ``alert_on_info``, none
+    for heartbeats: they feed the location-failure and silence rules)."""
+    if event.event not in EVENT_ALERTS:
+        return []
     kind, severity = EVENT_ALERTS[event.event]
     if severity == "info" and not alert_on_info:
         return []

@@ -6,16 +6,27 @@ Pure and synchronous (no clock reads): the loop passes ``now``, load and store
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import msgspec
 import numpy as np
 from msgspec import Struct
 
-from em_service.conditions.registry import ConditionsRegistry
+from em_service.conditions.registry import ConditionsRegistry, Version
 from em_service.contracts import AlcoholReading, Alert, DeviceEvent, GpsReading, Reading
-from em_service.rules import alcohol, device, silence, zones
+from em_service.rules import (
+    alcohol,
+    attendance,
+    device,
+    location,
+    monitoring,
+    silence,
+    suspensions,
+    zones,
+)
 from em_service.scenes.live import LiveState
 from em_service.settings import Settings
 from geofences import ZoneVerdict
@@ -30,6 +41,16 @@ class DeviceState(Struct):
     alcohol: alcohol.AlcoholState = msgspec.field(default_factory=alcohol.AlcoholState)
     zones: zones.ZoneRulesState = msgspec.field(default_factory=zones.ZoneRulesState)
     scenes: LiveState = msgspec.field(default_factory=LiveState)
+    attendance: attendance.AttendanceState = msgspec.field(
+        default_factory=attendance.AttendanceState
+    )
+    location: location.LocationState = msgspec.field(default_factory=location.LocationState)
+    paused: bool = False  # monitoring was suspended or ended at the last reading or tick
+
+
+def _marker(version: Version) -> float:
+    """A JSON-safe mark of a conditions version (its effective time; -1 for "always")."""
+    return version.effective_s if math.isfinite(version.effective_s) else -1.0
 
 
 _encoder = msgspec.json.Encoder()
@@ -52,6 +73,7 @@ class Outcome:
 
     alerts: list[Alert] = field(default_factory=list)
     unknown_device: bool = False
+    paused: bool = False  # monitoring not active at the reading's time: no other rule applies
 
 
 @dataclass
@@ -96,6 +118,15 @@ class Engine:
                 state.silence, offender_id, reading.device_id, reading.ts, now=now
             )
             return out
+        status = (
+            "active"
+            if version.conditions.monitoring.status == "active"
+            else monitoring.status_at(version.conditions, reading.ts)
+        )
+        if status != "active":
+            return self._paused_reading(state, version, offender_id, reading, status, now, late)
+        if state.paused:
+            self._resume(state, reading.ts)
         last = state.silence.last_ts
         held = version  # a silence is judged by the conditions in force when the tag was last heard
         if last is not None and last.timestamp() < version.effective_s:
@@ -110,6 +141,7 @@ class Engine:
             buffer_s=self.settings.silence_buffer_s,
             curfews=lambda t0, t1: zones.curfew_windows_from(held, t0, t1),
         )
+        gap_s = held.conditions.gps_interval_s + self.settings.silence_buffer_s
         if isinstance(reading, GpsReading):
             out.alerts += zones.on_fix(
                 state.zones,
@@ -121,6 +153,21 @@ class Engine:
                 settings=self.settings,
                 verdicts=verdicts,
             )
+            if version.conditions.suspensions and out.alerts:
+                suspensions.mark(out.alerts, version.conditions.suspensions)
+            appts = version.compiled.appointments
+            if appts is not None or state.attendance.since_s is None:
+                out.alerts += self._attendance(state, version, offender_id, reading, now, late)
+            if reading.accuracy_m <= version.compiled.max_accuracy_m:
+                loc, fix_s = state.location, reading.ts.timestamp()
+                if loc.open_id is not None or loc.last_fix_s is None:
+                    out.alerts += location.on_fix(
+                        state.location, offender_id, reading.device_id, reading.ts, now=now
+                    )
+                elif fix_s > loc.last_fix_s:
+                    loc.last_fix_s = fix_s  # the hot path: just move on
+            else:
+                out.alerts += self._no_fix(state, held, offender_id, reading, gap_s, now, late)
         elif isinstance(reading, AlcoholReading):
             if version.conditions.alcohol_monitoring:
                 out.alerts += alcohol.step(
@@ -130,7 +177,145 @@ class Engine:
             out.alerts += device.device_event_alerts(
                 reading, offender_id, now=now, late=late, alert_on_info=self.settings.alert_on_info
             )
+            if state.is_gps:
+                out.alerts += self._no_fix(state, held, offender_id, reading, gap_s, now, late)
         return out
+
+    def _no_fix(
+        self,
+        state: DeviceState,
+        held: Version,
+        offender_id: str,
+        reading: Reading,
+        gap_s: float,
+        now: datetime,
+        late: bool,
+    ) -> list[Alert]:
+        """A contact without a usable fix: the location-failure rule."""
+        return location.on_contact(
+            state.location,
+            offender_id,
+            reading.device_id,
+            reading.ts,
+            now=now,
+            threshold_s=gap_s,
+            curfews=lambda t0, t1: zones.curfew_windows_from(held, t0, t1),
+            late=late,
+        )
+
+    def _active_at(self, offender_id: str) -> Callable[[float], bool]:
+        def active(ts_s: float) -> bool:
+            t = datetime.fromtimestamp(ts_s, UTC)
+            v = self.registry.at(offender_id, t)
+            return v is not None and monitoring.status_at(v.conditions, t) == "active"
+
+        return active
+
+    def _attendance(
+        self,
+        state: DeviceState,
+        version: Version,
+        offender_id: str,
+        fix: GpsReading,
+        now: datetime,
+        late: bool,
+    ) -> list[Alert]:
+        if state.attendance.version_s != _marker(version):
+            state.attendance.version_s = _marker(version)
+            attendance.conditions_changed(state.attendance)
+        return attendance.on_fix(
+            state.attendance,
+            version.compiled.appointments,
+            offender_id,
+            fix,
+            now=now,
+            gap_s=version.conditions.gps_interval_s + self.settings.silence_buffer_s,
+            late=late,
+            active=self._active_at(offender_id),
+        )
+
+    def _paused_reading(
+        self,
+        state: DeviceState,
+        version: Version,
+        offender_id: str,
+        reading: Reading,
+        status: str,
+        now: datetime,
+        late: bool,
+    ) -> Outcome:
+        """Monitoring is suspended or ended at the reading's time: close what is open, note the
+        contact, and let only a strap tamper through (while suspended)."""
+        out = Outcome(paused=True)
+        out.alerts += self._pause(state, version, offender_id, reading.device_id, reading.ts, now)
+        if state.silence.last_ts is None or reading.ts > state.silence.last_ts:
+            state.silence.last_ts = reading.ts
+        if isinstance(reading, DeviceEvent):
+            found = device.device_event_alerts(reading, offender_id, now=now, late=late)
+            out.alerts += monitoring.let_through(status, found)
+        return out
+
+    def _pause(
+        self,
+        state: DeviceState,
+        version: Version,
+        offender_id: str,
+        device_id: str,
+        at: datetime,
+        now: datetime,
+    ) -> list[Alert]:
+        """Enter a pause (once): end open silence and location alerts, close zone episodes."""
+        if state.paused:
+            return []
+        state.paused = True
+        alerts = zones._retire_missing(
+            state.zones, frozenset(), version, offender_id, device_id, now, self.settings
+        )
+        last = state.silence.last_ts or at
+        for o in state.silence.open:
+            alerts.append(
+                silence._alert(
+                    f"{o.type}_ended",
+                    "info",
+                    offender_id,
+                    device_id,
+                    o.start or last,
+                    at,
+                    now,
+                    o.curfew_id,
+                    ref=o.alert_id,
+                    reason="monitoring_suspended",
+                )
+            )
+        state.silence.open = []
+        loc = state.location
+        if loc.open_id and loc.open_type and loc.last_fix_ts:
+            alerts.append(
+                silence._alert(
+                    f"{loc.open_type}_ended",
+                    "info",
+                    offender_id,
+                    device_id,
+                    loc.last_fix_ts,
+                    at,
+                    now,
+                    loc.open_curfew,
+                    ref=loc.open_id,
+                    reason="monitoring_suspended",
+                )
+            )
+        state.location = location.LocationState()
+        return alerts
+
+    @staticmethod
+    def _resume(state: DeviceState, at: datetime) -> None:
+        """Back to active: every rule starts clean from ``at`` (appointments stay decided)."""
+        state.paused = False
+        state.silence = silence.SilenceState(last_ts=at)
+        state.zones = zones.ZoneRulesState()
+        state.alcohol = alcohol.AlcoholState()
+        state.location = location.LocationState()
+        state.attendance.since_s = max(state.attendance.since_s or 0.0, at.timestamp())
 
     def evaluate_batch(
         self,
@@ -198,9 +383,32 @@ class Engine:
         )
         if version is None:
             return []
+        if version.conditions.monitoring.status != "active" or state.paused:
+            status = monitoring.status_at(version.conditions, now)
+            if status != "active":
+                alerts = self._pause(state, version, state.offender_id, device_id, now, now)
+                return [msgspec.structs.replace(a, detected_at=detected_at) for a in alerts]
+            if state.paused:
+                self._resume(state, now)
         alerts = zones.on_tick(
             state.zones, version, state.offender_id, device_id, now=now, settings=self.settings
         )
+        if version.conditions.suspensions and alerts:
+            suspensions.mark(alerts, version.conditions.suspensions)
+        if version.compiled.appointments is not None:
+            if state.attendance.version_s != _marker(version):
+                state.attendance.version_s = _marker(version)
+                attendance.conditions_changed(state.attendance)
+            alerts += attendance.decide(
+                state.attendance,
+                version.compiled.appointments,
+                state.offender_id,
+                device_id,
+                until_s=now.timestamp(),
+                now=now,
+                gap_s=version.conditions.gps_interval_s + self.settings.silence_buffer_s,
+                active=self._active_at(state.offender_id),
+            )
         if (
             state.is_gps and check_silence
         ):  # silence is a GPS-tag rule; alcohol tags have missed-readings

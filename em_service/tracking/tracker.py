@@ -223,7 +223,7 @@ class Tracker:
             self._unknown_device(work, rec, item, now)
             return
         alerts = result.alerts
-        if isinstance(item, GpsReading) and state.offender_id:
+        if isinstance(item, GpsReading) and state.offender_id and not result.paused:
             state.scenes, near = self.live.on_fix(
                 state.offender_id, item, state.scenes, now=now, stream_now=stream_now, xy=xy
             )

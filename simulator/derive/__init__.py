@@ -25,8 +25,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from simulator.derive.common import suspended
 from simulator.derive.places import curfew_truth, zone_truth
 from simulator.derive.scenes import scene_truth
 from simulator.derive.tags import alcohol_truth, event_truth, silence_truth
@@ -49,7 +51,42 @@ def derive_truth(sim: Simulation) -> list[TruthRecord]:
     for script in sim.scripts:
         if script.truth is not None:
             records += script.truth(sim, script)
+    paused = {
+        s.person.offender_id: s.person.index for s in sim.scripts if s.monitoring and s.person
+    }
+    records = [r for r in records if not _paused(sim, paused, r)]
+    for script in sim.scripts:
+        for sp in script.suspensions:
+            assert script.person is not None
+            _suppress(records, script.person.offender_id, sp)
     return finalise(records)
+
+
+def _suppress(records: list[TruthRecord], offender_id: str, sp: dict) -> None:
+    """A breach of a suspended zone or curfew starting inside the suspension is still alerted,
+    but suppressed: severity ``info``."""
+    lo, hi = datetime.fromisoformat(sp["from"]), datetime.fromisoformat(sp["until"])
+    for r in records:
+        subject = r.zone_id or r.curfew_id
+        start = r.episode_start or r.occurred_at
+        if (
+            r.offender_id == offender_id
+            and subject == sp["subject_id"]
+            and r.type.endswith(("_breach", "_breach_ended"))
+            and start is not None
+            and lo <= start < hi
+        ):
+            r.severity = "info"
+            r.details = {**r.details, "suppressed": sp["suspension_id"]}
+
+
+def _paused(sim: Simulation, paused: dict[str, int], r: TruthRecord) -> bool:
+    """Whether the service must say nothing of ``r``: its person's monitoring was suspended at
+    its time (only a strap tamper gets through)."""
+    if r.expect != "alert" or r.type == "strap_tamper" or r.offender_id not in paused:
+        return False
+    at = r.occurred_at or r.occurred_from
+    return at is not None and suspended(sim, paused[r.offender_id], at.timestamp())
 
 
 __all__ = ["derive_truth"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,3 +38,16 @@ def first_fix_delay_s(sim: Simulation, person: int, t_s: float) -> float | None:
 def in_curfew_window(sim: Simulation, person: int, t: float) -> bool:
     """Return whether one of the person's curfew windows covers ``t``."""
     return any(s <= t < e for s, e, _d in sim.curfew_windows.get(person, []))
+
+
+def suspended(sim: Simulation, person: int, t: float) -> bool:
+    """Return whether a scripted monitoring suspension (or end) of ``person`` covers ``t``."""
+    for s in sim.scripts:
+        m = s.monitoring
+        if m is None or s.person is None or s.person.index != person:
+            continue
+        lo = datetime.fromisoformat(m["from"]).timestamp() if m.get("from") else -math.inf
+        hi = datetime.fromisoformat(m["until"]).timestamp() if m.get("until") else math.inf
+        if lo <= t < hi:
+            return True
+    return False

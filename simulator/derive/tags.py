@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator.alcohol import THRESHOLD_G_DL
-from simulator.derive.common import LATE_AFTER_S, in_curfew_window, scenario_label
+from simulator.derive.common import LATE_AFTER_S, in_curfew_window, scenario_label, suspended
 from simulator.localtime import iso_utc
 from simulator.truth import TruthRecord, record
 
@@ -55,6 +55,8 @@ def _silence(sim, person, last, back, threshold) -> list[TruthRecord]:
     p = sim.persons[person]
     interval = sim.config.gps_interval_s
     detect = last + threshold
+    if suspended(sim, person, detect):
+        return []  # silence is not a breach while monitoring is suspended
     type_ = "curfew_unverified" if in_curfew_window(sim, person, detect) else "device_silent"
     scenario, sid = scenario_label(sim, person, last, back if back is not None else sim.end_s)
     key = f"{person}:silence:{last}"

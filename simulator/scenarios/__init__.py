@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from simulator.scenarios import curfew, scenes, tags, zones
+from simulator.scenarios import curfew, orders, scenes, tags, zones
 from simulator.scenarios.base import Ctx, ScenarioSkipped, Script
 
 
@@ -52,6 +52,13 @@ KINDS: dict[str, Kind] = {
     "scene_passed_by": _k(scenes.scene_passed_by),
     "scene_outside_window": _k(scenes.scene_outside_window),
     "scene_not_visited": _k(scenes.scene_not_visited, person=False),
+    "attendance_kept": _k(orders.attendance_kept),
+    "attendance_late": _k(orders.attendance_late),
+    "attendance_missed": _k(orders.attendance_missed),
+    "attendance_unverified": _k(orders.attendance_unverified),
+    "custody": _k(orders.custody),
+    "gps_broken": _k(orders.gps_broken),
+    "hospital_suspended": _k(zones.hospital_suspended),
 }
 
 

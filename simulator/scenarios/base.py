@@ -104,6 +104,10 @@ class Script:
     scenes: list[SceneSpec] = field(default_factory=list)
     truth: Callable[[Simulation, Script], list[TruthRecord]] | None = None
     facts: dict = field(default_factory=dict)
+    appointments: list[dict] = field(default_factory=list)  # contract form, added to conditions
+    monitoring: dict | None = None  # contract form, replaces the conditions' monitoring status
+    gps_broken: list[tuple[float, float]] = field(default_factory=list)  # no fixes; events go on
+    suspensions: list[dict] = field(default_factory=list)  # single-rule suspensions (contract form)
 
 
 def unit(theta: float) -> XY:

@@ -228,3 +228,23 @@ def inclusion_breach(ctx: Ctx) -> Script:
         clean=[(depart - 900.0, back + 900.0)],
         facts={"dwell_s": dwell},
     )
+
+
+def hospital_suspended(ctx: Ctx) -> Script:
+    """A 45–120 min hospital visit inside an exclusion zone under an approved suspension."""
+    script = _breach(ctx, dwell_min=(45, 120), deep=True, outage=False)
+    lo, hi = script.clean[0]
+    from_s, until_s = lo - 1800.0, hi + 1800.0  # the approval covers the visit with margin
+    iso = np.datetime_as_string
+    script.suspensions = [
+        {
+            "suspension_id": f"sp-{script.facts['zone_id']}",
+            "subject_id": script.facts["zone_id"],
+            "from": iso(np.datetime64(int(from_s), "s"), timezone="UTC"),
+            "until": iso(np.datetime64(int(until_s), "s"), timezone="UTC"),
+            "reason": "hospital appointment",
+            "approved_by": "Simulated IOM sergeant",
+        }
+    ]
+    script.facts.update(suspended_from_s=from_s, suspended_until_s=until_s)
+    return script

@@ -9,7 +9,7 @@ import pytest
 from simulator import SimConfig, Simulation, simulate
 from simulator.scenarios import parse
 
-SMALL = SimConfig(persons=20, scenarios=parse("all"), seed=11)
+SMALL = SimConfig(persons=26, scenarios=parse("all"), seed=11)
 #: Saturday 24 October 2026, 12:00 UTC: the curfew night of the autumn clock change follows.
 DST_START = datetime(2026, 10, 24, 12, tzinfo=UTC)
 

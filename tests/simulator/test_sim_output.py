@@ -17,7 +17,7 @@ from simulator.cli import main, parse_start
 from simulator.config import DEFAULT_START
 from simulator.truth import TruthRecord, decode_lines
 
-ARGS = ["--persons", "20", "--seed", "3", "--no-progress"]
+ARGS = ["--persons", "26", "--seed", "3", "--no-progress"]
 
 
 def _validator(name: str) -> jsonschema.Draft202012Validator:
@@ -72,7 +72,7 @@ def test_readings_validate_against_json_schema(out: Path) -> None:
 def test_conditions_and_scenes_decode_and_validate(out: Path) -> None:
     cond_v, scene_v = _validator("conditions"), _validator("scene")
     conditions = (out / "conditions.jsonl").read_bytes().splitlines()
-    assert len(conditions) == 20
+    assert len(conditions) == 26
     for line in conditions:
         msgspec.json.decode(line, type=Conditions)
         cond_v.validate(json.loads(line))
