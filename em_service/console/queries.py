@@ -11,23 +11,14 @@ from typing import Literal
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from em_service.rules.tiers import TIER_OF
 from em_service.store.models import AlertRow, DeviceAssignment, Fix
 from em_service.store.types import from_ms
 
 Tier = Literal["critical", "urgent", "warning"]
 TIERS: tuple[Tier, ...] = ("critical", "urgent", "warning")
-CRITICAL_TYPES = frozenset({"strap_tamper", "exclusion_breach", "curfew_breach"})
-URGENT_TYPES = frozenset(
-    {
-        "inclusion_breach",
-        "device_silent",
-        "curfew_unverified",
-        "alcohol_detected",
-        "alcohol_suspect_interferent",
-        "alcohol_tamper",
-        "alcohol_missed_readings",
-    }
-)
+CRITICAL_TYPES = frozenset(t for t, v in TIER_OF.items() if v == "critical")
+URGENT_TYPES = frozenset(t for t, v in TIER_OF.items() if v == "urgent")
 BREACH_TYPES = frozenset({"exclusion_breach", "inclusion_breach", "curfew_breach"})
 TAMPER_TYPES = frozenset({"strap_tamper", "alcohol_tamper"})
 QUEUE_LIMIT = 200
@@ -43,7 +34,8 @@ RAG_RULE = {
 
 
 def tier_of(alert_type: str) -> Tier:
-    """Return the queue tier of an alert type: critical above urgent above warning."""
+    """Return the queue tier of an alert type (:mod:`em_service.rules.tiers`; info counts as a
+    warning in the queue): critical above urgent above warning."""
     if alert_type in CRITICAL_TYPES:
         return "critical"
     return "urgent" if alert_type in URGENT_TYPES else "warning"

@@ -17,20 +17,23 @@ TIERS: tuple[Tier, ...] = ("critical", "urgent", "warning", "info")
 #: Alert type → tier. Every type of the alert contract is listed (a test checks it); every
 #: ``…_ended`` type is ``info``.
 TIER_OF: dict[str, Tier] = {
+    # The officer console's triage (issue 12): tamper, exclusion and curfew breach are critical;
+    # inclusion, silence, unverified curfew, location failure, alcohol and a missed appointment
+    # are urgent; the rest are warnings; episode ends and context are info.
     "exclusion_breach": "critical",
     "strap_tamper": "critical",
-    "alcohol_tamper": "urgent",
+    "curfew_breach": "critical",
     "inclusion_breach": "urgent",
-    "curfew_breach": "urgent",
+    "device_silent": "urgent",
     "curfew_unverified": "urgent",
     "location_failure": "urgent",
     "attendance_missed": "urgent",
     "alcohol_detected": "urgent",
-    "device_silent": "warning",
+    "alcohol_tamper": "urgent",
+    "alcohol_suspect_interferent": "urgent",
+    "alcohol_missed_readings": "urgent",
     "attendance_late": "warning",
     "attendance_unverified": "warning",
-    "alcohol_suspect_interferent": "warning",
-    "alcohol_missed_readings": "warning",
     "battery_low": "warning",
     "device_fault": "warning",
     "scene_proximity": "warning",
