@@ -7,6 +7,7 @@ import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,14 @@ import pytest
 from em_service.devstack import kafka as devstack
 from em_service.devstack import postgres
 from em_service.settings import Settings, get_settings
-from tests.database import Database, drop_pg_database, pg_database, pg_template, sqlite_database
+from tests.database import (
+    Database,
+    PgReset,
+    drop_pg_database,
+    pg_database,
+    pg_template,
+    sqlite_database,
+)
 from tests.helpers import unique_name
 
 #: Test cluster location and port; a cluster already running there is reused and left running.
@@ -26,6 +34,12 @@ PG_TEST_DIR = Path(
 PG_TEST_PORT = int(os.environ.get("EM_TEST_POSTGRES_PORT", "55433"))
 #: A throwaway cluster: durability off (tests never survive a power cut anyway).
 PG_TEST_OPTIONS = "-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+
+
+@dataclass(frozen=True)
+class PgModuleDb:
+    db: Database
+    reset: PgReset
 
 
 @pytest.fixture(scope="session")
@@ -87,16 +101,21 @@ def sqlite_template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("sqlite-template")
 
 
+@pytest.fixture(scope="module")
+def pg_module_db(pg_cluster: postgres.PgInfo, pg_template_db: str) -> Iterator[PgModuleDb]:
+    """One copy of the migrated template per test module, with its reset (tests/database.py)."""
+    db, name = pg_database(pg_cluster, pg_template_db)
+    try:
+        yield PgModuleDb(db, PgReset(db))
+    finally:
+        drop_pg_database(pg_cluster, name)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
     """A fresh, migrated database for one test, on each engine in turn."""
     if request.param == "sqlite":
-        template_dir = request.getfixturevalue("sqlite_template_dir")
-        yield sqlite_database(template_dir, tmp_path / "em.db")
-        return
-    info: postgres.PgInfo = request.getfixturevalue("pg_cluster")
-    db, name = pg_database(info, request.getfixturevalue("pg_template_db"))
-    try:
-        yield db
-    finally:
-        drop_pg_database(info, name)
+        return sqlite_database(request.getfixturevalue("sqlite_template_dir"), tmp_path / "em.db")
+    module_db: PgModuleDb = request.getfixturevalue("pg_module_db")
+    module_db.reset()
+    return module_db.db

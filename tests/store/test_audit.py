@@ -37,10 +37,15 @@ def _verify(store: Store) -> audit.Verification:
         return audit.verify(s)
 
 
-#: How the table's owner removes the append-only guards, per dialect.
+#: How the table's owner lifts the append-only guards for an edit, per dialect (PostgreSQL puts
+#: them back in the same transaction, as a careful forger would).
 UNGUARD = {
     "sqlite": ["DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete"],
-    "postgresql": ["DROP TRIGGER audit_log_append_only ON audit_log"],
+    "postgresql": ["ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"],
+}
+REGUARD = {
+    "sqlite": [],
+    "postgresql": ["ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"],
 }
 
 
@@ -49,7 +54,7 @@ def _by_hand(store: Store, *statements: str) -> None:
     owner = Store(store.migrate_url)
     try:
         with owner.engine.begin() as conn:
-            for statement in [*UNGUARD[store.dialect], *statements]:
+            for statement in [*UNGUARD[store.dialect], *statements, *REGUARD[store.dialect]]:
                 conn.execute(text(statement))
     finally:
         owner.dispose()
