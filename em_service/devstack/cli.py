@@ -15,7 +15,8 @@ from em_service.settings import Settings, get_settings
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one devstack command; return the process exit code (status: 0 answering, 1 not)."""
     parser = argparse.ArgumentParser(
-        prog="em-service devstack", description="Local single-node Apache Kafka (no Docker)."
+        prog="em-service devstack",
+        description="Local single-node Apache Kafka and PostgreSQL (no Docker).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="fetch jars if needed, start Kafka, create the service topics")
