@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import text
 
 from em_service.contracts import Conditions
 from em_service.settings import Settings
@@ -104,13 +105,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=5000, help="fixes per write transaction")
     parser.add_argument("--queries", type=int, default=200, help="trail queries to time")
     parser.add_argument("--dir", type=Path, default=None, help="where to put the database")
+    parser.add_argument(
+        "--database-url", default=None, help="an empty database instead (e.g. PostgreSQL)"
+    )
+    parser.add_argument("--migrate-url", default=None, help="owner role URL for migrations")
     args = parser.parse_args(argv)
     total = args.fixes or (200_000 if args.quick else 5_000_000)
 
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="store-bench-") as tmp:
-        settings = Settings(database_url=f"sqlite:///{Path(tmp) / 'bench.db'}", state_dir=Path(tmp))
+        settings = Settings(
+            database_url=args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}",
+            state_dir=Path(tmp),
+        )
         store = Store(
-            settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous
+            settings.resolved_database_url(),
+            sqlite_synchronous=settings.sqlite_synchronous,
+            migrate_url=args.migrate_url,
         )
         migrate.upgrade(store)
         minutes = -(-total // args.devices)
@@ -165,8 +175,13 @@ def main(argv: list[str] | None = None) -> int:
             f"scene query (200 m, 2 h; {statistics.mean(hits):.1f} fixes found on average): "
             f"p50 {_percentile(near_ms, 50):.2f} ms, p95 {_percentile(near_ms, 95):.2f} ms"
         )
-        size_mb = (Path(tmp) / "bench.db").stat().st_size / 1e6
-        print(f"database file: {size_mb:,.0f} MB ({size_mb * 1e6 / stored:.0f} bytes/fix)")
+        if store.dialect == "sqlite":
+            size_mb = (Path(tmp) / "bench.db").stat().st_size / 1e6
+        else:
+            with store.read() as session:
+                size = session.scalar(text("SELECT pg_total_relation_size('fixes')"))
+            size_mb = size / 1e6
+        print(f"database (fixes): {size_mb:,.0f} MB ({size_mb * 1e6 / stored:.0f} bytes/fix)")
         store.dispose()
 
     print(
@@ -176,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
                 "stored_fixes": stored,
                 "trail_query_p50_ms": round(_percentile(trail_ms, 50), 3),
                 "trail_query_p95_ms": round(_percentile(trail_ms, 95), 3),
+                "scene_query_p50_ms": round(_percentile(near_ms, 50), 3),
+                "scene_query_p95_ms": round(_percentile(near_ms, 95), 3),
+                "bytes_per_fix": round(size_mb * 1e6 / stored),
+                "engine": store.dialect,
             }
         )
     )

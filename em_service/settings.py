@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite file em.db under state_dir"
     )
+    database_migrate_url: str | None = Field(
+        None,
+        description="URL that migrations run with (PostgreSQL: the schema owner role); "
+        "default EM_DATABASE_URL",
+    )
+    postgres_port: int = Field(55432, description="Port of the devstack PostgreSQL (127.0.0.1)")
 
     # --- Validation of readings ------------------------------------------------------------
     max_message_bytes: int = Field(
@@ -300,6 +306,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.resolved_state_dir() / 'em.db'}"
+
+    def resolved_migrate_url(self) -> str:
+        """Return the URL migrations run with (the owner role), defaulting to the database URL."""
+        return self.database_migrate_url or self.resolved_database_url()
 
 
 @lru_cache(maxsize=1)

@@ -9,23 +9,28 @@ import time
 from collections.abc import Sequence
 
 from em_service.devstack.kafka import DevstackError, down, ensure_topics, status, up
-from em_service.settings import get_settings
+from em_service.settings import Settings, get_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one devstack command; return the process exit code (status: 0 answering, 1 not)."""
     parser = argparse.ArgumentParser(
-        prog="em-service devstack", description="Local single-node Apache Kafka (no Docker)."
+        prog="em-service devstack",
+        description="Local single-node Apache Kafka and PostgreSQL (no Docker).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="fetch jars if needed, start Kafka, create the service topics")
     sub.add_parser("down", help="stop the Kafka that `up` started")
     sub.add_parser("status", help="say whether Kafka answers, with pid and version")
     sub.add_parser("topics", help="create the missing service topics")
+    pg = sub.add_parser("postgres", help="local PostgreSQL + PostGIS (Debian packages)")
+    pg.add_argument("action", choices=["up", "down", "status"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = get_settings()
     try:
+        if args.command == "postgres":
+            return _postgres(settings, args.action)
         if args.command == "up":
             began = time.monotonic()
             info = up(settings)
@@ -46,4 +51,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DevstackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _postgres(settings: Settings, action: str) -> int:
+    from em_service.devstack import postgres
+
+    root = settings.resolved_state_dir() / "postgres"
+    port = settings.postgres_port
+    if action == "up":
+        began = time.monotonic()
+        info = postgres.up(root, port)
+        note = "started" if info.started else "already running"
+        print(f"PostgreSQL {note} on 127.0.0.1:{port} ({time.monotonic() - began:.1f} s)")
+        print(f"URLs (service and migration roles): {info.paths.env}")
+        print(f"server log: {info.paths.log}")
+    elif action == "down":
+        print("stopped" if postgres.down(root) else "no devstack PostgreSQL was running")
+    else:
+        info = postgres.status(root, port)
+        state = "answering" if info.answering and info.pid else "not running"
+        print(f"127.0.0.1:{port}: {state}; pid {info.pid}; URLs in {info.paths.env}")
+        return 0 if info.answering and info.pid else 1
     return 0

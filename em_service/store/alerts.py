@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from em_service.clock import wall_now
@@ -50,7 +50,25 @@ class Applied:
     kind: Literal["created", "ended", "orphan_ended"] | None
 
 
+#: Key of the PostgreSQL advisory lock that puts outbox ids in commit order (see _event).
+OUTBOX_LOCK_KEY = 0x656D_0B0C
+
+
+def lock_outbox(session: Session) -> None:
+    """Take the outbox lock for the rest of the transaction (PostgreSQL; SQLite has one writer).
+
+    Readers (SSE, webhooks) follow the outbox by id and never look back, so ids must become
+    visible in id order. A sequence does not promise that: two transactions may commit in the
+    other order than they drew their ids. Every writer draws its event ids while holding this
+    transaction-level lock, which is released only at commit or rollback; so whoever draws a
+    larger id commits after every smaller one is committed or gone.
+    """
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY})
+
+
 def _event(session: Session, row: AlertRow, kind: str, at: datetime) -> None:
+    lock_outbox(session)  # before the flush that draws the id
     session.add(AlertEvent(alert_id=row.alert_id, offender_id=row.offender_id, kind=kind, at=at))
 
 

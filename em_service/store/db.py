@@ -68,9 +68,11 @@ class Store:
         busy_timeout_s: float = 10.0,
         sqlite_synchronous: str = "FULL",
         echo: bool = False,
+        migrate_url: str | None = None,
     ) -> None:
         parsed = make_url(url)
         self.url = url
+        self.migrate_url = migrate_url or url  # who runs migrations (PostgreSQL: the owner role)
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "sqlite":
@@ -112,4 +114,5 @@ def open_store(settings: Settings) -> Store:
         settings.resolved_database_url(),
         busy_timeout_s=settings.sqlite_busy_timeout_s,
         sqlite_synchronous=settings.sqlite_synchronous,
+        migrate_url=settings.database_migrate_url,
     )

@@ -27,11 +27,25 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(store: Store, revision: str = "head") -> str | None:
-    """Apply migrations up to ``revision``; return the revision the database is then at."""
-    cfg = alembic_config(store.url)
-    with store.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    """Apply migrations up to ``revision``; return the revision the database is then at.
+
+    They run as ``store.migrate_url`` (on PostgreSQL the schema owner; the service role may not
+    create or alter tables). A database already at the head is left alone, so a service that
+    logs in as the service role starts without the owner's credentials once migrated.
+    """
+    if revision == "head" and is_current(store):
+        return current_revision(store)
+    owner = store if store.migrate_url == store.url else Store(store.migrate_url)
+    try:
+        cfg = alembic_config(owner.url)
+        with owner.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
+            if conn.dialect.name == "postgresql":  # one migrator at a time (API + archiver)
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7201400)")
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        if owner is not store:
+            owner.dispose()
     return current_revision(store)
 
 

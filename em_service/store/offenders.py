@@ -23,6 +23,7 @@ from em_service.contracts import ALERT_TYPES, Conditions
 from em_service.contracts.codec import encode
 from em_service.store.models import AlertRow, DeviceAssignment, Offender
 from em_service.store.trail import last_fix_at
+from em_service.store.types import insert_ignore
 
 EPISODE_TYPES = frozenset(t.removesuffix("_ended") for t in ALERT_TYPES if t.endswith("_ended"))
 SILENT_TYPE = "device_silent"
@@ -81,10 +82,13 @@ class OffenderState:
 
 
 def ensure_offender(session: Session, offender_id: str, *, now: datetime | None = None) -> None:
-    """Create an offender row without conditions if there is none (alerts may come first)."""
+    """Create an offender row without conditions if there is none (alerts may come first).
+
+    Insert-or-ignore: two writers (archivers, API) may create the same offender at once.
+    """
     if session.get(Offender, offender_id) is None:
-        session.add(Offender(offender_id=offender_id, created_at=now or wall_now()))
-        session.flush()
+        insert = insert_ignore(Offender.__table__, session.get_bind().dialect.name)
+        session.execute(insert.values(offender_id=offender_id, created_at=now or wall_now()))
 
 
 def exists(session: Session, offender_id: str) -> bool:

@@ -51,9 +51,13 @@ def from_ms(ms: int) -> datetime:
 
 
 def insert_ignore(table: Table, dialect_name: str) -> Insert:
-    """Return ``INSERT … ON CONFLICT DO NOTHING`` for ``table`` (SQLite and PostgreSQL)."""
+    """Return ``INSERT … ON CONFLICT DO NOTHING`` for ``table`` (SQLite and PostgreSQL).
+
+    Its ``rowcount`` (1 inserted, 0 a duplicate) is kept: psycopg loses it once SQLAlchemy closes
+    a cursor that returns no rows.
+    """
     module: Any = postgresql if dialect_name == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
+    return module.insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
 
 
 @lru_cache(maxsize=32)

@@ -18,7 +18,8 @@ from em_service.api.main import create_app
 from em_service.contracts import Location, Scene
 from em_service.settings import Settings
 from em_service.store import Store, alerts, offenders, tokens, trail
-from tests.store.factories import READING, T0, alert, conditions, fresh_db, gps
+from tests.database import Database
+from tests.store.factories import READING, T0, alert, conditions, gps
 
 ROLES = ("officer", "investigator", "ops", "admin", "force-feed")
 
@@ -91,15 +92,15 @@ def seed_scenes(store: Store) -> None:
 
 
 def make_api(
-    tmp_path: Path, template: Path, kafka_bootstrap: str | None, **overrides: Any
+    tmp_path: Path, database: Database, kafka_bootstrap: str | None, **overrides: Any
 ) -> Iterator[Api]:
     tag = uuid.uuid4().hex[:8]
-    db = tmp_path / "em.db"
-    store = fresh_db(template, db)
+    store = database.store()
     made = seed(store)
     store.dispose()
     settings = Settings(
-        database_url=f"sqlite:///{db}",
+        database_url=database.url,
+        database_migrate_url=database.migrate_url,
         state_dir=tmp_path,
         kafka_bootstrap=kafka_bootstrap or "127.0.0.1:9",  # discard port: nothing answers
         topic_conditions=f"t{tag}.conditions",
@@ -114,18 +115,13 @@ def make_api(
         yield Api(client, app, app.state.store, settings, made)
 
 
-@pytest.fixture(scope="session")
-def db_template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("api-db-template")
-
-
 @pytest.fixture
-def api(tmp_path: Path, db_template_dir: Path) -> Iterator[Api]:
+def api(tmp_path: Path, database: Database) -> Iterator[Api]:
     """The API without Kafka (publishing conditions answers 503)."""
-    yield from make_api(tmp_path, db_template_dir, None)
+    yield from make_api(tmp_path, database, None)
 
 
 @pytest.fixture
-def kafka_api(tmp_path: Path, db_template_dir: Path, kafka_bootstrap: str) -> Iterator[Api]:
+def kafka_api(tmp_path: Path, database: Database, kafka_bootstrap: str) -> Iterator[Api]:
     """The API with the session broker and its own conditions topic."""
-    yield from make_api(tmp_path, db_template_dir, kafka_bootstrap)
+    yield from make_api(tmp_path, database, kafka_bootstrap)

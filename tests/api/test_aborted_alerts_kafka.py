@@ -21,9 +21,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from em_service.contracts import Alert
 from em_service.contracts.codec import encode
 from em_service.devstack import ensure_topics
-from em_service.store import Store, migrate, tokens
+from em_service.store import Store, tokens
 from em_service.store.models import AlertEvent, AlertRow, OutletCursor
 from tests.api.test_sse_kafka import SseClient
+from tests.database import Database
 from tests.helpers import unique_name
 from tests.service_env import ServiceEnv
 from tests.store.factories import alert, ended
@@ -106,9 +107,10 @@ async def _raw_alert_ids(bootstrap: str, topic: str) -> list[str]:
 
 
 def test_aborted_alerts_are_never_stored_served_or_pushed(
-    kafka_bootstrap: str, tmp_path: Path, hook: ThreadingHTTPServer
+    kafka_bootstrap: str, tmp_path: Path, hook: ThreadingHTTPServer, database: Database
 ) -> None:
     env = ServiceEnv(kafka_bootstrap, tmp_path)
+    env.env |= database.env()
     hook_url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
     env.env |= {
         "EM_WEBHOOKS": json.dumps([{"name": "iom", "url": hook_url, "principal": "officer-1"}]),
@@ -116,8 +118,7 @@ def test_aborted_alerts_are_never_stored_served_or_pushed(
         "EM_WEBHOOK_POLL_INTERVAL_S": "0.05",
     }
     ensure_topics(env.settings, kafka_bootstrap)
-    store = Store(f"sqlite:///{tmp_path / 'em.db'}")
-    migrate.upgrade(store)
+    store = database.store()
     with store.write() as s:
         token = tokens.create_token(s, name="officer-1", role="officer", caseload=["off-1"])
     base = f"http://127.0.0.1:{env.api_port}"

@@ -8,14 +8,15 @@ from pathlib import Path
 
 from em_service.store import checkpoints
 from tests.api.conftest import make_api
+from tests.database import Database
 
 
-def test_api_writes_checkpoints_periodically(tmp_path: Path, db_template_dir: Path) -> None:
+def test_api_writes_checkpoints_periodically(tmp_path: Path, sqlite_db: Database) -> None:
     key = tmp_path / "audit.key"
     key.write_text(secrets.token_hex(32))
     gen = make_api(
         tmp_path,
-        db_template_dir,
+        sqlite_db,
         None,
         audit_checkpoint_key_file=key,
         audit_checkpoint_interval_s=0.2,

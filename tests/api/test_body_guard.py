@@ -14,14 +14,15 @@ import pytest
 from em_service.api.main import create_app
 from tests.api.conftest import make_api
 from tests.api.live_server import serve
+from tests.database import Database
 
 BIG = 50 * 1024 * 1024
 CHUNK = 64 * 1024
 
 
 @pytest.fixture
-def port(tmp_path: Path, db_template_dir: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    gen = make_api(tmp_path, db_template_dir, None)
+def port(tmp_path: Path, sqlite_db: Database) -> Iterator[tuple[int, dict[str, str]]]:
+    gen = make_api(tmp_path, sqlite_db, None)
     api = next(gen)  # seeded database and tokens; serve a second app on the same database
     app = create_app(api.settings)
     with serve(app) as p:

@@ -17,6 +17,7 @@ from em_service.console.sessions import COOKIE, identity_from_token, sessions
 from em_service.store import tokens
 from tests.api.conftest import Api, make_api
 from tests.api.live_server import serve
+from tests.database import Database
 
 RECHECK_S = 0.3
 
@@ -43,10 +44,10 @@ class Stream(threading.Thread):
 
 
 @pytest.fixture
-def live(tmp_path: Path, db_template_dir: Path) -> Iterator[tuple[Api, str, object]]:
+def live(tmp_path: Path, sqlite_db: Database) -> Iterator[tuple[Api, str, object]]:
     gen = make_api(
         tmp_path,
-        db_template_dir,
+        sqlite_db,
         None,
         sse_recheck_interval_s=RECHECK_S,
         sse_max_lifetime_s=30.0,
@@ -103,8 +104,8 @@ def test_console_cookie_stream_ends_at_sign_out(live) -> None:
     assert s.ended.wait(5 * RECHECK_S + 2)
 
 
-def test_streams_have_a_maximum_lifetime(tmp_path: Path, db_template_dir: Path) -> None:
-    gen = make_api(tmp_path, db_template_dir, None, sse_max_lifetime_s=1.0)
+def test_streams_have_a_maximum_lifetime(tmp_path: Path, sqlite_db: Database) -> None:
+    gen = make_api(tmp_path, sqlite_db, None, sse_max_lifetime_s=1.0)
     api = next(gen)
     try:
         with serve(create_app(api.settings)) as port:

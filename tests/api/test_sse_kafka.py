@@ -18,7 +18,8 @@ from em_service import kafka_io
 from em_service.clock import wall_now
 from em_service.contracts.codec import encode
 from em_service.devstack import ensure_topics
-from em_service.store import Store, migrate, tokens
+from em_service.store import tokens
+from tests.database import Database
 from tests.service_env import ServiceEnv
 from tests.store.factories import alert
 
@@ -59,11 +60,13 @@ class SseClient(threading.Thread):
         return self.events.get(timeout=timeout_s)
 
 
-def test_sse_gets_a_new_alert_within_a_second(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_sse_gets_a_new_alert_within_a_second(
+    kafka_bootstrap: str, tmp_path: Path, database: Database
+) -> None:
     env = ServiceEnv(kafka_bootstrap, tmp_path)
+    env.env |= database.env()
     ensure_topics(env.settings, kafka_bootstrap)
-    store = Store(f"sqlite:///{tmp_path / 'em.db'}")
-    migrate.upgrade(store)
+    store = database.store()
     with store.write() as s:
         token = tokens.create_token(s, name="officer-1", role="officer", caseload=["off-1"])
     store.dispose()

@@ -21,6 +21,7 @@ from em_service.settings import WebhookTarget
 from em_service.store import alerts
 from em_service.store.models import OutletFailure
 from tests.api.conftest import Api, make_api
+from tests.database import Database
 from tests.service_env import free_port, wait_until
 from tests.store.factories import alert
 
@@ -75,14 +76,14 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def hooked_api(tmp_path: Path, db_template_dir: Path, receiver: Receiver) -> Iterator[Api]:
+def hooked_api(tmp_path: Path, database: Database, receiver: Receiver) -> Iterator[Api]:
     targets = [
         WebhookTarget(name="iom-a", url=receiver.url, principal="officer-1"),
         WebhookTarget(name="dead", url=f"http://127.0.0.1:{free_port()}/gone"),
     ]
     yield from make_api(
         tmp_path,
-        db_template_dir,
+        database,
         None,
         webhooks=targets,
         webhook_secret=SECRET,

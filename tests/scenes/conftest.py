@@ -1,23 +1,17 @@
-"""A fresh, migrated SQLite database file per test, seeded with people built for the purpose."""
+"""A fresh, migrated database per test, on SQLite and on PostgreSQL (tests/conftest.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from em_service.store import Store
-from tests.store.factories import fresh_db
-
-
-@pytest.fixture(scope="session")
-def scenes_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("scenes-db-template")
+from tests.database import Database
 
 
 @pytest.fixture
-def store(scenes_db_template: Path, tmp_path: Path) -> Iterator[Store]:
-    store = fresh_db(scenes_db_template, tmp_path / "em.db")
+def store(database: Database) -> Iterator[Store]:
+    store = database.store()
     yield store
     store.dispose()

@@ -43,9 +43,9 @@ def _cli(env: ServiceEnv, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_batch_import_matched_by_the_archiver(
-    kafka_bootstrap: str, tmp_path: Path, scenes_db_template: Path
+    kafka_bootstrap: str, tmp_path: Path, sqlite_template_dir: Path
 ) -> None:
-    store = fresh_db(scenes_db_template, tmp_path / "em.db")
+    store = fresh_db(sqlite_template_dir, tmp_path / "em.db")
     enrol(store, _people())
     env = ServiceEnv(kafka_bootstrap, tmp_path)
     env.env["EM_ARCHIVER_METRICS_PORT"] = str(free_port())

@@ -15,6 +15,7 @@ from em_service.scenes.config import SceneSettings, get_scene_settings
 from em_service.scenes.importer import BadRow, _Rows
 from em_service.store import audit
 from tests.api.conftest import SCENE, Api, make_api
+from tests.database import Database
 from tests.store.factories import T0
 
 BODY = {
@@ -28,8 +29,8 @@ BODY = {
 
 
 @pytest.fixture
-def api(tmp_path: Path, scenes_db_template: Path) -> Iterator[Api]:
-    yield from make_api(tmp_path, scenes_db_template, None)
+def api(tmp_path: Path, database: Database) -> Iterator[Api]:
+    yield from make_api(tmp_path, database, None)
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from em_service.scenes import store as scene_store
 from em_service.scenes.config import SceneSettings
 from em_service.scenes.importer import import_file
 from tests.api.conftest import Api, make_api
+from tests.database import Database
 
 T0 = datetime(2026, 10, 24, 21, tzinfo=UTC)
 T1 = datetime(2026, 10, 25, 7, tzinfo=UTC)
@@ -66,8 +67,8 @@ def test_ids_of_canonical_references_are_unchanged() -> None:
 
 
 @pytest.fixture
-def kafka_api(tmp_path: Path, scenes_db_template: Path, kafka_bootstrap: str) -> Iterator[Api]:
-    yield from make_api(tmp_path, scenes_db_template, kafka_bootstrap)
+def kafka_api(tmp_path: Path, database: Database, kafka_bootstrap: str) -> Iterator[Api]:
+    yield from make_api(tmp_path, database, kafka_bootstrap)
 
 
 @pytest.mark.kafka

@@ -16,6 +16,7 @@ from em_service.contracts import Scene
 from em_service.scenes import evidence
 from em_service.store import audit
 from tests.api.conftest import Api, make_api
+from tests.database import Database
 from tests.store.factories import T0
 
 BODY = {
@@ -29,13 +30,13 @@ BODY = {
 
 
 @pytest.fixture
-def api(tmp_path: Path, scenes_db_template: Path) -> Iterator[Api]:
-    yield from make_api(tmp_path, scenes_db_template, None)
+def api(tmp_path: Path, database: Database) -> Iterator[Api]:
+    yield from make_api(tmp_path, database, None)
 
 
 @pytest.fixture
-def kafka_api(tmp_path: Path, scenes_db_template: Path, kafka_bootstrap: str) -> Iterator[Api]:
-    yield from make_api(tmp_path, scenes_db_template, kafka_bootstrap)
+def kafka_api(tmp_path: Path, database: Database, kafka_bootstrap: str) -> Iterator[Api]:
+    yield from make_api(tmp_path, database, kafka_bootstrap)
 
 
 def _audit(api: Api, action: str) -> list:

@@ -23,19 +23,19 @@ from em_service.scenes.config import SceneSettings
 from em_service.scenes.feed import follow_scenes
 from em_service.scenes.live import LiveMatcher
 from em_service.store.models import AlertRow
+from tests.database import Database
 from tests.scenes.helpers import W0, enrol, readings, scene_msg, stand, walk
 from tests.scenes.test_importer import write_police_csv
 from tests.scenes.test_retro import H
 from tests.service_env import ServiceEnv, free_port
-from tests.store.factories import fresh_db
 
 pytestmark = pytest.mark.kafka
 
 
 def test_scene_on_the_topic_is_matched_stored_and_alerted(
-    kafka_bootstrap: str, tmp_path: Path, scenes_db_template: Path
+    kafka_bootstrap: str, tmp_path: Path, database: Database
 ) -> None:
-    store = fresh_db(scenes_db_template, tmp_path / "em.db")
+    store = database.store()
     enrol(
         store,
         {
@@ -47,6 +47,7 @@ def test_scene_on_the_topic_is_matched_stored_and_alerted(
         },
     )
     env = ServiceEnv(kafka_bootstrap, tmp_path)
+    env.env |= database.env()
     env.env["EM_ARCHIVER_METRICS_PORT"] = str(free_port())
     env.env["EM_SCENES_REMATCH_DELAY_S"] = "0"
     # The archive holds fixed-date fixes (2026): the archiver's retention must keep them

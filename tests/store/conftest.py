@@ -1,23 +1,17 @@
-"""A fresh, migrated SQLite database file per test (copied from a session template)."""
+"""A fresh, migrated database per test, on SQLite and on PostgreSQL (tests/conftest.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from em_service.store import Store
-from tests.store.factories import fresh_db
-
-
-@pytest.fixture(scope="session")
-def db_template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("db-template")
+from tests.database import Database
 
 
 @pytest.fixture
-def store(db_template_dir: Path, tmp_path: Path) -> Iterator[Store]:
-    store = fresh_db(db_template_dir, tmp_path / "em.db")
+def store(database: Database) -> Iterator[Store]:
+    store = database.store()
     yield store
     store.dispose()

@@ -19,6 +19,7 @@ from em_service.devstack import ensure_topics
 from em_service.scrape import scrape, total
 from em_service.store import Store
 from em_service.store.models import AlcoholSample, AlertEvent, AlertRow, DeviceAssignment, Fix
+from tests.database import Database
 from tests.service_env import ServiceEnv, free_port
 from tests.store.factories import alert, conditions, ended
 
@@ -97,8 +98,11 @@ def _counts(store: Store) -> dict[str, int]:
 EXPECTED = {"fixes": N_FIXES, "alcohol": 1, "alerts": 1, "events": 2, "assignments": 2}
 
 
-def test_archiver_is_idempotent_under_redelivery(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_archiver_is_idempotent_under_redelivery(
+    kafka_bootstrap: str, tmp_path: Path, database: Database
+) -> None:
     env = ServiceEnv(kafka_bootstrap, tmp_path)
+    env.env |= database.env()
     port = free_port()
     env.env["EM_ARCHIVER_METRICS_PORT"] = str(port)
     env.env["EM_ARCHIVER_RETENTION_INTERVAL_S"] = "3600"
@@ -123,7 +127,7 @@ def test_archiver_is_idempotent_under_redelivery(kafka_bootstrap: str, tmp_path:
             and total(samples, "em_archiver_lag_records") == 0
         )
 
-    store = Store(f"sqlite:///{tmp_path / 'em.db'}")
+    store = database.store()
     try:
         archiver = env.start("archiver", log_name="archiver")
         send_all()

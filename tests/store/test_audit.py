@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from em_service.store import Store, audit
 from tests.store.factories import T0
@@ -37,13 +37,27 @@ def _verify(store: Store) -> audit.Verification:
         return audit.verify(s)
 
 
+#: How the table's owner lifts the append-only guards for an edit, per dialect (PostgreSQL puts
+#: them back in the same transaction, as a careful forger would).
+UNGUARD = {
+    "sqlite": ["DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete"],
+    "postgresql": ["ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"],
+}
+REGUARD = {
+    "sqlite": [],
+    "postgresql": ["ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"],
+}
+
+
 def _by_hand(store: Store, *statements: str) -> None:
-    """Tamper as someone with raw database access would: drop the guards, then edit."""
-    with store.engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER audit_log_no_update"))
-        conn.execute(text("DROP TRIGGER audit_log_no_delete"))
-        for statement in statements:
-            conn.execute(text(statement))
+    """Tamper as someone with the owner's raw database access would: drop the guards, edit."""
+    owner = Store(store.migrate_url)
+    try:
+        with owner.engine.begin() as conn:
+            for statement in [*UNGUARD[store.dialect], *statements, *REGUARD[store.dialect]]:
+                conn.execute(text(statement))
+    finally:
+        owner.dispose()
 
 
 def test_intact_chain_verifies(store: Store) -> None:
@@ -91,7 +105,7 @@ def test_rehashing_one_row_still_breaks_the_next_link(store: Store) -> None:
 def test_database_refuses_updates_and_deletes(store: Store, statement: str) -> None:
     _fill(store, 2)
     with (
-        pytest.raises((IntegrityError, OperationalError), match="append-only"),
+        pytest.raises(DBAPIError, match="append-only"),
         store.engine.begin() as conn,
     ):
         conn.execute(text(statement))
@@ -100,8 +114,12 @@ def test_database_refuses_updates_and_deletes(store: Store, statement: str) -> N
 
 def test_cli_audit_verify_fails_after_a_hand_edit(store: Store, tmp_path: Path) -> None:
     _fill(store)
-    db = store.url.removeprefix("sqlite:///")
-    env = {**os.environ, "EM_DATABASE_URL": f"sqlite:///{db}", "EM_STATE_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "EM_DATABASE_URL": store.url,
+        "EM_DATABASE_MIGRATE_URL": store.migrate_url,
+        "EM_STATE_DIR": str(tmp_path),
+    }
     cmd = [sys.executable, "-m", "em_service.cli", "audit", "verify"]
     ok = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     assert ok.returncode == 0 and "5 entries verified" in ok.stdout
@@ -109,3 +127,30 @@ def test_cli_audit_verify_fails_after_a_hand_edit(store: Store, tmp_path: Path) 
     broken = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     assert broken.returncode == 1
     assert "entry 4: contents do not match its hash" in broken.stderr
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has no users
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DROP TRIGGER audit_log_append_only ON audit_log",
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
+        "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+        "TRUNCATE audit_log",
+        "DROP TABLE audit_log",
+        "ALTER TABLE audit_log ADD COLUMN x integer",
+        "CREATE TABLE audit_shadow (seq integer)",
+    ],
+)
+def test_service_role_cannot_lift_the_guard_on_postgresql(store: Store, statement: str) -> None:
+    """The service role (what the services log in as) owns nothing: the guard holds against it."""
+    assert store.url != store.migrate_url
+    _fill(store, 2)
+    with (
+        pytest.raises(ProgrammingError, match=r"owner|permission denied"),
+        store.engine.begin() as c,
+    ):
+        c.execute(text(statement))
+    with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET purpose = 'x'"))
+    assert _verify(store).ok and _verify(store).checked == 2
