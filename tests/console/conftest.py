@@ -10,9 +10,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Api, db_template_dir, make_api
+from tests.api.conftest import Api, make_api
+from tests.database import Database
 
-__all__ = ["db_template_dir"]
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -34,8 +34,9 @@ def sign_in(client: TestClient, token: str) -> httpx.Response:
 
 
 @pytest.fixture
-def api(tmp_path: Path, db_template_dir: Path) -> Iterator[Api]:
-    yield from make_api(tmp_path, db_template_dir, None, console_tile_url="")
+def api(tmp_path: Path, sqlite_db: Database) -> Iterator[Api]:
+    """The app on SQLite (the store's own suites run on both engines)."""
+    yield from make_api(tmp_path, sqlite_db, None, console_tile_url="")
 
 
 @pytest.fixture

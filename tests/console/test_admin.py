@@ -19,6 +19,7 @@ from em_service.store import audit
 from em_service.store.models import Offender
 from tests.api.conftest import Api, make_api
 from tests.console.conftest import csrf_of, sign_in
+from tests.database import Database
 from tests.store.factories import READING, T0
 
 LON, LAT = READING
@@ -158,8 +159,8 @@ def test_problem_place() -> None:
 
 
 @pytest.fixture
-def kafka_api(tmp_path: Path, db_template_dir: Path, kafka_bootstrap: str) -> Iterator[Api]:
-    yield from make_api(tmp_path, db_template_dir, kafka_bootstrap, console_tile_url="")
+def kafka_api(tmp_path: Path, sqlite_db: Database, kafka_bootstrap: str) -> Iterator[Api]:
+    yield from make_api(tmp_path, sqlite_db, kafka_bootstrap, console_tile_url="")
 
 
 @pytest.mark.kafka

@@ -17,6 +17,7 @@ from em_service.store import audit
 from geofences.projection import get_projector
 from tests.api.conftest import Api, make_api
 from tests.console.conftest import csrf_of, sign_in
+from tests.database import Database
 
 FORM = {
     "crime_reference": "CR/2026/10/0421",
@@ -197,8 +198,8 @@ def test_csv_rows_errors_are_listed_by_line(api: Api, investigator: TestClient) 
 
 
 @pytest.fixture
-def kafka_api(tmp_path: Path, db_template_dir: Path, kafka_bootstrap: str) -> Iterator[Api]:
-    yield from make_api(tmp_path, db_template_dir, kafka_bootstrap, console_tile_url="")
+def kafka_api(tmp_path: Path, sqlite_db: Database, kafka_bootstrap: str) -> Iterator[Api]:
+    yield from make_api(tmp_path, sqlite_db, kafka_bootstrap, console_tile_url="")
 
 
 @pytest.mark.kafka

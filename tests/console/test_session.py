@@ -123,10 +123,10 @@ def test_security_headers_and_no_inline_script(officer: TestClient) -> None:
     assert " on" + "click=" not in page.text and "style=" not in page.text
 
 
-def test_csp_allows_the_configured_tile_host(tmp_path, db_template_dir) -> None:
+def test_csp_allows_the_configured_tile_host(tmp_path, sqlite_db) -> None:
     from tests.api.conftest import make_api
 
-    for api in make_api(tmp_path, db_template_dir, None):  # default: OpenStreetMap tiles
+    for api in make_api(tmp_path, sqlite_db, None):  # default: OpenStreetMap tiles
         page = api.client.get("/console/sign-in")
         assert (
             "img-src 'self' data: https://tile.openstreetmap.org;"
