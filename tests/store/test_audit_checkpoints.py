@@ -11,6 +11,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +22,16 @@ from sqlalchemy import text
 from em_service.settings import Settings
 from em_service.store import Store, alerts, audit, checkpoints, commands
 from em_service.store.models import AuditEntry
+from tests.database import Database
 from tests.store.factories import T0, alert
+
+
+@pytest.fixture
+def store(sqlite_db: Database) -> Iterator[Store]:
+    """SQLite only: the attacks below edit and copy the database file as an insider would."""
+    store = sqlite_db.store()
+    yield store
+    store.dispose()
 
 
 @pytest.fixture
