@@ -3,6 +3,7 @@
 # Tests that need Kafka start a local broker themselves (or reuse one on EM_KAFKA_PORT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/system-deps.sh
 bash scripts/install.sh
 python3 -m ruff check .
 python3 -m ruff format --check .
