@@ -287,10 +287,13 @@ class Settings(BaseSettings):
 
     def resolved_state_dir(self) -> Path:
         """Return the state directory, expanded and created private (0700: it holds the
-        database, logs, broker data and audit checkpoints)."""
+        database, logs, broker data and audit checkpoints). Nobody else may list or write it; a
+        traverse-only bit someone set on purpose (0711, so the devstack's PostgreSQL, running as
+        the ``postgres`` user, reaches its own cluster dir inside) is kept."""
         path = self.state_dir.expanduser()
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if path.stat().st_mode & 0o077:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o066:  # readable or writable by others: make it private again
             with contextlib.suppress(PermissionError):
                 path.chmod(0o700)
         return path

@@ -154,3 +154,12 @@ def test_settings_state_dir_is_made_private(tmp_path: Path) -> None:
     loose.chmod(0o755)
     Settings(state_dir=loose).resolved_state_dir()
     assert _mode(loose) == 0o700
+
+
+def test_a_traverse_only_state_dir_is_kept(tmp_path: Path) -> None:
+    # 0711: others may pass through (the devstack's PostgreSQL runs as its own user) but not list.
+    passable = tmp_path / "passable"
+    passable.mkdir()
+    passable.chmod(0o711)
+    Settings(state_dir=passable).resolved_state_dir()
+    assert _mode(passable) == 0o711

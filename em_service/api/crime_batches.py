@@ -136,7 +136,7 @@ async def _publish(request: Request, scenes: list[Scene]) -> None:
     status_code=http.HTTP_201_CREATED,
     response_model=BatchReceived,
     summary="Upload a crime batch (MoJ 13-column CSV); ?check=true validates only",
-    responses=responses(401, 403, 413, 422, 503),
+    responses=responses(400, 401, 403, 413, 422, 503),  # 400: malformed multipart
 )
 async def upload_batch(
     request: Request,
