@@ -24,7 +24,7 @@ from em_service.api.schemas import (
 )
 from em_service.api.views import alert_detail, alert_summary
 from em_service.clock import wall_now
-from em_service.store import Store, alerts, audit
+from em_service.store import Store, alerts
 from em_service.store.tokens import Caller
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
@@ -85,21 +85,9 @@ router.add_api_route(
 )
 def get_alert(caller: Officer, store: StoreDep, alert_id: AlertId) -> AlertDetail:
     with store.write() as session:
-        row = alerts.get(session, alert_id, caller=caller)
+        row = alerts.read(session, alert_id, caller=caller)  # audits a location read
         if row is None:
             raise not_found("alert")
-        if row.lat is not None:
-            audit.append(
-                session,
-                actor=caller.name,
-                role=caller.role,
-                action="alert.location.read",
-                offender_id=row.offender_id,
-                time_from=row.occurred_at,
-                time_to=row.occurred_at,
-                purpose="alert handling",
-                detail={"alert_id": alert_id},
-            )
         return alert_detail(row, alerts.transitions(session, alert_id))
 
 

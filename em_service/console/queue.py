@@ -23,7 +23,7 @@ from em_service.console.web import (
     safe_back,
 )
 from em_service.contracts import ALERT_TYPES
-from em_service.store import alerts, audit
+from em_service.store import alerts
 from em_service.store.tokens import Caller
 from em_service.text import TextError, clean_text
 
@@ -91,21 +91,9 @@ def alert_queue(
 @router.get("/alerts/{alert_id}")
 def alert_page(request: Request, caller: ConsoleOfficer, alert_id: AlertId) -> Response:
     with request.app.state.store.write() as session:
-        row = alerts.get(session, alert_id, caller=caller)
+        row = alerts.read(session, alert_id, caller=caller)  # audits a location read
         if row is None:
             raise not_found("alert")
-        if row.lat is not None:  # audited exactly as GET /api/v1/alerts/{id}
-            audit.append(
-                session,
-                actor=caller.name,
-                role=caller.role,
-                action="alert.location.read",
-                offender_id=row.offender_id,
-                time_from=row.occurred_at,
-                time_to=row.occurred_at,
-                purpose="alert handling",
-                detail={"alert_id": alert_id},
-            )
         steps = alerts.transitions(session, alert_id)
         session.expunge_all()
     place = None

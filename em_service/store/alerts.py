@@ -143,6 +143,25 @@ def get(session: Session, alert_id: str, *, caller: Caller | None = None) -> Ale
     return row
 
 
+def read(session: Session, alert_id: str, *, caller: Caller) -> AlertRow | None:
+    """Return the alert as :func:`get` does for ``caller``; if it has a location, record that
+    location read in the audit log (``alert.location.read``) — the API and the console alike."""
+    row = get(session, alert_id, caller=caller)
+    if row is not None and row.lat is not None:
+        audit.append(
+            session,
+            actor=caller.name,
+            role=caller.role,
+            action="alert.location.read",
+            offender_id=row.offender_id,
+            time_from=row.occurred_at,
+            time_to=row.occurred_at,
+            purpose="alert handling",
+            detail={"alert_id": alert_id},
+        )
+    return row
+
+
 def transitions(session: Session, alert_id: str) -> list[AlertTransition]:
     """Return the alert's lifecycle steps, oldest first."""
     return list(
