@@ -60,12 +60,8 @@ class Archiver:
 
     async def _dlq(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap,
-                acks="all",
-                enable_idempotence=True,
-                client_id=f"{self.settings.app_id}-archiver",
-                max_request_size=self.settings.kafka_max_message_bytes,
+            producer = kafka_io.producer(
+                self.settings, client_id=f"{self.settings.app_id}-archiver"
             )
             await producer.start()
             self._producer = producer

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TextIO, get_args
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from em_service import kafka_io
@@ -93,9 +93,7 @@ async def replay(
         return report
     producer = None
     if not dry_run:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap, transactional_id=group, acks="all"
-        )
+        producer = kafka_io.producer(s, transactional_id=group)
         await producer.start()  # fences an earlier replay of this reason, aborts its txn
     consumer = kafka_io.consumer(
         bootstrap=s.kafka_bootstrap, group_id=group, auto_offset_reset="earliest"

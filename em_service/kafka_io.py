@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+if TYPE_CHECKING:
+    from em_service.settings import Settings
 
 
 def consumer(*topics: str, bootstrap: str, **options: Any) -> AIOKafkaConsumer:
@@ -26,6 +29,21 @@ def consumer(*topics: str, bootstrap: str, **options: Any) -> AIOKafkaConsumer:
     options.setdefault("enable_auto_commit", False)
     return AIOKafkaConsumer(
         *topics, bootstrap_servers=bootstrap, isolation_level="read_committed", **options
+    )
+
+
+def producer(settings: Settings, **options: Any) -> AIOKafkaProducer:
+    """Return an ``AIOKafkaProducer`` of the service (not started): acks=all, idempotent, and
+    ``max_request_size`` = ``EM_KAFKA_MAX_MESSAGE_BYTES`` (fixed: the limits are set together,
+    see :mod:`em_service.limits`)."""
+    if "max_request_size" in options:
+        raise TypeError("max_request_size is EM_KAFKA_MAX_MESSAGE_BYTES (em_service.limits)")
+    options.setdefault("acks", "all")
+    options.setdefault("enable_idempotence", True)
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        max_request_size=settings.kafka_max_message_bytes,
+        **options,
     )
 
 

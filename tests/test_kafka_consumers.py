@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from em_service import kafka_io
+from em_service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("em_service", "bench", "simulator", "scripts")
@@ -36,3 +37,24 @@ async def test_the_factory_reads_committed_and_cannot_be_told_otherwise() -> Non
     assert consumer._enable_auto_commit is False  # offsets are committed after the work
     with pytest.raises(TypeError, match="read committed"):
         kafka_io.consumer(bootstrap="127.0.0.1:1", isolation_level="read_uncommitted")
+
+
+def test_the_service_builds_producers_only_with_the_size_limit_factory() -> None:
+    # Every producer of em_service sends at most EM_KAFKA_MAX_MESSAGE_BYTES (em_service.limits).
+    built = re.compile(r"AIOKafkaProducer\s*\(")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in sorted((ROOT / "em_service").rglob("*.py"))
+        if path != FACTORY
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if built.search(line)
+    ]
+    assert offenders == [], "build producers with kafka_io.producer (the size limit is fixed)"
+
+
+async def test_the_producer_factory_fixes_the_size_limit() -> None:
+    settings = Settings(kafka_bootstrap="127.0.0.1:1", kafka_max_message_bytes=2_000_000)
+    producer = kafka_io.producer(settings, transactional_id="t")
+    assert producer._max_request_size == 2_000_000
+    with pytest.raises(TypeError, match="EM_KAFKA_MAX_MESSAGE_BYTES"):
+        kafka_io.producer(settings, max_request_size=5)

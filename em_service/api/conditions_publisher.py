@@ -12,6 +12,7 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
+from em_service import kafka_io
 from em_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,10 @@ class TopicPublisher:
         self._lock = self._lock or asyncio.Lock()
         async with self._lock:
             if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self.settings.kafka_bootstrap,
-                    acks="all",
-                    enable_idempotence=True,
+                producer = kafka_io.producer(
+                    self.settings,
                     request_timeout_ms=int(self.timeout_s * 1000),
                     client_id=f"{self.settings.app_id}-{self.client}",
-                    max_request_size=self.settings.kafka_max_message_bytes,
                 )
                 try:
                     await asyncio.wait_for(producer.start(), self.timeout_s)

@@ -16,11 +16,12 @@ if TYPE_CHECKING:
     from em_service.scenes.importer import ImportReport
     from em_service.settings import Settings
 
+from em_service import kafka_io
+
 
 async def _import(
     settings: Settings, path: Path, *, radius_m: float | None, all_types: bool, publish: bool
 ) -> ImportReport:
-    from aiokafka import AIOKafkaProducer
 
     from em_service.clock import wall_now
     from em_service.contracts import Scene
@@ -38,12 +39,7 @@ async def _import(
             migrate.upgrade(store)
         if publish:
             await ensure_topics_async(settings)
-            producer = AIOKafkaProducer(
-                bootstrap_servers=settings.kafka_bootstrap,
-                acks="all",
-                enable_idempotence=True,
-                max_request_size=settings.kafka_max_message_bytes,
-            )
+            producer = kafka_io.producer(settings)
             await producer.start()
 
         async def publish_batch(batch: list[Scene]) -> None:

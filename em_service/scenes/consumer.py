@@ -244,13 +244,7 @@ class SceneConsumer:
             client_id=f"{s.app_id}-scenes",
             auto_offset_reset="earliest",
         )
-        producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            client_id=f"{s.app_id}-scenes",
-            max_request_size=s.kafka_max_message_bytes,
-        )
+        producer = kafka_io.producer(s, client_id=f"{s.app_id}-scenes")
         await consumer.start()
         await producer.start()
         backoff = 0.5

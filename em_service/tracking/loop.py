@@ -350,12 +350,11 @@ class TrackingLoop:
         """
         s = self.settings
         assert self.consumer is not None
-        producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap,
+        producer = kafka_io.producer(
+            s,
             transactional_id=f"{s.app_id}-tracking-{partition}",
             linger_ms=2,
             max_batch_size=min(1 << 20, s.kafka_max_message_bytes),
-            max_request_size=s.kafka_max_message_bytes,  # see em_service.limits
         )
         await producer.start()  # InitProducerId: fences the previous owner, aborts its txn
         self.producers[partition] = producer

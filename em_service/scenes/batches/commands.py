@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from em_service.contracts import Scene
     from em_service.settings import Settings
 
+from em_service import kafka_io
+
 log = logging.getLogger(__name__)
 
 
@@ -35,18 +37,12 @@ def _print_report(path: Path, report: dict[str, Any], as_json: bool, note: str =
 
 async def publish(settings: Settings, scenes: list[Scene]) -> None:
     """Publish ``scenes`` to the scenes topic (acks=all) and wait for every acknowledgement."""
-    from aiokafka import AIOKafkaProducer
 
     from em_service.contracts.codec import encode
     from em_service.devstack import ensure_topics_async
 
     await ensure_topics_async(settings)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        max_request_size=settings.kafka_max_message_bytes,
-    )
+    producer = kafka_io.producer(settings)
     await producer.start()
     try:
         futures = [
