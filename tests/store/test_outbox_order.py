@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from em_service.store import Store, alerts
 from em_service.store.models import AlertEvent
@@ -29,14 +30,21 @@ def _writer(db: Database, name: str, stop: threading.Event, seed: int, errors: l
     try:
         n = 0
         while not stop.is_set():
-            with store.write() as s:
-                alerts.apply_alert(
-                    s,
-                    alert(alert_id=f"alert-{name}-{n:06d}", occurred_at=T0 + timedelta(seconds=n)),
-                    now=T0,
-                )
-                s.flush()  # the event draws its id now …
-                time.sleep(rng.uniform(0, 0.01))  # … and commits a little later
+            try:
+                with store.write() as s:
+                    alerts.apply_alert(
+                        s,
+                        alert(
+                            alert_id=f"alert-{name}-{n:06d}", occurred_at=T0 + timedelta(seconds=n)
+                        ),
+                        now=T0,
+                    )
+                    s.flush()  # the event draws its id now …
+                    time.sleep(rng.uniform(0, 0.01))  # … and commits a little later
+            except OperationalError as exc:
+                if "database is locked" not in str(exc):
+                    raise
+                continue  # SQLite's busy timeout ran out on a loaded machine: retry, as the archiver does
             n += 1
     except Exception as exc:  # reported by the test, not lost in the thread
         errors.append(exc)
