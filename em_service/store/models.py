@@ -167,7 +167,16 @@ class AlertRow(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (
-        Index("ix_alerts_offender_occurred", "offender_id", "occurred_at"),
+        # Covering for the caseload review and the queue (no table rows read but breach details).
+        Index(
+            "ix_alerts_offender_occurred_cover",
+            "offender_id",
+            "occurred_at",
+            "type",
+            "severity",
+            "status",
+            "episode_end",
+        ),
         Index("ix_alerts_status_occurred", "status", "occurred_at"),
         Index("ix_alerts_occurred", "occurred_at"),
     )
