@@ -10,7 +10,8 @@ RUN mkdir -p em_service/console/static && bash scripts/console_assets.sh
 FROM python:3.11-slim
 WORKDIR /app
 COPY requirements ./requirements
-RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements/runtime.txt
+COPY scripts/install_lock.sh ./scripts/
+RUN bash scripts/install_lock.sh requirements/runtime.txt --no-cache-dir
 COPY pyproject.toml README.md ./
 COPY em_service ./em_service
 COPY geofences ./geofences

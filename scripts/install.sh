@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pip=(python3 -m pip --disable-pip-version-check --quiet)
-"${pip[@]}" install --require-hashes --no-deps -r requirements/lock.txt
+bash scripts/install_lock.sh requirements/lock.txt
 "${pip[@]}" install --no-deps --no-build-isolation -e .
 npm ci --no-audit --no-fund --silent
 bash scripts/console_assets.sh

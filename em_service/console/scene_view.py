@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from em_service.scenes import store as scene_store
 from em_service.scenes.matching import RANK, Match
+from geofences.national_grid import grid_to_wgs84
 from geofences.projection import get_projector
 
 LONDON = ZoneInfo("Europe/London")
@@ -89,6 +90,8 @@ def place(lat: str, lon: str, easting: str, northing: str, crs: str) -> tuple[fl
     if easting.strip() or northing.strip():
         x = number("easting", easting, "easting")
         y = number("northing", northing, "northing")
+        if crs.upper() == "EPSG:27700":  # the National Grid: OS's own transformation
+            return grid_to_wgs84(x, y)
         out_lon, out_lat = get_projector(crs).to_lonlat(x, y)
         return float(out_lat), float(out_lon)
     raise BadField("lat", "Choose the place: click the map, or enter lat/lon or easting/northing")

@@ -160,8 +160,12 @@ def test_local_times_and_grid_references() -> None:
         datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
     )
     assert V.local_time("d", "2026-07-01", "12:00") == datetime(2026, 7, 1, 11, 0, tzinfo=UTC)
-    x, y = get_projector("EPSG:27700").to_xy(-0.97, 51.45)
-    lat, lon = V.place("", "", f"{float(x):.2f}", f"{float(y):.2f}", "EPSG:27700")
+    # OS's standard point LOND: the National Grid by OSTN15, not PROJ's metres-off Helmert.
+    lat, lon = V.place("", "", "530624.963", "178388.461", "EPSG:27700")
+    assert abs(lat - 51.48936564611111) < 1e-6 and abs(lon + 0.1199255641666667) < 1e-6
+    # another projected CRS (metres) still goes through PROJ
+    x, y = get_projector("EPSG:32630").to_xy(-0.97, 51.45)
+    lat, lon = V.place("", "", f"{float(x):.2f}", f"{float(y):.2f}", "EPSG:32630")
     assert abs(lat - 51.45) < 1e-6 and abs(lon + 0.97) < 1e-6
     assert V.status(None, {}) == "searching"
     assert V.status(datetime(2026, 1, 1, tzinfo=UTC), {"excluded": 1}) == "no match"

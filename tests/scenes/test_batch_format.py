@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
 from em_service.scenes import ids
 from em_service.scenes.batches.config import BatchSettings
 from em_service.scenes.batches.format import BadFile, Parser
-from em_service.scenes.batches.writer import to_csv
+from em_service.scenes.batches.writer import BatchCrime, rows, to_csv
 from tests.scenes.batch_data import BATCH, NOW, batch_csv, crime
 from tests.scenes.helpers import PROJ
 
@@ -66,28 +66,54 @@ def test_valid_rows_in_both_datums_place_the_same_crime() -> None:
         xa, ya = (float(v) for v in PROJ.to_xy(a.lon, a.lat))
         xb, yb = (float(v) for v in PROJ.to_xy(b.lon, b.lat))
         assert abs(xa - xb) < 1.0 and abs(ya - yb) < 1.0
-        # The grid reference given is where the scene lands in EPSG:27700 (round trip).
-        assert abs(xa - a.easting) < 0.01 and abs(ya - a.northing) < 0.01
         assert a.scene.scene_id == ids.crime_batch_scene_id(BATCH, given.crime_reference)
         assert a.scene.window_start == given.time_from and a.scene.window_end == given.time_to
     assert [c.scene.radius_m for c in grid.crimes] == [50.0, 100.0]
     assert [c.scene.crime_type for c in grid.crimes] == ["burglary_dwelling", "robbery"]
 
 
-def test_fixed_point_os_worked_example() -> None:
-    """OS's published example (Caister water tower): ETRS89 52°39′28.8282″N 1°42′57.8663″E is
-    E 651409.903 N 313177.270. Without the OSTN15 grid PROJ uses the Helmert transformation
-    (a few metres); the grid, when installed, brings it under a metre."""
-    e, n = 651409.903, 313177.270
-    lat = 52 + 39 / 60 + 28.8282 / 3600
-    lon = 1 + 42 / 60 + 57.8663 / 3600
+#: Ordnance Survey's OSTN15 standard test points (ETRS89 lat/lon ↔ OSGB36 easting/northing, as
+#: published with OSTN15), a spread over Great Britain.
+OS_POINTS = {
+    "LOND": (51.48936564611111, -0.1199255641666667, 530624.963, 178388.461),
+    "BRIS": (51.42754743361111, -2.544076186111111, 362269.979, 169978.688),
+    "LEED": (53.80021519916667, -1.663791675833333, 422242.174, 433818.699),
+    "NEWC": (54.97912274, -1.616576845555556, 424639.343, 565012.700),
+    "OSHQ": (50.9312793775, -1.450514340555556, 438710.908, 114792.248),
+    "PLYM": (50.43885825472222, -4.108645639722222, 250359.798, 62016.567),
+    "COLC": (51.89436637527778, 0.897243275, 599445.578, 225722.824),
+    "EDIN": (55.9247826525, -3.294792187777777, 319188.423, 670947.532),
+}
+
+
+def _metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    x1, y1 = (float(v) for v in PROJ.to_xy(lon1, lat1))
+    x2, y2 = (float(v) for v in PROJ.to_xy(lon2, lat2))
+    return ((x1 - x2) ** 2 + (y1 - y2) ** 2) ** 0.5
+
+
+@pytest.mark.parametrize("point", sorted(OS_POINTS))
+def test_os_standard_points_both_ways_under_a_metre(point: str) -> None:
+    """An OSGB36 row lands on OS's own lat/lon for the point (OSTN15), and a crime written in
+    OSGB36 by the batch writer carries OS's easting/northing — each to well under a metre (PROJ's
+    Helmert route alone is ~3–5 m off)."""
+    lat, lon, e, n = OS_POINTS[point]
     got = parser().parse(to_csv([row(e=str(e), n=str(n))])).crimes[0]
-    x, y = (float(v) for v in PROJ.to_xy(lon, lat))
-    error = ((x - e) ** 2 + (y - n) ** 2) ** 0.5
-    assert error < (1.0 if PROJ.best_available else 5.0), error
-    # and the row's lat/lon are the example's to within the same tolerance
-    dx, dy = (float(v) for v in PROJ.to_xy(got.lon, got.lat))
-    assert abs(dx - e) < 0.01 and abs(dy - n) < 0.01
+    assert _metres(got.lat, got.lon, lat, lon) < 0.1
+    assert (got.easting, got.northing) == (e, n)
+    start = datetime(2026, 10, 20, 22, 0, tzinfo=UTC)
+    crime_at = BatchCrime("REF/0001/26", "BIAD", start, start, lat, lon)
+    cols = rows([crime_at], force_code="KNT", day=date(2026, 10, 21))[0]
+    assert abs(float(cols[7]) - e) < 0.1 and abs(float(cols[8]) - n) < 0.1
+
+
+def test_helmert_alone_is_metres_off_somewhere() -> None:
+    """Why OSTN15: PROJ's offline Helmert route misses OS's points by more than a metre."""
+    errors = []
+    for lat, lon, e, n in OS_POINTS.values():
+        hx, hy = (float(v) for v in PROJ.to_xy(lon, lat))
+        errors.append(((hx - e) ** 2 + (hy - n) ** 2) ** 0.5)
+    assert max(errors) > 1.0, errors
 
 
 CASES = {

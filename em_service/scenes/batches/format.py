@@ -21,6 +21,7 @@ from typing import Any
 from em_service.contracts import Scene
 from em_service.scenes import ids
 from em_service.scenes.batches.config import CRIME_TYPE_CODES, BatchSettings
+from geofences.national_grid import grid_to_wgs84
 from geofences.projection import get_projector
 
 COLUMNS = (
@@ -143,7 +144,6 @@ class Parser:
         self.forces = settings.force_table()
         self.radii = settings.radii()
         self.projector = get_projector(crs)
-        self.grid = get_projector("EPSG:27700")
         self._by_name: dict[str, str] = {}
         for code, name in self.forces.items():
             self._by_name[_norm(code)] = code
@@ -216,7 +216,7 @@ class Parser:
                 raise _Bad("datum WGS84 with easting/northing (expected OSGB36)")
             e = self._number(grid[0], "easting", EASTING)
             n = self._number(grid[1], "northing", NORTHING)
-            lon, lat = (float(v) for v in self.grid.to_lonlat(e, n))
+            lat, lon = grid_to_wgs84(e, n)
             return "OSGB36", e, n, lat, lon
         if not all(geo):
             raise _Bad("latitude and longitude must both be given")

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 from em_service.scenes.batches.config import CRIME_TYPE_CODES, DEFAULT_FORCES
 from em_service.scenes.batches.format import COLUMNS, TIME_FORMAT
-from geofences.projection import get_projector
+from geofences.national_grid import wgs84_to_grid
 
 #: The service's crime type → the batch code a generated crime of that type gets.
 CODE_OF_TYPE = {
@@ -51,14 +51,13 @@ def rows(
     crimes: Iterable[BatchCrime], *, force_code: str, day: date, datum: str = "OSGB36"
 ) -> list[list[str]]:
     """Return the 13-column rows of ``crimes`` in ``force_code``'s batch of ``day``."""
-    grid = get_projector("EPSG:27700")
     force = DEFAULT_FORCES.get(force_code, force_code)
     out = []
     for c in crimes:
         e = n = lat = lon = ""
         if datum == "OSGB36":
-            x, y = grid.to_xy(c.lon, c.lat)
-            e, n = f"{float(x):.1f}", f"{float(y):.1f}"
+            x, y = wgs84_to_grid(c.lat, c.lon)
+            e, n = f"{x:.1f}", f"{y:.1f}"
         else:
             lat, lon = f"{c.lat:.7f}", f"{c.lon:.7f}"
         description = CRIME_TYPE_CODES.get(c.type_code, ("", c.type_code))[1]
