@@ -266,7 +266,7 @@ def _jvm_args(settings: Settings, paths: _Paths, libs: Path) -> list[str]:
 
 
 def _format_storage(
-    settings: Settings, paths: _Paths, libs: Path, secure: sec.SecureFiles | None
+    settings: Settings, paths: _Paths, libs: Path, secure: sec.SecureFiles | None = None
 ) -> None:
     if (paths.data / "meta.properties").exists():
         if secure and not paths.scram.exists():

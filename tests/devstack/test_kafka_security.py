@@ -290,3 +290,28 @@ async def test_the_real_worker_runs_over_sasl_ssl(
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
+
+
+def test_secure_properties_add_a_sasl_ssl_listener_and_keep_the_plain_one(tmp_path: Path) -> None:
+    settings = Settings(kafka_port=1234, kafka_controller_port=1235, kafka_secure_port=1236)
+    files = SecureFiles(tmp_path / "secure")
+    lines = set(devstack.server_properties(settings, tmp_path, files).splitlines())
+    assert (
+        "listeners=PLAINTEXT://127.0.0.1:1234,SASL_SSL://127.0.0.1:1236,CONTROLLER://127.0.0.1:1235"
+        in lines
+    )
+    assert "sasl.enabled.mechanisms=SCRAM-SHA-512" in lines
+    assert "allow.everyone.if.no.acl.found=false" in lines
+    assert f"ssl.keystore.location={files.keystore}" in lines
+    plain = devstack.server_properties(settings, tmp_path)
+    assert "SASL" not in plain and "authorizer" not in plain  # the default devstack is unchanged
+
+
+def test_secure_mode_refuses_storage_formatted_without_users(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path)
+    paths = devstack._Paths.of(settings)
+    paths.data.mkdir(parents=True)
+    (paths.data / "meta.properties").write_text("formatted in plaintext mode\n")
+    files = SecureFiles(paths.root / "secure")
+    with pytest.raises(devstack.DevstackError, match="formatted without --secure"):
+        devstack._format_storage(settings, paths, tmp_path, files)
