@@ -457,6 +457,11 @@ def up(settings: Settings, timeout_s: float = 90.0, *, secure: bool = False) -> 
             if mode != ("secure" if secure else "plaintext"):
                 note += f"; it runs in {mode} mode: down, then up" + (" --secure" if secure else "")
                 secure_bootstrap = None
+            elif secure:  # the same rules again (for this EM_APP_ID and these topic names)
+                try:
+                    _run(_create_acls(settings, bootstrap))
+                except sec.SecureSetupError as exc:
+                    raise DevstackError(str(exc)) from None
             return BrokerInfo(
                 bootstrap=bootstrap,
                 answering=True,
@@ -592,6 +597,8 @@ def status(settings: Settings) -> BrokerInfo:
     else:
         note = "a broker not started by devstack" if answering else "no broker"
     version = _read_version(paths) if pid is not None else None
+    if pid is not None and _read_mode(paths) == "secure":
+        note += f"; SASL_SSL on 127.0.0.1:{settings.kafka_secure_port}"
     return BrokerInfo(
         bootstrap=_bootstrap(settings),
         answering=answering,

@@ -11,6 +11,8 @@ generated under ``<state_dir>/kafka/secure/`` (keys and passwords 0600, never in
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import shutil
 import subprocess
@@ -25,6 +27,7 @@ from em_service.settings import Settings
 #: SCRAM users: ``admin`` (super user: ACLs, topics), one per service, ``ops`` for the CLI.
 USERS = ("admin", "worker", "archiver", "api", "ops")
 MECHANISM = "SCRAM-SHA-512"
+ITERATIONS = 8192  # Kafka accepts 4096 to 16384
 
 # Kafka protocol codes (org.apache.kafka.common.acl / resource).
 TOPIC, GROUP, CLUSTER, TRANSACTIONAL_ID = 2, 3, 4, 5
@@ -177,10 +180,17 @@ def prepare(root: Path, bootstrap: str) -> SecureFiles:
 
 
 def scram_arguments(files: SecureFiles) -> list[str]:
-    """Return the ``kafka-storage format`` arguments that create every SCRAM user."""
+    """Return the ``kafka-storage format`` arguments that create every SCRAM user: salted
+    passwords (RFC 5802 ``Hi``), so that no password shows in the process list."""
     args: list[str] = []
     for user in USERS:
-        args += ["--add-scram", f"{MECHANISM}=[name={user},password={files.password(user)}]"]
+        salt = secrets.token_bytes(32)
+        salted = hashlib.pbkdf2_hmac("sha512", files.password(user).encode(), salt, ITERATIONS)
+        fields = (
+            f'name={user},iterations={ITERATIONS},salt="{base64.b64encode(salt).decode()}",'
+            f'saltedpassword="{base64.b64encode(salted).decode()}"'
+        )
+        args += ["--add-scram", f"{MECHANISM}=[{fields}]"]
     return args
 
 

@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from em_service import kafka_io
 from em_service.contracts.dlq import DeadLetter
 from em_service.devstack import kafka as devstack
+from em_service.devstack import secure as sec
 from em_service.devstack.secure import USERS, SecureFiles, service_acls
 from em_service.settings import Settings, get_settings
 from tests.helpers import unique_name
@@ -315,3 +316,18 @@ def test_secure_mode_refuses_storage_formatted_without_users(tmp_path: Path) -> 
     files = SecureFiles(paths.root / "secure")
     with pytest.raises(devstack.DevstackError, match="formatted without --secure"):
         devstack._format_storage(settings, paths, tmp_path, files)
+
+
+def test_up_again_reuses_the_secure_broker(secure_broker: SecureBroker) -> None:
+    again = devstack.up(secure_broker.settings, secure=True)
+    assert not again.started and again.secure_bootstrap == secure_broker.bootstrap
+    assert "SASL_SSL" in devstack.status(secure_broker.settings).note
+    plain = devstack.up(secure_broker.settings)  # asked for plain: told how it runs
+    assert plain.secure_bootstrap is None and "secure mode" in plain.note
+
+
+def test_scram_users_are_formatted_without_their_passwords(secure_broker: SecureBroker) -> None:
+    files = secure_broker.files
+    args = " ".join(sec.scram_arguments(files))  # what the storage tool's command line shows
+    for user in USERS:
+        assert f"name={user}," in args and files.password(user) not in args
