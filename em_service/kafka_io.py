@@ -23,7 +23,13 @@ if TYPE_CHECKING:
 
 #: Options that only :func:`security_options` may set.
 SECURITY_KEYS = frozenset(
-    "security_protocol sasl_mechanism sasl_plain_username sasl_plain_password ssl_context".split()
+    [
+        "security_protocol",
+        "sasl_mechanism",
+        "sasl_plain_username",
+        "sasl_plain_password",
+        "ssl_context",
+    ]
 )
 
 
