@@ -205,6 +205,7 @@ class Archiver:
             client_id=f"{s.app_id}-archiver",
             auto_offset_reset="earliest",
             max_poll_records=s.archiver_batch_max_records,
+            settings=s,
         )
         await consumer.start()
         m.ARCHIVER_UP.set(1)

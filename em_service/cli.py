@@ -319,10 +319,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configuration_problems() -> list[str]:
+    """Return what is wrong with the settings (environment) and the Kafka security files they
+    name, as one line each (empty: fine)."""
+    from pydantic import ValidationError
+
+    from em_service.kafka_io import KafkaSecurityError, security_options
+    from em_service.settings import get_settings
+
+    try:
+        security_options(get_settings())
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            message = error["msg"].removeprefix("Value error, ")
+            field = "_".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"EM_{field}: {message}" if field else message)
+        return problems
+    except KafkaSecurityError as exc:
+        return [str(exc)]
+    return []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``em-service`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     os.umask(0o077)  # every file the service creates (state dir, logs, DB, Kafka data) is private
+    if argv and argv[0] not in ("schemas", "-h", "--help"):
+        problems = configuration_problems()
+        if problems:  # a clear message at start, never a stack trace later
+            for problem in problems:
+                print(f"em-service: configuration error: {problem}", file=sys.stderr)
+            return 2
     if argv and argv[0] == "devstack":
         from em_service.devstack import main as devstack_main
 

@@ -88,7 +88,7 @@ async def replay(
         raise ValueError(f"unknown reason {reason!r}; one of {', '.join(REASONS)}")
     s, group = settings, replay_group(settings, reason)
     report = ReplayReport(reason)
-    tps = await kafka_io.partitions(s.kafka_bootstrap, s.topic_dlq)
+    tps = await kafka_io.partitions(s.kafka_bootstrap, s.topic_dlq, s)
     if not tps:
         return report
     producer = None
@@ -96,7 +96,7 @@ async def replay(
         producer = kafka_io.producer(s, transactional_id=group)
         await producer.start()  # fences an earlier replay of this reason, aborts its txn
     consumer = kafka_io.consumer(
-        bootstrap=s.kafka_bootstrap, group_id=group, auto_offset_reset="earliest"
+        bootstrap=s.kafka_bootstrap, group_id=group, auto_offset_reset="earliest", settings=s
     )
     await consumer.start()
     try:
@@ -178,13 +178,15 @@ class Shown:
 async def show(settings: Settings, reason: str | None = None, limit: int = 20) -> Shown:
     """Read the dead-letter topic up to its end now; keep the newest ``limit`` matching letters."""
     s = settings
-    tps = await kafka_io.partitions(s.kafka_bootstrap, s.topic_dlq)
+    tps = await kafka_io.partitions(s.kafka_bootstrap, s.topic_dlq, s)
     out = Shown()
     if not tps:
         return out
     marks: dict[str, dict[TopicPartition, int]] = {}
     for r in REASONS:
-        probe = kafka_io.consumer(bootstrap=s.kafka_bootstrap, group_id=replay_group(s, r))
+        probe = kafka_io.consumer(
+            bootstrap=s.kafka_bootstrap, group_id=replay_group(s, r), settings=s
+        )
         await probe.start()
         try:
             marks[r] = {tp: (await probe.committed(tp)) or 0 for tp in tps}
@@ -193,6 +195,7 @@ async def show(settings: Settings, reason: str | None = None, limit: int = 20) -
     consumer = kafka_io.consumer(
         bootstrap=s.kafka_bootstrap,
         auto_offset_reset="earliest",  # the default ("latest") could race a seek to the start
+        settings=s,
     )
     await consumer.start()
     try:

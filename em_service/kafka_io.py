@@ -1,25 +1,111 @@
-"""Small aiokafka helpers: the one consumer factory, and send, mark, read from a mark.
+"""Small aiokafka helpers: the client factories, and send, mark, read from a mark.
 
-Every consumer of the service is built by :func:`consumer`, which reads committed records only:
-the worker and the scenes consumer write in Kafka transactions, and a record of an aborted
-transaction (a zombie worker's half-commit) must never become an alert, a state or a scene.
+Every Kafka client of the service is built here: :func:`consumer`, :func:`producer` and
+:func:`admin` add the connection security (``EM_KAFKA_SECURITY_PROTOCOL``, SASL, TLS: see
+:func:`security_options`). Every consumer reads committed records only: the worker and the
+scenes consumer write in Kafka transactions, and a record of an aborted transaction (a zombie
+worker's half-commit) must never become an alert, a state or a scene.
 """
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.helpers import create_ssl_context
 
 if TYPE_CHECKING:
     from em_service.settings import Settings
 
+#: Options that only :func:`security_options` may set.
+SECURITY_KEYS = frozenset(
+    [
+        "security_protocol",
+        "sasl_mechanism",
+        "sasl_plain_username",
+        "sasl_plain_password",
+        "ssl_context",
+    ]
+)
 
-def consumer(*topics: str, bootstrap: str, **options: Any) -> AIOKafkaConsumer:
-    """Return an ``AIOKafkaConsumer`` that reads committed records only (not started).
+
+class KafkaSecurityError(ValueError):
+    """The Kafka security settings name a file that cannot be read or used."""
+
+
+def security_options(settings: Settings | None = None) -> dict[str, Any]:
+    """Return the aiokafka options of the connection security of ``settings`` (default: the
+    process settings, from the environment): protocol, SASL login and TLS context.
+
+    Raises :class:`KafkaSecurityError` with a clear message when a password, CA, certificate or
+    key file cannot be read (the combination itself is checked when the settings are read).
+    """
+    if settings is None:
+        from em_service.settings import get_settings
+
+        settings = get_settings()
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.startswith("SASL_"):
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = _password(settings)
+    if protocol.endswith("SSL"):
+        options["ssl_context"] = _ssl_context(settings)
+    return options
+
+
+def _password(settings: Settings) -> str:
+    if settings.kafka_sasl_password is not None:
+        return settings.kafka_sasl_password.get_secret_value()
+    path = settings.kafka_sasl_password_file
+    try:
+        lines = path.expanduser().read_text().splitlines()  # type: ignore[union-attr]
+    except OSError as exc:
+        raise KafkaSecurityError(f"EM_KAFKA_SASL_PASSWORD_FILE {path}: {exc.strerror}") from None
+    if not lines or not lines[0].strip():
+        raise KafkaSecurityError(f"EM_KAFKA_SASL_PASSWORD_FILE {path} is empty")
+    return lines[0].strip()
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext:
+    files = {
+        "EM_KAFKA_SSL_CAFILE": settings.kafka_ssl_cafile,
+        "EM_KAFKA_SSL_CERTFILE": settings.kafka_ssl_certfile,
+        "EM_KAFKA_SSL_KEYFILE": settings.kafka_ssl_keyfile,
+    }
+    for name, path in files.items():
+        if path is not None and not path.expanduser().is_file():
+            raise KafkaSecurityError(f"{name} {path}: no such file")
+    cafile, certfile, keyfile = (p.expanduser() if p else None for p in files.values())
+    try:
+        context = create_ssl_context(
+            cafile=str(cafile) if cafile else None,
+            certfile=str(certfile) if certfile else None,
+            keyfile=str(keyfile) if keyfile else None,
+        )
+    except (OSError, ssl.SSLError) as exc:
+        raise KafkaSecurityError(f"EM_KAFKA_SSL_* files cannot be used: {exc}") from None
+    context.check_hostname = settings.kafka_ssl_check_hostname
+    return context
+
+
+def _secured(options: dict[str, Any], settings: Settings | None) -> dict[str, Any]:
+    overridden = SECURITY_KEYS & options.keys()
+    if overridden:
+        raise TypeError(f"{sorted(overridden)}: set by EM_KAFKA_SECURITY_PROTOCOL and co.")
+    return {**options, **security_options(settings)}
+
+
+def consumer(
+    *topics: str, bootstrap: str, settings: Settings | None = None, **options: Any
+) -> AIOKafkaConsumer:
+    """Return an ``AIOKafkaConsumer`` that reads committed records only (not started), with
+    the connection security of ``settings`` (default: the process settings).
 
     Offsets are committed by hand unless ``enable_auto_commit`` says otherwise; the isolation
     level cannot be changed.
@@ -28,44 +114,59 @@ def consumer(*topics: str, bootstrap: str, **options: Any) -> AIOKafkaConsumer:
         raise TypeError("consumers always read committed records (isolation_level is fixed)")
     options.setdefault("enable_auto_commit", False)
     return AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, isolation_level="read_committed", **options
+        *topics,
+        bootstrap_servers=bootstrap,
+        isolation_level="read_committed",
+        **_secured(options, settings),
     )
 
 
-def producer(settings: Settings, **options: Any) -> AIOKafkaProducer:
-    """Return an ``AIOKafkaProducer`` of the service (not started): acks=all, idempotent, and
+def producer(
+    settings: Settings, *, bootstrap: str | None = None, **options: Any
+) -> AIOKafkaProducer:
+    """Return an ``AIOKafkaProducer`` of the service (not started): acks=all, idempotent,
     ``max_request_size`` = ``EM_KAFKA_MAX_MESSAGE_BYTES`` (fixed: the limits are set together,
-    see :mod:`em_service.limits`)."""
+    see :mod:`em_service.limits`) and the connection security of ``settings``."""
     if "max_request_size" in options:
         raise TypeError("max_request_size is EM_KAFKA_MAX_MESSAGE_BYTES (em_service.limits)")
     options.setdefault("acks", "all")
     options.setdefault("enable_idempotence", True)
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        bootstrap_servers=bootstrap or settings.kafka_bootstrap,
         max_request_size=settings.kafka_max_message_bytes,
-        **options,
+        **_secured(options, settings),
     )
 
 
-async def partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
+def admin(bootstrap: str, settings: Settings | None = None, **options: Any) -> AIOKafkaAdminClient:
+    """Return an ``AIOKafkaAdminClient`` (not started) with the connection security of
+    ``settings`` (default: the process settings)."""
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap, **_secured(options, settings))
+
+
+async def partitions(
+    bootstrap: str, topic: str, settings: Settings | None = None
+) -> list[TopicPartition]:
     """Return the partitions of ``topic`` (empty if it does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    client = admin(bootstrap, settings)
+    await client.start()
     try:
-        (desc,) = await admin.describe_topics([topic])
+        (desc,) = await client.describe_topics([topic])
     finally:
-        await admin.close()
+        await client.close()
     if desc["error_code"]:
         return []
     return [TopicPartition(topic, p["partition"]) for p in desc["partitions"]]
 
 
-async def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+async def end_offsets(
+    bootstrap: str, topic: str, settings: Settings | None = None
+) -> dict[TopicPartition, int]:
     """Return the current end offset of every partition of ``topic`` (a mark to read from)."""
-    tps = await partitions(bootstrap, topic)
+    tps = await partitions(bootstrap, topic, settings)
     if not tps:
         return {}
-    reader = consumer(bootstrap=bootstrap)
+    reader = consumer(bootstrap=bootstrap, settings=settings)
     await reader.start()
     try:
         return await reader.end_offsets(tps)
@@ -80,11 +181,12 @@ async def read_since(
     *,
     want: int,
     timeout_s: float,
+    settings: Settings | None = None,
 ) -> list[ConsumerRecord]:
     """Return the committed records of ``topic`` after ``mark`` (or from the start) until
     ``want`` or timeout."""
-    tps = list(mark) if mark else await partitions(bootstrap, topic)
-    reader = consumer(bootstrap=bootstrap)
+    tps = list(mark) if mark else await partitions(bootstrap, topic, settings)
+    reader = consumer(bootstrap=bootstrap, settings=settings)
     await reader.start()
     records: list[ConsumerRecord] = []
     try:
@@ -109,34 +211,41 @@ async def send_all(
     messages: Iterable[tuple[bytes | None, bytes]],
     *,
     max_request_size: int = 1_048_576,
+    settings: Settings | None = None,
 ) -> int:
     """Send ``(key, value)`` pairs with acks=all and wait for all of them; return the count.
 
     A record larger than ``max_request_size`` (``EM_KAFKA_MAX_MESSAGE_BYTES``) raises
     ``MessageSizeTooLargeError`` before anything is sent.
     """
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_request_size=max_request_size
+    sender = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_request_size=max_request_size,
+        **security_options(settings),
     )
-    await producer.start()
+    await sender.start()
     try:
-        futures = [await producer.send(topic, value, key=key) for key, value in messages]
+        futures = [await sender.send(topic, value, key=key) for key, value in messages]
         for fut in futures:
             await fut
     finally:
-        await producer.stop()
+        await sender.stop()
     return len(futures)
 
 
-async def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -> list[str]:
+async def create_topics(
+    bootstrap: str, names: Iterable[str], partitions: int, settings: Settings | None = None
+) -> list[str]:
     """Create the missing topics among ``names`` (replication 1); return those created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    client = admin(bootstrap, settings)
+    await client.start()
     try:
-        existing = set(await admin.list_topics())
+        existing = set(await client.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
-            await admin.create_topics([NewTopic(n, partitions, 1) for n in missing])
+            await client.create_topics([NewTopic(n, partitions, 1) for n in missing])
         return missing
     finally:
-        await admin.close()
+        await client.close()

@@ -17,9 +17,9 @@ from datetime import datetime, timedelta, timezone
 from functools import cache
 from typing import get_args
 
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from em_service import kafka_io
 from em_service.contracts.codec import DETAIL_MAX_CHARS, KEY_MAX_BYTES, encode
 from em_service.contracts.dlq import DeadLetter, DlqReason
 from em_service.settings import Settings
@@ -115,9 +115,11 @@ def check_settings(settings: Settings) -> None:
         )
 
 
-async def topic_limits(bootstrap: str, topics: list[str]) -> dict[str, int]:
+async def topic_limits(
+    bootstrap: str, topics: list[str], settings: Settings | None = None
+) -> dict[str, int]:
     """Return each topic's ``max.message.bytes`` (its own or the broker's default)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka_io.admin(bootstrap, settings)
     await admin.start()
     try:
         responses = await admin.describe_configs(
@@ -138,7 +140,7 @@ async def topic_limits(bootstrap: str, topics: list[str]) -> dict[str, int]:
 async def check_topics(settings: Settings, topics: list[str]) -> None:
     """Raise :class:`LimitsError` if a topic refuses batches the producers may send it."""
     limit = settings.kafka_max_message_bytes
-    found = await topic_limits(settings.kafka_bootstrap, topics)
+    found = await topic_limits(settings.kafka_bootstrap, topics, settings)
     short = {topic: size for topic, size in sorted(found.items()) if size < limit}
     if short:
         listed = ", ".join(f"{topic} ({size})" for topic, size in short.items())

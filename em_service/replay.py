@@ -62,7 +62,7 @@ async def _follow(
     out: list[Alert],
     last_arrival: list[float],
 ) -> None:
-    consumer = kafka_io.consumer(bootstrap=settings.kafka_bootstrap)
+    consumer = kafka_io.consumer(bootstrap=settings.kafka_bootstrap, settings=settings)
     await consumer.start()
     try:
         consumer.assign(list(mark))
@@ -142,11 +142,13 @@ async def replay(
     began = time.monotonic()
     delivered = delivered_times(sim)
     n = len(delivered)
-    mark = await kafka_io.end_offsets(settings.kafka_bootstrap, settings.topic_alerts)
+    mark = await kafka_io.end_offsets(settings.kafka_bootstrap, settings.topic_alerts, settings)
     if not mark:
         raise RuntimeError(f"topic {settings.topic_alerts} does not exist (create the topics)")
     base = await asyncio.to_thread(processed, metrics_url)
-    sent_base = await kafka_io.end_offsets(settings.kafka_bootstrap, settings.topic_readings)
+    sent_base = await kafka_io.end_offsets(
+        settings.kafka_bootstrap, settings.topic_readings, settings
+    )
     alerts: list[Alert] = []
 
     def wall() -> float:  # the services' wall clock (``detected_at``)
@@ -177,6 +179,8 @@ async def replay(
                 topics=topics,
                 pacer=Pacer(speed),
                 partitions=settings.topic_partitions,
+                max_request_size=settings.kafka_max_message_bytes,
+                settings=settings,
             )
         )
         shown = 0

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     kafka_controller_port: int = Field(
         9093, description="devstack: KRaft controller port on 127.0.0.1"
     )
+    kafka_secure_port: int = Field(
+        9094, description="devstack: SASL_SSL listener port on 127.0.0.1 (`devstack up --secure`)"
+    )
     kafka_heap: str = Field("-Xmx768m -Xms256m", description="devstack: JVM heap options")
 
     kafka_max_message_bytes: int = Field(
@@ -60,6 +63,34 @@ class Settings(BaseSettings):
         description="Largest Kafka record batch: every producer's max_request_size, the devstack "
         "broker's message.max.bytes and the max.message.bytes of the topics the service creates; "
         "the worker refuses to start if a topic it writes accepts less",
+    )
+
+    # --- Kafka authentication and encryption (SECURITY.md "Kafka authentication and ACLs") ---
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"] = Field(
+        "PLAINTEXT",
+        description="Protocol of every Kafka client (worker, archiver, API, CLI): PLAINTEXT "
+        "(devstack default), SSL (TLS), SASL_SSL (TLS + SCRAM login: production) or "
+        "SASL_PLAINTEXT (login without encryption; tests only)",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism (PLAIN only over SASL_SSL)"
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user of this service")
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password (environment only), if no password file"
+    )
+    kafka_sasl_password_file: Path | None = Field(
+        None, description="File holding the SASL password (first line; never committed)"
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM CA bundle that signs the brokers' certificates (default: system)"
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate (mutual TLS), with EM_KAFKA_SSL_KEYFILE"
+    )
+    kafka_ssl_keyfile: Path | None = Field(None, description="PEM private key of the certificate")
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="Check that the broker's certificate names the host connected to"
     )
 
     topic_readings: str = Field("em.readings", description="Tag readings in (key = device_id)")
@@ -280,6 +311,39 @@ class Settings(BaseSettings):
     webhook_poll_interval_s: float = Field(
         0.5, gt=0, description="How often each webhook target looks for new alert events"
     )
+
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        """Refuse a combination of Kafka security settings that would connect other than meant
+        (e.g. a user name with PLAINTEXT would silently send no credentials)."""
+        protocol = self.kafka_security_protocol
+        sasl = protocol.startswith("SASL_")
+        tls = protocol.endswith("SSL")
+        has_password = self.kafka_sasl_password is not None
+        has_file = self.kafka_sasl_password_file is not None
+        if sasl and not self.kafka_sasl_username:
+            raise ValueError(f"EM_KAFKA_SECURITY_PROTOCOL={protocol} needs EM_KAFKA_SASL_USERNAME")
+        if sasl and has_password == has_file:
+            raise ValueError(
+                f"EM_KAFKA_SECURITY_PROTOCOL={protocol} needs exactly one of "
+                "EM_KAFKA_SASL_PASSWORD and EM_KAFKA_SASL_PASSWORD_FILE"
+            )
+        if not sasl and (self.kafka_sasl_username or has_password or has_file):
+            raise ValueError(
+                f"SASL credentials are set but EM_KAFKA_SECURITY_PROTOCOL={protocol} would not "
+                "send them: use SASL_SSL"
+            )
+        if protocol == "SASL_PLAINTEXT" and self.kafka_sasl_mechanism == "PLAIN":
+            raise ValueError("EM_KAFKA_SASL_MECHANISM=PLAIN would send the password in clear")
+        files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+        if not tls and any(files):
+            raise ValueError(
+                f"EM_KAFKA_SSL_* files are set but EM_KAFKA_SECURITY_PROTOCOL={protocol} uses "
+                "no TLS: use SSL or SASL_SSL"
+            )
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("EM_KAFKA_SSL_CERTFILE and EM_KAFKA_SSL_KEYFILE go together")
+        return self
 
     def state_changelog_topic(self) -> str:
         """Return the compacted topic holding the worker's device states (key = device_id)."""

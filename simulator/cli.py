@@ -308,6 +308,7 @@ def _send(sim, args: argparse.Namespace, total: int) -> dict[str, int]:
                 partitions=settings.topic_partitions,
                 tick=bar.update,
                 max_request_size=settings.kafka_max_message_bytes,
+                settings=settings,
             )
         )
 

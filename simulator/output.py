@@ -38,6 +38,7 @@ from simulator.engine import paused_gc
 from simulator.truth import encode_lines
 
 if TYPE_CHECKING:
+    from em_service.settings import Settings
     from simulator.engine import Simulation
 
 BATCH = 50_000
@@ -155,10 +156,14 @@ def _write_files(sim: Simulation, out: Path, tick: Tick | None, counts: dict | N
     (out / "manifest.json").write_text(text + "\n", encoding="utf-8")
 
 
-async def _ensure_topics(bootstrap: str, topics: dict[str, str], partitions: int) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+async def _ensure_topics(
+    bootstrap: str, topics: dict[str, str], partitions: int, settings: Settings | None
+) -> None:
+    from aiokafka.admin import NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    from em_service import kafka_io
+
+    admin = kafka_io.admin(bootstrap, settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -204,20 +209,27 @@ async def send_kafka(
     partitions: int = 4,
     tick: Tick | None = None,
     max_request_size: int = 1_048_576,
+    settings: Settings | None = None,
 ) -> dict[str, int]:
     """Send conditions, then readings and scenes by delivery time; return counts per topic.
 
-    ``topics`` maps ``readings``, ``conditions`` and ``scenes`` to topic names.
+    ``topics`` maps ``readings``, ``conditions`` and ``scenes`` to topic names; the connection
+    security is that of ``settings`` (default: the process settings).
     """
-    from aiokafka import AIOKafkaProducer
+    from em_service import kafka_io
+    from em_service.settings import get_settings
 
-    await _ensure_topics(bootstrap, topics, partitions)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
+    await _ensure_topics(bootstrap, topics, partitions, settings)
+    # EM_KAFKA_MAX_MESSAGE_BYTES: larger records are refused when sent.
+    limit = (settings or get_settings()).model_copy(
+        update={"kafka_max_message_bytes": max_request_size}
+    )
+    producer = kafka_io.producer(
+        limit,
+        bootstrap=bootstrap,
         linger_ms=20,
         max_batch_size=min(262_144, max_request_size),
-        max_request_size=max_request_size,  # EM_KAFKA_MAX_MESSAGE_BYTES: larger ones are refused
+        enable_idempotence=False,
     )
     await producer.start()
     counts = {"conditions": 0, "readings": 0, "scenes": 0}

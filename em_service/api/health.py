@@ -11,10 +11,10 @@ import logging
 from typing import Annotated
 
 import anyio
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel
 
+from em_service import kafka_io
 from em_service.api.deps import StoreDep, get_app_settings
 from em_service.api.errors import responses
 from em_service.settings import Settings
@@ -33,11 +33,11 @@ class Health(BaseModel):
     detail: dict[str, str] | None = None  # error text per failing check: ops and admin only
 
 
-async def kafka_answers(bootstrap: str, timeout_s: float = 3.0) -> str | None:
+async def kafka_answers(
+    bootstrap: str, timeout_s: float = 3.0, settings: Settings | None = None
+) -> str | None:
     """Return None when Kafka answers a metadata request, else the error text."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
-    )
+    admin = kafka_io.admin(bootstrap, settings, request_timeout_ms=int(timeout_s * 1000))
     try:
         await admin.start()
         await admin.list_topics()
@@ -84,7 +84,7 @@ async def readyz(
     store: StoreDep,
 ) -> Health:
     problems = {
-        "kafka": await kafka_answers(settings.kafka_bootstrap),
+        "kafka": await kafka_answers(settings.kafka_bootstrap, settings=settings),
         "database": await anyio.to_thread.run_sync(database_answers, store),
     }
     checks = {k: "unavailable" if v else "ok" for k, v in problems.items()}

@@ -39,7 +39,13 @@ def read_documents(path: Path, *, crs: str) -> tuple[list[Conditions], list[str]
 async def publish(settings: Settings, documents: list[Conditions]) -> int:
     """Publish ``documents`` to the conditions topic (key = offender_id); return the count."""
     messages = [(c.offender_id.encode(), encode(c)) for c in documents]
-    return await kafka_io.send_all(settings.kafka_bootstrap, settings.topic_conditions, messages)
+    return await kafka_io.send_all(
+        settings.kafka_bootstrap,
+        settings.topic_conditions,
+        messages,
+        max_request_size=settings.kafka_max_message_bytes,
+        settings=settings,
+    )
 
 
 def main(settings: Settings, path: Path, *, dry_run: bool = False) -> int:

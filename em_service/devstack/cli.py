@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from em_service.devstack.kafka import DevstackError, down, ensure_topics, status, up
+from em_service.devstack.kafka import DevstackError, down, ensure_topics, plaintext, status, up
 from em_service.settings import Settings, get_settings
 
 
@@ -19,7 +19,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Local single-node Apache Kafka and PostgreSQL (no Docker).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="fetch jars if needed, start Kafka, create the service topics")
+    up_parser = sub.add_parser(
+        "up", help="fetch jars if needed, start Kafka, create the service topics"
+    )
+    up_parser.add_argument(
+        "--secure",
+        action="store_true",
+        help="also a SASL_SSL listener on EM_KAFKA_SECURE_PORT (SCRAM users, ACLs, private CA)",
+    )
     sub.add_parser("down", help="stop the Kafka that `up` started")
     sub.add_parser("status", help="say whether Kafka answers, with pid and version")
     sub.add_parser("topics", help="create the missing service topics")
@@ -33,11 +40,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _postgres(settings, args.action)
         if args.command == "up":
             began = time.monotonic()
-            info = up(settings)
-            created = ensure_topics(settings, info.bootstrap)
+            info = up(settings, secure=args.secure)
+            created = ensure_topics(plaintext(settings), info.bootstrap)
             print(f"{info.note}; bootstrap {info.bootstrap} ({time.monotonic() - began:.1f} s)")
             print(f"topics created: {', '.join(created) or 'none (all present)'}")
             print(f"broker log: {info.log_file}")
+            if info.secure_dir:
+                print(
+                    f"SASL_SSL {info.secure_bootstrap}: CA, passwords and one env file per user "
+                    f"in {info.secure_dir} (e.g. `set -a; . {info.secure_dir}/worker.env`)"
+                )
         elif args.command == "down":
             print("stopped" if down(settings) else "no devstack broker was running")
         elif args.command == "status":

@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
+from em_service import kafka_io
+from em_service.devstack import secure as sec
 from em_service.scenes.config import get_scene_settings
 from em_service.settings import Settings
 
@@ -80,6 +82,9 @@ class BrokerInfo:
     managed: bool  # True if the broker is ours (pid file), False if foreign or none
     log_file: Path
     note: str = ""
+    #: Secure mode: the SASL_SSL listener and the dir of its CA, passwords and env files.
+    secure_bootstrap: str | None = None
+    secure_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,8 @@ class _Paths:
     log: Path
     out: Path
     lock: Path
+    mode: Path  # "secure" or "plaintext": how the running broker was started
+    scram: Path  # exists when the storage was formatted with the SCRAM users
 
     @classmethod
     def of(cls, settings: Settings) -> _Paths:
@@ -107,6 +114,8 @@ class _Paths:
             log=root / "kafka.log",
             out=root / "kafka.out",
             lock=root / ".lock",
+            mode=root / "kafka.mode",
+            scram=root / "storage.scram",
         )
 
 
@@ -159,18 +168,25 @@ def _mvn_copy_dependencies(libs: Path, version: str) -> None:
 # --- configuration ---------------------------------------------------------------------------
 
 
-def server_properties(settings: Settings, data_dir: Path) -> str:
-    """Return server.properties for a single combined-mode KRaft node on 127.0.0.1."""
+def server_properties(
+    settings: Settings, data_dir: Path, secure: sec.SecureFiles | None = None
+) -> str:
+    """Return server.properties for a single combined-mode KRaft node on 127.0.0.1 (with a
+    SASL_SSL listener on ``kafka_secure_port`` when ``secure``)."""
     port, cport = settings.kafka_port, settings.kafka_controller_port
+    listeners = [f"PLAINTEXT://127.0.0.1:{port}"]
+    if secure:
+        listeners.append(f"SASL_SSL://127.0.0.1:{settings.kafka_secure_port}")
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@127.0.0.1:{cport}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "listeners": ",".join([*listeners, f"CONTROLLER://127.0.0.1:{cport}"]),
+        "advertised.listeners": ",".join(listeners),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        + (",SASL_SSL:SASL_SSL" if secure else ""),
         "log.dirs": str(data_dir),
         "num.partitions": "1",
         "default.replication.factor": "1",
@@ -191,6 +207,8 @@ def server_properties(settings: Settings, data_dir: Path) -> str:
         # The largest record batch: the producers' max_request_size (see em_service.limits).
         "message.max.bytes": str(settings.kafka_max_message_bytes),
     }
+    if secure:
+        props |= sec.listener_properties(secure, settings.kafka_secure_port)
     return "".join(f"{key}={value}\n" for key, value in props.items())
 
 
@@ -247,9 +265,18 @@ def _jvm_args(settings: Settings, paths: _Paths, libs: Path) -> list[str]:
     ]
 
 
-def _format_storage(settings: Settings, paths: _Paths, libs: Path) -> None:
+def _format_storage(
+    settings: Settings, paths: _Paths, libs: Path, secure: sec.SecureFiles | None = None
+) -> None:
     if (paths.data / "meta.properties").exists():
+        if secure and not paths.scram.exists():
+            raise DevstackError(
+                f"the broker storage in {paths.data} was formatted without --secure, so it has "
+                "no SCRAM users: `devstack down`, remove that directory (its topics go with it), "
+                "then `devstack up --secure`"
+            )
         return
+    paths.scram.unlink(missing_ok=True)
     cmd = [
         *_jvm_args(settings, paths, libs),
         STORAGE_TOOL,
@@ -258,10 +285,13 @@ def _format_storage(settings: Settings, paths: _Paths, libs: Path) -> None:
         _cluster_id(),
         "-c",
         str(paths.server_properties),
+        *(sec.scram_arguments(secure) if secure else []),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, umask=PRIVATE)
     if proc.returncode != 0:
         raise DevstackError(f"formatting Kafka storage failed:\n{_tail(proc.stdout + proc.stderr)}")
+    if secure:
+        paths.scram.write_text(f"{sec.MECHANISM} users: {', '.join(sec.USERS)}\n")
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -335,11 +365,24 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-async def _metadata_ok(bootstrap: str, timeout_s: float = 5.0) -> bool:
-    """Return True if a real Kafka metadata request lists at least one broker."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+def plaintext(settings: Settings) -> Settings:
+    """Return ``settings`` without Kafka security: the devstack's own PLAINTEXT listener."""
+    return settings.model_copy(
+        update={
+            "kafka_security_protocol": "PLAINTEXT",
+            "kafka_sasl_username": None,
+            "kafka_sasl_password": None,
+            "kafka_sasl_password_file": None,
+            "kafka_ssl_cafile": None,
+            "kafka_ssl_certfile": None,
+            "kafka_ssl_keyfile": None,
+        }
     )
+
+
+async def _metadata_ok(bootstrap: str, settings: Settings, timeout_s: float = 5.0) -> bool:
+    """Return True if a real Kafka metadata request lists at least one broker (PLAINTEXT)."""
+    admin = kafka_io.admin(bootstrap, plaintext(settings), request_timeout_ms=int(timeout_s * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
         cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
@@ -353,7 +396,7 @@ async def _metadata_ok(bootstrap: str, timeout_s: float = 5.0) -> bool:
 
 def _answers(settings: Settings) -> bool:
     """Return True if a Kafka broker answers metadata requests on the devstack port."""
-    return _port_open(settings.kafka_port) and _run(_metadata_ok(_bootstrap(settings)))
+    return _port_open(settings.kafka_port) and _run(_metadata_ok(_bootstrap(settings), settings))
 
 
 def _bootstrap(settings: Settings) -> str:
@@ -393,10 +436,15 @@ def _wait_ready(settings: Settings, paths: _Paths, pid: int | None, timeout_s: f
 # --- public API ------------------------------------------------------------------------------
 
 
-def up(settings: Settings, timeout_s: float = 90.0) -> BrokerInfo:
-    """Start the local broker unless one already answers; wait until it serves metadata."""
+def up(settings: Settings, timeout_s: float = 90.0, *, secure: bool = False) -> BrokerInfo:
+    """Start the local broker unless one already answers; wait until it serves metadata.
+
+    ``secure``: also a SASL_SSL listener on ``kafka_secure_port`` with SCRAM users and ACLs
+    (:mod:`em_service.devstack.secure`); the storage must be formatted in that mode.
+    """
     paths = _Paths.of(settings)
     bootstrap = _bootstrap(settings)
+    secure_bootstrap = f"127.0.0.1:{settings.kafka_secure_port}" if secure else None
     with _locked(paths.lock):
         pid = _read_pid(paths)
         if pid is not None and _alive(pid):
@@ -405,6 +453,15 @@ def up(settings: Settings, timeout_s: float = 90.0) -> BrokerInfo:
             note = f"reused the devstack broker (pid {pid})"
             if running != settings.kafka_version:
                 note += f"; it runs Kafka {running}, not {settings.kafka_version}: down, then up"
+            mode = _read_mode(paths)
+            if mode != ("secure" if secure else "plaintext"):
+                note += f"; it runs in {mode} mode: down, then up" + (" --secure" if secure else "")
+                secure_bootstrap = None
+            elif secure:  # the same rules again (for this EM_APP_ID and these topic names)
+                try:
+                    _run(_create_acls(settings, bootstrap))
+                except sec.SecureSetupError as exc:
+                    raise DevstackError(str(exc)) from None
             return BrokerInfo(
                 bootstrap=bootstrap,
                 answering=True,
@@ -414,6 +471,8 @@ def up(settings: Settings, timeout_s: float = 90.0) -> BrokerInfo:
                 managed=True,
                 log_file=paths.log,
                 note=note,
+                secure_bootstrap=secure_bootstrap,
+                secure_dir=paths.root / "secure" if secure_bootstrap else None,
             )
         paths.pid.unlink(missing_ok=True)
         if _answers(settings):
@@ -427,25 +486,37 @@ def up(settings: Settings, timeout_s: float = 90.0) -> BrokerInfo:
                 log_file=paths.log,
                 note=f"reused a broker already answering on {bootstrap} (not started by devstack)",
             )
-        if _port_open(settings.kafka_port) or _port_open(settings.kafka_controller_port):
+        ports = [settings.kafka_port, settings.kafka_controller_port]
+        if secure:
+            ports.append(settings.kafka_secure_port)
+        if any(_port_open(port) for port in ports):
             raise DevstackError(
-                f"port {settings.kafka_port} or {settings.kafka_controller_port} is taken "
-                "by something that is not a Kafka broker"
+                f"one of the ports {', '.join(map(str, ports))} is taken by something that is "
+                "not a Kafka broker"
             )
         libs = fetch_jars(settings)
         paths.data.mkdir(mode=0o700, parents=True, exist_ok=True)
         paths.data.chmod(0o700)
-        paths.server_properties.write_text(server_properties(settings, paths.data))
+        files = None
+        if secure:
+            try:
+                files = sec.prepare(paths.root, secure_bootstrap or "")
+            except sec.SecureSetupError as exc:
+                raise DevstackError(str(exc)) from None
+        paths.server_properties.write_text(server_properties(settings, paths.data, files))
         paths.log4j.write_text(log4j_properties(paths.log))
-        _format_storage(settings, paths, libs)
+        _format_storage(settings, paths, libs, files)
         pid = _launch(settings, paths, libs)
         paths.pid.write_text(f"{pid}\n")
         paths.version.write_text(f"{settings.kafka_version}\n")
+        paths.mode.write_text("secure\n" if secure else "plaintext\n")
         try:
             _wait_ready(settings, paths, pid, timeout_s)
-        except DevstackError:
+            if files:
+                _run(_create_acls(settings, bootstrap))
+        except (DevstackError, sec.SecureSetupError) as exc:
             _stop(paths, pid, timeout_s=10.0)
-            raise
+            raise DevstackError(str(exc)) from None
         return BrokerInfo(
             bootstrap=bootstrap,
             answering=True,
@@ -454,8 +525,28 @@ def up(settings: Settings, timeout_s: float = 90.0) -> BrokerInfo:
             started=True,
             managed=True,
             log_file=paths.log,
-            note=f"started Kafka {settings.kafka_version} (pid {pid})",
+            note=f"started Kafka {settings.kafka_version} (pid {pid})"
+            + (f", SASL_SSL on {secure_bootstrap}" if secure else ""),
+            secure_bootstrap=secure_bootstrap,
+            secure_dir=files.dir if files else None,
         )
+
+
+async def _create_acls(settings: Settings, bootstrap: str) -> None:
+    """Create the service ACLs through the PLAINTEXT listener (its user is a super user)."""
+    admin = kafka_io.admin(bootstrap, plaintext(settings))
+    await admin.start()
+    try:
+        await sec.create_acls(admin, sec.service_acls(settings))
+    finally:
+        await admin.close()
+
+
+def _read_mode(paths: _Paths) -> str:
+    try:
+        return paths.mode.read_text().strip() or "plaintext"
+    except OSError:
+        return "plaintext"
 
 
 def down(settings: Settings, timeout_s: float = 30.0) -> bool:
@@ -506,6 +597,8 @@ def status(settings: Settings) -> BrokerInfo:
     else:
         note = "a broker not started by devstack" if answering else "no broker"
     version = _read_version(paths) if pid is not None else None
+    if pid is not None and _read_mode(paths) == "secure":
+        note += f"; SASL_SSL on 127.0.0.1:{settings.kafka_secure_port}"
     return BrokerInfo(
         bootstrap=_bootstrap(settings),
         answering=answering,
@@ -543,7 +636,7 @@ def service_topics(settings: Settings) -> list[NewTopic]:
 
 async def ensure_topics_async(settings: Settings, bootstrap: str | None = None) -> list[str]:
     """Create the service topics that are missing; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap or settings.kafka_bootstrap)
+    admin = kafka_io.admin(bootstrap or settings.kafka_bootstrap, settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -243,6 +243,7 @@ class SceneConsumer:
             group_id=group_id(s),
             client_id=f"{s.app_id}-scenes",
             auto_offset_reset="earliest",
+            settings=s,
         )
         producer = kafka_io.producer(s, client_id=f"{s.app_id}-scenes")
         await consumer.start()

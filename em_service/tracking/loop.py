@@ -164,6 +164,7 @@ class TrackingLoop:
             session_timeout_ms=int(s.session_timeout_s * 1000),
             heartbeat_interval_ms=int(s.session_timeout_s * 200),
             max_partition_fetch_bytes=max(4 << 20, s.kafka_max_message_bytes),
+            settings=s,
         )
         await consumer.start()
         consumer.subscribe([s.topic_readings], listener=_Rebalance(self))
@@ -397,7 +398,9 @@ class TrackingLoop:
         """Read the committed device states of ``partition`` from the changelog topic."""
         s = self.settings
         tp = TopicPartition(s.state_changelog_topic(), partition)
-        consumer = kafka_io.consumer(bootstrap=s.kafka_bootstrap, max_partition_fetch_bytes=8 << 20)
+        consumer = kafka_io.consumer(
+            bootstrap=s.kafka_bootstrap, max_partition_fetch_bytes=8 << 20, settings=s
+        )
         await consumer.start()
         states: dict[bytes, bytes] = {}
         try:
