@@ -93,6 +93,23 @@ class Settings(BaseSettings):
     )
     postgres_port: int = Field(55432, description="Port of the devstack PostgreSQL (127.0.0.1)")
 
+    # --- Logs (em_service/logs.py) ---------------------------------------------------------
+    log_file: Path | None = Field(
+        None,
+        description="Log file of a worker, archiver or API process, rotated by size (0600); "
+        "default stderr. `em-service demo` sets <state_dir>/<name>.log",
+    )
+    log_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Rotate the log file when it reaches this size"
+    )
+    log_backups: int = Field(5, ge=0, description="Rotated log files kept (name.log.1 … .N)")
+    log_repeat_interval_s: float = Field(
+        10.0,
+        gt=0,
+        description="A warning or error with the same logger and message template is written "
+        "at most once per this interval; the repeats are counted in one summary line",
+    )
+
     # --- Validation of readings ------------------------------------------------------------
     max_message_bytes: int = Field(
         16_384,
