@@ -183,6 +183,18 @@ class Settings(BaseSettings):
     )
 
     # --- Geography and time ----------------------------------------------------------------
+    max_zone_vertices: int = Field(
+        5_000,
+        ge=4,
+        description="Most vertices of one polygon (zone, curfew or appointment place; holes "
+        "included) in conditions; more is refused (422 / rejected), not simplified",
+    )
+    max_conditions_vertices: int = Field(
+        20_000,
+        ge=4,
+        description="Most polygon vertices in one conditions document (bounds compile time on "
+        "the worker's event loop at each apply and restart)",
+    )
     projected_crs: str = Field("EPSG:27700", description="Projected CRS in metres for all geometry")
     timezone: str = Field("Europe/London", description="Default local timezone for schedules")
 
