@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from em_service.settings import Settings
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: Libraries logged at WARNING and above only: aiokafka (each reconnect), httpx/httpcore (each
+#: request, with its URL: a webhook target's URL may carry a secret).
+NOISY = ("aiokafka", "httpx", "httpcore")
 
 
 #: While repeats go on, the interval doubles up to this many times the first.
@@ -178,7 +181,7 @@ class PrivateRotatingFile(logging.handlers.RotatingFileHandler):
 def configure(settings: Settings, level: str | int = "INFO") -> logging.Handler:
     """Install the service's log handler on the root logger (replacing any) and return it.
 
-    aiokafka's loggers go through it too (at WARNING or above).
+    aiokafka's loggers go through it too (at WARNING or above, like the others in :data:`NOISY`).
     """
     if settings.log_file is not None:
         path = Path(settings.log_file).expanduser()
@@ -196,5 +199,6 @@ def configure(settings: Settings, level: str | int = "INFO") -> logging.Handler:
         old.close()
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    for noisy in NOISY:
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     return handler

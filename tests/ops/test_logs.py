@@ -156,7 +156,17 @@ def _root_handlers_restored():
     for h in root.handlers[:]:
         if h not in handlers:
             root.removeHandler(h)
+            h.close()
     for h in handlers:
         if h not in root.handlers:
             root.addHandler(h)
     root.setLevel(level)
+
+
+def test_library_request_logs_stay_out_and_their_errors_go_through(tmp_path: Path) -> None:
+    handler = logs.configure(Settings(log_file=tmp_path / "api.log"), "INFO")
+    logging.getLogger("httpx").info("HTTP Request: POST https://hooks.example/x?secret=s1")
+    logging.getLogger("aiokafka").error("Unable connect to node with id %s", 1)
+    handler.flush()
+    text = (tmp_path / "api.log").read_text()
+    assert "secret=s1" not in text and "Unable connect to node with id 1" in text
