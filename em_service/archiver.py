@@ -333,9 +333,9 @@ async def _scenes(settings: Settings, store: Store, stop: asyncio.Event) -> None
 
 def run(settings: Settings, loglevel: str = "INFO") -> None:
     """Entry point of ``em-service archiver``: serve /metrics and /readyz, archive until SIGTERM."""
-    from em_service import health
+    from em_service import health, logs
 
-    logging.basicConfig(level=loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings, loglevel)
     ready = readiness()
     health.serve(settings.archiver_metrics_port, settings.archiver_metrics_host, ready)
     asyncio.run(run_async(settings, ready=ready))

@@ -28,17 +28,20 @@ def _worker(args: argparse.Namespace) -> int:
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from em_service import logs
     from em_service.api import access_log
     from em_service.api.main import create_app
     from em_service.settings import get_settings
 
     settings = get_settings()
+    logs.configure(settings, "INFO")
+    access_log.install()
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
         log_level="info",
-        log_config=access_log.log_config(),
+        log_config=None,  # uvicorn's loggers go to the root handler of em_service.logs
         timeout_graceful_shutdown=settings.api_shutdown_grace_s,
     )
     return 0

@@ -34,13 +34,17 @@ def read_pid(pid_file: Path) -> int | None:
 def spawn(name: str, args: list[str], state_dir: Path, env: dict[str, str] | None = None) -> int:
     """Start ``python -m em_service.cli *args`` detached, logging to ``<name>.log``; return pid.
 
+    The process gets ``EM_LOG_FILE=<name>.log``: it rotates that file by size (em_service.logs),
+    and its stdout and stderr, pointed at the same file, follow it.
+
     Reuses the process named in ``<name>.pid`` if it is still running.
     """
     pid_file = state_dir / f"{name}.pid"
     existing = read_pid(pid_file)
     if existing:
         return existing
-    fd = os.open(state_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log_file = state_dir / f"{name}.log"
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     log = os.fdopen(fd, "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "em_service.cli", *args],
@@ -48,7 +52,7 @@ def spawn(name: str, args: list[str], state_dir: Path, env: dict[str, str] | Non
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "EM_LOG_FILE": str(log_file), **(env or {})},
         umask=0o077,  # what the service writes (logs, database, checkpoints) is private
     )
     log.close()

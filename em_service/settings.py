@@ -124,6 +124,23 @@ class Settings(BaseSettings):
     )
     postgres_port: int = Field(55432, description="Port of the devstack PostgreSQL (127.0.0.1)")
 
+    # --- Logs (em_service/logs.py) ---------------------------------------------------------
+    log_file: Path | None = Field(
+        None,
+        description="Log file of a worker, archiver or API process, rotated by size (0600); "
+        "default stderr. `em-service demo` sets <state_dir>/<name>.log",
+    )
+    log_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Rotate the log file when it reaches this size"
+    )
+    log_backups: int = Field(5, ge=0, description="Rotated log files kept (name.log.1 … .N)")
+    log_repeat_interval_s: float = Field(
+        10.0,
+        gt=0,
+        description="A warning or error with the same logger and message template is written "
+        "at most once per this interval; the repeats are counted in one summary line",
+    )
+
     # --- Validation of readings ------------------------------------------------------------
     max_message_bytes: int = Field(
         16_384,
@@ -197,6 +214,18 @@ class Settings(BaseSettings):
     )
 
     # --- Geography and time ----------------------------------------------------------------
+    max_zone_vertices: int = Field(
+        5_000,
+        ge=4,
+        description="Most vertices of one polygon (zone, curfew or appointment place; holes "
+        "included) in conditions; more is refused (422 / rejected), not simplified",
+    )
+    max_conditions_vertices: int = Field(
+        20_000,
+        ge=4,
+        description="Most polygon vertices in one conditions document (bounds compile time on "
+        "the worker's event loop at each apply and restart)",
+    )
     projected_crs: str = Field("EPSG:27700", description="Projected CRS in metres for all geometry")
     timezone: str = Field("Europe/London", description="Default local timezone for schedules")
 

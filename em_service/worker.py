@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 
-from em_service import health
+from em_service import health, logs
 from em_service.devstack import ensure_topics
 from em_service.limits import check_settings, check_topics, output_topics
 from em_service.settings import Settings
@@ -22,10 +22,7 @@ def run(settings: Settings, loglevel: str = "INFO") -> None:
     Raises :class:`~em_service.limits.LimitsError` before consuming anything if the message
     size limits contradict each other or a topic the worker writes.
     """
-    logging.basicConfig(
-        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLogger().level))
+    logs.configure(settings, loglevel)
     check_settings(settings)  # before anything touches Kafka
     loop = TrackingLoop(settings)
     health.serve(settings.worker_metrics_port, settings.worker_metrics_host, loop.readiness)

@@ -1,10 +1,12 @@
 """Weekly local-time windows with one-off exceptions, turned into UTC intervals, DST-correct.
 
 A window ``{"days": ["fri"], "start": "19:00", "end": "07:00"}`` *starts* on each listed local
-date; when ``end`` is not after ``start`` it ends on the next local date (``end == start`` is a
-24-hour window). An exception ``{"date": "2026-12-24", "cancelled": true}`` removes the windows that
-start on that local date; ``{"date": …, "start": "21:00", "end": "06:00"}`` replaces them by one
-window with those times (and adds one if no window starts that day).
+date; when ``end`` is before ``start`` it ends on the next local date. ``end == start`` is
+refused: a 24-hour window is ``{"start": "00:00", "all_day": true}`` (no ``end``), ending at
+``start`` on the next local date. An exception ``{"date": "2026-12-24", "cancelled": true}``
+removes the windows that start on that local date; ``{"date": …, "start": "21:00", "end":
+"06:00"}`` (or ``"all_day": true``) replaces them by one window with those times (and adds one if
+no window starts that day).
 
 DST rule (one rule for starts and ends): a local wall time maps to **the first instant at which
 the local clock shows that time or later**. So a time in the spring gap (01:30 on the last Sunday
@@ -82,6 +84,32 @@ def parse_hhmm(value: str, *, item_id: str | None = None) -> int:
     return h * 60 + m
 
 
+def parse_span(w: Any, *, what: str, item_id: str | None = None) -> tuple[int, int]:
+    """Return ``(start_min, end_min)`` of a window or exception; ``all_day`` gives
+    ``end_min == start_min`` (24 h). Refuses ``end == start`` without ``all_day``.
+
+    >>> parse_span({"start": "19:00", "end": "07:00"}, what="window")
+    (1140, 420)
+    >>> parse_span({"start": "00:00", "all_day": True}, what="window")
+    (0, 0)
+    """
+    start = parse_hhmm(_field(w, "start"), item_id=item_id)
+    end_text = _field(w, "end")
+    if _field(w, "all_day", False):
+        if end_text is not None:
+            raise ConditionsError(f"{what}: give end or all_day: true, not both", item_id=item_id)
+        return start, start
+    if end_text is None:
+        raise ConditionsError(f"{what} needs end (or all_day: true)", item_id=item_id)
+    end = parse_hhmm(end_text, item_id=item_id)
+    if end == start:
+        raise ConditionsError(
+            f"{what} start equals end ({end_text}); use all_day: true (without end) for 24 hours",
+            item_id=item_id,
+        )
+    return start, end
+
+
 def get_timezone(name: str, *, item_id: str | None = None) -> ZoneInfo:
     """Return the :class:`~zoneinfo.ZoneInfo` called ``name`` or raise :class:`ConditionsError`."""
     try:
@@ -122,7 +150,8 @@ def parse_schedule(
     Parameters
     ----------
     windows
-        ``[{"days": ["mon", …], "start": "HH:MM", "end": "HH:MM"}, …]``.
+        ``[{"days": ["mon", …], "start": "HH:MM", "end": "HH:MM"}, …]`` (or ``"all_day": true``
+        instead of ``end``).
     exceptions
         ``[{"date": "YYYY-MM-DD", "cancelled": bool, "start": "HH:MM", "end": "HH:MM"}, …]``.
     timezone
@@ -142,13 +171,7 @@ def parse_schedule(
             raise ConditionsError(f"unknown day {exc.args[0]!r}", item_id=item_id) from None
         if not idx:
             raise ConditionsError("a window needs at least one day", item_id=item_id)
-        specs.append(
-            WindowSpec(
-                idx,
-                parse_hhmm(_field(w, "start"), item_id=item_id),
-                parse_hhmm(_field(w, "end"), item_id=item_id),
-            )
-        )
+        specs.append(WindowSpec(idx, *parse_span(w, what="weekly window", item_id=item_id)))
     exc_map: dict[date, tuple[int, int] | None] = {}
     for e in exceptions:
         d = _as_date(_field(e, "date"), item_id)
@@ -157,13 +180,12 @@ def parse_schedule(
         if _field(e, "cancelled", False):
             exc_map[d] = None
         else:
-            start, end = _field(e, "start"), _field(e, "end")
-            if start is None or end is None:
+            if _field(e, "start") is None:
                 raise ConditionsError(
                     f"exception {d.isoformat()} is neither cancelled nor gives start and end",
                     item_id=item_id,
                 )
-            exc_map[d] = (parse_hhmm(start, item_id=item_id), parse_hhmm(end, item_id=item_id))
+            exc_map[d] = parse_span(e, what=f"exception {d.isoformat()}", item_id=item_id)
     if start_offset_s < 0:
         raise ConditionsError("grace must not be negative", item_id=item_id)
     return Schedule(tuple(specs), exc_map, tz, float(start_offset_s))

@@ -2,14 +2,13 @@
 purposes and crime references of location reads, and sometimes a token a client put there.
 
 :class:`StripQuery` rewrites uvicorn's access records (``client, method, path, version,
-status``) to the path alone; :func:`log_config` is uvicorn's logging config with it installed.
+status``) to the path alone; :func:`install` puts it on uvicorn's access logger, whose records
+then go to the service's log handler (:mod:`em_service.logs`).
 """
 
 from __future__ import annotations
 
-import copy
 import logging
-from typing import Any
 
 
 class StripQuery(logging.Filter):
@@ -23,11 +22,8 @@ class StripQuery(logging.Filter):
         return True
 
 
-def log_config() -> dict[str, Any]:
-    """Return uvicorn's default logging config with :class:`StripQuery` on the access log."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["strip_query"] = {"()": f"{__name__}.StripQuery"}
-    config["handlers"]["access"]["filters"] = ["strip_query"]
-    return config
+def install() -> None:
+    """Put :class:`StripQuery` on uvicorn's access logger (once)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, StripQuery) for f in access.filters):
+        access.addFilter(StripQuery())

@@ -2,9 +2,11 @@
 
 Zones are GeoJSON (RFC 7946) Features in WGS84, coordinates ``[lon, lat]``. A Point zone or
 curfew address needs ``radius_m``. Weekly windows are local wall-clock times in the conditions'
-``timezone`` (default Europe/London); a window whose ``end`` is not after its ``start`` runs past
-midnight into the next day (``19:00``–``07:00``). Structural checks live here; geometric validity
-(self-intersection, absurd size) is checked by ``geofences`` when the conditions are loaded.
+``timezone`` (default Europe/London); a window whose ``end`` is before its ``start`` runs past
+midnight into the next day (``19:00``–``07:00``). ``end`` equal to ``start`` is refused: a window
+of 24 hours says so with ``all_day: true`` (and no ``end``). Structural checks live here; geometric
+validity (self-intersection, absurd size, vertex caps) is checked when the conditions are loaded
+(``em_service.conditions.validate``, ``geofences``).
 """
 
 from __future__ import annotations
@@ -73,25 +75,51 @@ class MultiPolygonGeometry(
 Geometry = PointGeometry | PolygonGeometry | MultiPolygonGeometry
 
 
+def _check_span(what: str, start: str | None, end: str | None, all_day: bool) -> None:
+    """Refuse a window whose end equals its start (which meant 24 h, silently): 24 h is
+    ``all_day: true`` without ``end``."""
+    if all_day:
+        if end is not None:
+            raise ValueError(f"{what}: give end or all_day: true, not both")
+    elif end is None:
+        raise ValueError(f"{what} needs end (or all_day: true for 24 hours from start)")
+    elif end == start:
+        raise ValueError(
+            f"{what} start equals end ({start}); use all_day: true (without end) for 24 hours"
+        )
+
+
 class WeeklyWindow(Struct, forbid_unknown_fields=True):
-    """A weekly window in local time, starting on each of ``days``; crosses midnight if end <= start."""
+    """A weekly window in local time, starting on each of ``days``; crosses midnight if
+    end < start; ``all_day: true`` (no ``end``) lasts until ``start`` the next day."""
 
     days: Annotated[list[Day], Meta(min_length=1, max_length=7)]
     start: LocalTime
-    end: LocalTime
+    end: LocalTime | None = None
+    all_day: Annotated[
+        bool, Meta(description="24 hours from start (to start on the next local day); no end")
+    ] = False
+
+    def __post_init__(self) -> None:
+        _check_span("weekly window", self.start, self.end, self.all_day)
 
 
 class ScheduleException(Struct, forbid_unknown_fields=True):
-    """A one-off change for the window that starts on local ``date``: cancelled, or new times."""
+    """A one-off change for the window that starts on local ``date``: cancelled, or new times
+    (``start`` and ``end``, or ``start`` and ``all_day: true``)."""
 
     date: date
     cancelled: bool = False
     start: LocalTime | None = None
     end: LocalTime | None = None
+    all_day: bool = False
 
     def __post_init__(self) -> None:
-        if not self.cancelled and (self.start is None or self.end is None):
-            raise ValueError("an exception either is cancelled or gives both start and end")
+        if self.cancelled:
+            return
+        if self.start is None:
+            raise ValueError("an exception either is cancelled or gives start and end")
+        _check_span(f"exception {self.date.isoformat()}", self.start, self.end, self.all_day)
 
 
 class ZoneProperties(Struct, forbid_unknown_fields=True):

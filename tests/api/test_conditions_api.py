@@ -92,6 +92,23 @@ def test_conditions_are_published_stored_and_audited(kafka_api: Api) -> None:
             422,
             "home: two exceptions for 2026-12-25",  # a schedule the worker cannot use
         ),
+        (
+            {
+                "offender_id": "off-3",
+                "device_ids": ["tag-3"],
+                "curfews": [
+                    {
+                        "curfew_id": "home",
+                        "geometry": {"type": "Point", "coordinates": [-0.97, 51.45]},
+                        "radius_m": 50.0,
+                        "windows": [{"days": ["mon"], "start": "19:00", "end": "19:00"}],
+                    }
+                ],
+            },
+            422,
+            "start equals end (19:00); use all_day: true (without end) for 24 hours"
+            " - at `$.curfews[0].windows[0]`",  # once silently 24 h
+        ),
         ({"offender_id": "off-3", "device_ids": ["tag-1"]}, 409, "tag-1"),  # worn by off-1
     ],
 )

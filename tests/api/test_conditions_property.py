@@ -68,6 +68,8 @@ def geometry(draw: st.DrawFn) -> tuple[dict[str, Any], float | None]:
 @st.composite
 def window(draw: st.DrawFn) -> dict[str, Any]:
     days = [] if draw(RARELY) else draw(st.lists(DAY, min_size=1, max_size=3))
+    if draw(RARELY):  # 24 hours from start (end equal to start is refused)
+        return {"days": days, "start": draw(TIMES), "all_day": True}
     return {"days": days, "start": draw(TIMES), "end": draw(TIMES)}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -149,10 +150,33 @@ def test_per_day_windows() -> None:
     assert starts == ["Mon 19", "Tue 19", "Wed 19", "Thu 19", "Fri 19", "Sat 21", "Sun 21"]
 
 
-def test_end_equal_to_start_is_a_24_hour_window() -> None:
-    s = parse_schedule([{"days": ["wed"], "start": "08:00", "end": "08:00"}])
+def test_all_day_is_a_24_hour_window_from_start() -> None:
+    s = parse_schedule([{"days": ["wed"], "start": "08:00", "all_day": True}])
     (w,) = windows_overlapping(s, utc(2026, 1, 14, 9), utc(2026, 1, 14, 9))
     assert w.duration_s == 86400
+    assert datetime.fromtimestamp(w.start_s, UTC) == datetime(2026, 1, 14, 8, tzinfo=UTC)
+
+
+def test_all_day_across_the_clock_change_is_the_local_day() -> None:
+    s = parse_schedule([{"days": ["sun"], "start": "00:00", "all_day": True}])
+    (w,) = windows_overlapping(s, utc(2026, 3, 29, 12), utc(2026, 3, 29, 12))
+    assert w.duration_s == 23 * 3600  # spring forward: local midnight to midnight is 23 h
+
+
+@pytest.mark.parametrize(
+    ("window", "phrase"),
+    [
+        ({"days": ["wed"], "start": "08:00", "end": "08:00"}, "start equals end (08:00)"),
+        ({"days": ["wed"], "start": "08:00", "end": "09:00", "all_day": True}, "not both"),
+        ({"days": ["wed"], "start": "08:00"}, "needs end"),
+    ],
+)
+def test_a_window_whose_end_equals_its_start_is_refused(window, phrase) -> None:
+    with pytest.raises(ConditionsError, match=re.escape(phrase)):
+        parse_schedule([window], item_id="c1")
+    exception = {k: v for k, v in window.items() if k != "days"} | {"date": "2026-12-24"}
+    with pytest.raises(ConditionsError, match=re.escape(phrase)):
+        parse_schedule(NIGHT, [exception], item_id="c1")
 
 
 @pytest.mark.parametrize(

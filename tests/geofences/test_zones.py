@@ -487,7 +487,7 @@ def test_conditions_validity_bounds_every_zone_and_curfew() -> None:
                     "curfew_id": "c",
                     "geometry": circle_feature("c", X0, Y0, 1.0)["geometry"],
                     "radius_m": 30.0,
-                    "windows": [{"days": ["thu"], "start": "00:00", "end": "00:00"}],
+                    "windows": [{"days": ["thu"], "start": "00:00", "all_day": True}],
                 }
             ],
         }
