@@ -216,6 +216,33 @@ def test_grid_and_bands_agree_with_brute_force_on_a_jagged_county() -> None:
     assert np.allclose(res.depth_m[breach], -s[breach], atol=1e-6)
 
 
+@pytest.mark.parametrize("jitter_m", [3.0, 20.0])
+def test_a_jagged_5000_vertex_ring_compiles_fast_and_verdicts_stay_exact(jitter_m) -> None:
+    """Band buffers of a many-vertex ring come from a simplified copy (geofences.zones._coarse):
+    GEOS took 20–74 s to buffer such a ring; the verdicts must still equal brute force on the
+    original polygon, also next to its boundary."""
+    rng = np.random.default_rng(11)
+    n = 5_000
+    ang = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    rad = 2_000 + rng.uniform(-jitter_m, jitter_m, n)
+    ring = shapely.Polygon(np.column_stack([X0 + rad * np.cos(ang), Y0 + rad * np.sin(ang)]))
+    assert ring.is_valid
+    cc = conditions_xy(zone("ring", "exclusion", ring))  # compiled (bands built) here
+    m = 4_000
+    a = rng.uniform(0, 2 * np.pi, m)
+    d = 2_000 + rng.uniform(-150, 150, m)  # most fixes near the boundary: the hard part
+    x, y = X0 + d * np.cos(a), Y0 + d * np.sin(a)
+    r = rng.uniform(0, 100, m)
+    res = ZoneIndex([cc]).evaluate(np.zeros(m, int), np.zeros(m), x=x, y=y, accuracy_m=r)
+    pts = shapely.points(x, y)
+    dist = shapely.distance(ring.boundary, pts)
+    s = np.where(shapely.intersects(ring, pts), dist, -dist)
+    cls = np.where(s >= r, 2, np.where(s < -r, 0, 1))
+    assert (res.verdict == cls).all()
+    scalar = [cc.zone("ring").classify(float(x[i]), float(y[i]), float(r[i]))[0] for i in range(200)]
+    assert scalar == cls[:200].tolist()
+
+
 # --------------------------------------------------------------------------- examples
 
 
