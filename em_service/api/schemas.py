@@ -99,6 +99,9 @@ class AlertSummary(BaseModel):
     status: AlertStatusName
     status_changed_at: datetime
     has_location: bool
+    escalation_level: int = Field(
+        0, description="0, or the last escalation raised (1, 2) while it was unacknowledged"
+    )
 
 
 class LocationOut(BaseModel):
@@ -158,10 +161,11 @@ class CloseIn(BaseModel):
 
 
 class AlertEventOut(BaseModel):
-    """One streamed change: ``kind`` is created, ended, acknowledged or closed."""
+    """One streamed change: ``kind`` is created, ended, acknowledged, closed or escalated."""
 
     event_id: int
     kind: str
+    level: int | None = Field(None, description="The escalation level of an escalated event")
     at: datetime
     alert: AlertSummary
 

@@ -165,6 +165,10 @@ class AlertRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     status_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    escalation_level: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", doc="0, or the last escalation (1, 2) raised"
+    )
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         Index("ix_alerts_offender_occurred", "offender_id", "occurred_at"),
@@ -188,8 +192,9 @@ class AlertTransition(Base):
 
 
 class AlertEvent(Base):
-    """Outbox of alert changes (created, ended, acknowledged, closed): the id is the SSE event
-    id and the webhook cursor, so streams resume exactly where they stopped."""
+    """Outbox of alert changes (created, ended, acknowledged, closed, escalated): the id is the
+    SSE event id and the webhook cursor, so streams resume exactly where they stopped.
+    ``level`` is the escalation level of an ``escalated`` event (else None)."""
 
     __tablename__ = "alert_events"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -197,6 +202,7 @@ class AlertEvent(Base):
     offender_id: Mapped[str] = mapped_column(String(IDENT))
     kind: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
+    level: Mapped[int | None] = mapped_column(Integer)
 
 
 # --- Principals, tokens, caseloads --------------------------------------------------------
