@@ -102,6 +102,9 @@ class AlertSummary(BaseModel):
     escalation_level: int = Field(
         0, description="0, or the last escalation raised (1, 2) while it was unacknowledged"
     )
+    suppressed: bool = Field(
+        False, description="Suppressed by a rule suspension (approved absence): not for the queue"
+    )
 
 
 class LocationOut(BaseModel):

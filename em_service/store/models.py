@@ -8,6 +8,7 @@ is an aware UTC :class:`~em_service.store.types.UtcDateTime`.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from sqlalchemy import (
@@ -169,6 +170,11 @@ class AlertRow(Base):
         Integer, default=0, server_default="0", doc="0, or the last escalation (1, 2) raised"
     )
     escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    @property
+    def suppressed(self) -> bool:
+        """True if a rule suspension (an approved absence) suppressed this alert."""
+        return bool(json.loads(self.details_json or "{}").get("suppressed"))
 
     __table_args__ = (
         Index("ix_alerts_offender_occurred", "offender_id", "occurred_at"),
