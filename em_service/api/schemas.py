@@ -192,6 +192,34 @@ class RejectedConditionsOut(BaseModel):
     reason: str = Field(description="Why the worker refuses it")
 
 
+class MonitoringOut(BaseModel):
+    """Monitoring status: ``status`` in force now; ``declared`` as the conditions set it (a
+    suspension outside ``[from, until)`` leaves monitoring active)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    status: Literal["active", "suspended", "ended"]
+    declared: Literal["active", "suspended", "ended"]
+    reason: str | None = Field(description="custody, hospital, approved_absence or other")
+    from_: datetime | None = Field(alias="from")
+    until: datetime | None
+    approved_by: str | None
+
+
+class SuspensionOut(BaseModel):
+    """A single-rule suspension (approved absence of one zone or curfew) not yet over."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    suspension_id: str
+    subject_id: str = Field(description="The zone_id or curfew_id suspended")
+    from_: datetime = Field(alias="from")
+    until: datetime
+    reason: str
+    approved_by: str
+    active: bool = Field(description="In force now (else it is still to come)")
+
+
 class OffenderOut(BaseModel):
     """An offender's current status.
 
@@ -235,6 +263,12 @@ class OffenderOut(BaseModel):
         None, description="Version id of the conditions in force (SHA-256 prefix)"
     )
     conditions_rejected: RejectedConditionsOut | None = None
+    monitoring: MonitoringOut | None = Field(
+        None, description="Monitoring status now, with a suspension's details (null: no conditions)"
+    )
+    suspensions: list[SuspensionOut] = Field(
+        [], description="Single-rule suspensions in force now or to come, by start"
+    )
 
 
 class OffenderPage(BaseModel):
