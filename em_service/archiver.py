@@ -7,7 +7,10 @@ idempotent inserts make that harmless: at-least-once delivery, effectively-once 
 A failed write is retried (offsets rewound), never skipped — unless the database is fine and a
 record is at fault: the batch is then written record by record and a record that fails on its
 own is dead-lettered (``processing_error``, :mod:`em_service.failures`) before the offsets are
-committed. Fixes that cannot be projected are never archived. Retention runs periodically.
+committed. Fixes that cannot be projected are never archived. Retention runs periodically, and
+so does escalation (:mod:`em_service.store.escalation`): the archiver, not the API, escalates
+unacknowledged critical alerts, because it runs headless beside the alert store whether or not
+anyone serves or calls the API; several archivers (or restarts) still raise each level once.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from em_service.contracts import DeadLetter
 from em_service.health import Readiness
 from em_service.lag import ConsumerLag
 from em_service.settings import Settings
-from em_service.store import Store, ingest, migrate, open_store, retention
+from em_service.store import Store, escalation, ingest, migrate, open_store, retention
 from em_service.store import metrics as m
 
 log = logging.getLogger(__name__)
@@ -259,6 +262,26 @@ class Archiver:
         )
         return report
 
+    def run_escalation(self) -> list[escalation.Escalated]:
+        """Raise the escalations due by the wall clock (blocking); count them."""
+        raised = escalation.run(
+            self.store, now=wall_now(self.settings), after_s=self.settings.escalate_after_s
+        )
+        for e in raised:
+            m.ALERTS_ESCALATED.labels(str(e.level)).inc()
+            log.warning("alert %s escalated to level %d (unacknowledged)", e.alert_id, e.level)
+        m.ESCALATION_LAST_RUN.set_to_current_time()
+        return raised
+
+    async def escalate(self, stop: asyncio.Event) -> None:
+        """Run escalation every ``escalation_interval_s`` until ``stop``."""
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.run_escalation)
+            except Exception:
+                log.exception("escalation run failed; will try again next interval")
+            await _wait(stop, self.settings.escalation_interval_s)
+
     async def retain(self, stop: asyncio.Event) -> None:
         """Run retention now and then every ``archiver_retention_interval_s`` until ``stop``."""
         while not stop.is_set():
@@ -302,12 +325,14 @@ async def run_async(
             log.info("created topics: %s", ", ".join(created))
         archiver = Archiver(settings, store, ready)
         retain = asyncio.create_task(archiver.retain(stop))
+        escalate = asyncio.create_task(archiver.escalate(stop))
         scenes = asyncio.create_task(_scenes(settings, store, stop))
         try:
             await archiver.consume(stop)
         finally:
             stop.set()
             await retain
+            await escalate
             await scenes
     finally:
         store.dispose()

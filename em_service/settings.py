@@ -28,6 +28,9 @@ class WebhookTarget(BaseModel):
         None, description="Only alerts on caseloads of principals with this role"
     )
     offender_ids: list[str] = Field([], description="Only alerts of these offenders")
+    kinds: list[Literal["created", "ended", "acknowledged", "closed", "escalated"]] = Field(
+        [], description="Only these event kinds (default: all)"
+    )
     secret: SecretStr | None = Field(None, description="HMAC key; default EM_WEBHOOK_SECRET")
 
     @field_validator("url")
@@ -326,6 +329,22 @@ class Settings(BaseSettings):
         43200.0, gt=0, description="A console session ends this long after sign-in, whatever"
     )
 
+    # --- Escalation (archiver) ------------------------------------------------------------
+    escalate_after_s: float = Field(
+        600.0,
+        gt=0,
+        description="A critical alert still unacknowledged this long after it was stored is "
+        "escalated (level 1); at twice this, level 2",
+    )
+    escalation_interval_s: float = Field(
+        15.0, gt=0, description="How often the archiver looks for alerts to escalate"
+    )
+    escalation_webhook_url: str | None = Field(
+        None,
+        description="Duty channel: escalated events are also POSTed here (signed with "
+        "EM_WEBHOOK_SECRET, like every webhook)",
+    )
+
     # --- Webhook outlet --------------------------------------------------------------------
     webhooks: list[WebhookTarget] = Field(
         [], description='Webhook targets, JSON list (EM_WEBHOOKS=\'[{"name":…,"url":…}]\')'
@@ -373,6 +392,21 @@ class Settings(BaseSettings):
         if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
             raise ValueError("EM_KAFKA_SSL_CERTFILE and EM_KAFKA_SSL_KEYFILE go together")
         return self
+
+    @field_validator("escalation_webhook_url")
+    @classmethod
+    def _duty_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError("escalation webhook url must start with http:// or https://")
+        return url
+
+    def webhook_targets(self) -> list[WebhookTarget]:
+        """Return the webhook targets: ``webhooks`` and, if set, the duty channel ``duty``
+        (escalated events only)."""
+        if not self.escalation_webhook_url:
+            return list(self.webhooks)
+        duty = WebhookTarget(name="duty", url=self.escalation_webhook_url, kinds=["escalated"])
+        return [*self.webhooks, duty]
 
     def state_changelog_topic(self) -> str:
         """Return the compacted topic holding the worker's device states (key = device_id)."""

@@ -126,7 +126,11 @@ def _fetch(store: Store, after: int, caller: Caller) -> tuple[list[ServerSentEve
                 id=str(event.id),
                 event="alert",
                 data=AlertEventOut(
-                    event_id=event.id, kind=event.kind, at=event.at, alert=alert_summary(row)
+                    event_id=event.id,
+                    kind=event.kind,
+                    level=event.level,
+                    at=event.at,
+                    alert=alert_summary(row),
                 ),
             )
             for event, row in rows

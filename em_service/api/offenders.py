@@ -18,11 +18,13 @@ from em_service.api.schemas import (
     IDENT_PATTERN,
     ConditionsAccepted,
     EpisodeOut,
+    MonitoringOut,
     OffenderOut,
     OffenderPage,
     PageLimit,
     PageOffset,
     RejectedConditionsOut,
+    SuspensionOut,
 )
 from em_service.clock import wall_now
 from em_service.conditions.validate import InvalidConditions, TooLarge, check, version_id
@@ -75,6 +77,30 @@ def offender_out(state: OffenderState) -> OffenderOut:
             if (r := state.conditions_rejected)
             else None
         ),
+        monitoring=(
+            MonitoringOut(
+                status=m.status,
+                declared=m.declared,
+                reason=m.reason,
+                from_=m.from_,
+                until=m.until,
+                approved_by=m.approved_by,
+            )
+            if (m := state.monitoring)
+            else None
+        ),
+        suspensions=[
+            SuspensionOut(
+                suspension_id=x.suspension_id,
+                subject_id=x.subject_id,
+                from_=x.from_,
+                until=x.until,
+                reason=x.reason,
+                approved_by=x.approved_by,
+                active=x.active,
+            )
+            for x in state.suspensions
+        ],
     )
 
 
@@ -87,12 +113,13 @@ def offender_out(state: OffenderState) -> OffenderOut:
 def list_offenders(
     caller: OfficerOrAdmin,
     store: StoreDep,
+    settings: SettingsDep,
     limit: PageLimit = 50,
     offset: PageOffset = 0,
 ) -> OffenderPage:
     with store.read() as session:
         states, total = offenders.list_offenders(
-            session, only=visible(caller), limit=limit, offset=offset
+            session, only=visible(caller), limit=limit, offset=offset, now=wall_now(settings)
         )
     return OffenderPage(
         items=[offender_out(s) for s in states], total=total, limit=limit, offset=offset
@@ -102,14 +129,17 @@ def list_offenders(
 @router.get(
     "/{offender_id}",
     response_model=OffenderOut,
-    summary="Current status: compliant / in breach / silent, open episodes, last fix time",
+    summary="Current status: compliant / in breach / silent, open episodes, last fix time, "
+    "monitoring status (suspension details) and single-rule suspensions",
     responses=responses(401, 403, 404, 422),
 )
-def get_offender(caller: OfficerOrAdmin, store: StoreDep, offender_id: OffenderId) -> OffenderOut:
+def get_offender(
+    caller: OfficerOrAdmin, store: StoreDep, settings: SettingsDep, offender_id: OffenderId
+) -> OffenderOut:
     if not caller.sees(offender_id):
         raise not_found("offender")
     with store.read() as session:
-        state = offenders.state(session, offender_id=offender_id)
+        state = offenders.state(session, offender_id=offender_id, now=wall_now(settings))
     if state is None:
         raise not_found("offender")
     return offender_out(state)

@@ -99,6 +99,12 @@ class AlertSummary(BaseModel):
     status: AlertStatusName
     status_changed_at: datetime
     has_location: bool
+    escalation_level: int = Field(
+        0, description="0, or the last escalation raised (1, 2) while it was unacknowledged"
+    )
+    suppressed: bool = Field(
+        False, description="Suppressed by a rule suspension (approved absence): not for the queue"
+    )
 
 
 class LocationOut(BaseModel):
@@ -158,10 +164,11 @@ class CloseIn(BaseModel):
 
 
 class AlertEventOut(BaseModel):
-    """One streamed change: ``kind`` is created, ended, acknowledged or closed."""
+    """One streamed change: ``kind`` is created, ended, acknowledged, closed or escalated."""
 
     event_id: int
     kind: str
+    level: int | None = Field(None, description="The escalation level of an escalated event")
     at: datetime
     alert: AlertSummary
 
@@ -183,6 +190,34 @@ class RejectedConditionsOut(BaseModel):
     updated_at: datetime | None = Field(description="Its updated_at, if it could be read")
     rejected_at: datetime = Field(description="When it was published")
     reason: str = Field(description="Why the worker refuses it")
+
+
+class MonitoringOut(BaseModel):
+    """Monitoring status: ``status`` in force now; ``declared`` as the conditions set it (a
+    suspension outside ``[from, until)`` leaves monitoring active)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    status: Literal["active", "suspended", "ended"]
+    declared: Literal["active", "suspended", "ended"]
+    reason: str | None = Field(description="custody, hospital, approved_absence or other")
+    from_: datetime | None = Field(alias="from")
+    until: datetime | None
+    approved_by: str | None
+
+
+class SuspensionOut(BaseModel):
+    """A single-rule suspension (approved absence of one zone or curfew) not yet over."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    suspension_id: str
+    subject_id: str = Field(description="The zone_id or curfew_id suspended")
+    from_: datetime = Field(alias="from")
+    until: datetime
+    reason: str
+    approved_by: str
+    active: bool = Field(description="In force now (else it is still to come)")
 
 
 class OffenderOut(BaseModel):
@@ -228,6 +263,12 @@ class OffenderOut(BaseModel):
         None, description="Version id of the conditions in force (SHA-256 prefix)"
     )
     conditions_rejected: RejectedConditionsOut | None = None
+    monitoring: MonitoringOut | None = Field(
+        None, description="Monitoring status now, with a suspension's details (null: no conditions)"
+    )
+    suspensions: list[SuspensionOut] = Field(
+        [], description="Single-rule suspensions in force now or to come, by start"
+    )
 
 
 class OffenderPage(BaseModel):

@@ -28,6 +28,8 @@ def alert_summary(row: AlertRow) -> AlertSummary:
         status=row.status,  # type: ignore[arg-type]
         status_changed_at=row.status_changed_at,
         has_location=row.lat is not None,
+        escalation_level=row.escalation_level or 0,
+        suppressed=row.suppressed,
     )
 
 

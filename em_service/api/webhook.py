@@ -2,7 +2,9 @@
 
 Each target (``settings.webhooks``) follows the ``alert_events`` outbox with its own cursor in
 the database, in its own task: a slow or failing receiver never blocks the alert store, the
-API or the other receivers. The body is the same JSON as an SSE event (no location).
+API or the other receivers. The body is the same JSON as an SSE event (no location). A target
+may take only some event kinds; ``EM_ESCALATION_WEBHOOK_URL`` adds the duty channel ``duty``,
+which gets only ``escalated`` events.
 
 Signature: ``X-EM-Signature: sha256=<hex HMAC-SHA256(key, "<timestamp>." + body)>`` with
 ``X-EM-Timestamp`` (unix seconds) and ``X-EM-Event-Id``; receivers recompute it with
@@ -91,10 +93,11 @@ class WebhookOutlet:
 
     def start(self) -> None:
         """Start delivering (no-op without targets)."""
-        if not self.settings.webhooks:
+        targets = self.settings.webhook_targets()
+        if not targets:
             return
         self._client = httpx.AsyncClient(timeout=self.settings.webhook_timeout_s)
-        for target in self.settings.webhooks:
+        for target in targets:
             if self._key(target) is None:
                 log.error(
                     "webhook %s has no signing key (EM_WEBHOOK_SECRET): not started", target.name
@@ -159,7 +162,11 @@ class WebhookOutlet:
             if target.offender_ids:
                 only = set(target.offender_ids) if only is None else only & set(target.offender_ids)
             events = alerts.events_after(
-                session, after=after, only=None if only is None else frozenset(only), limit=_BATCH
+                session,
+                after=after,
+                only=None if only is None else frozenset(only),
+                limit=_BATCH,
+                kinds=frozenset(target.kinds) or None,
             )
         return events, head
 
@@ -168,7 +175,13 @@ class WebhookOutlet:
     async def deliver(self, target: WebhookTarget, event: AlertEvent, row: AlertRow) -> bool:
         """POST one event with retries; return True once the receiver answered 2xx."""
         body = (
-            AlertEventOut(event_id=event.id, kind=event.kind, at=event.at, alert=alert_summary(row))
+            AlertEventOut(
+                event_id=event.id,
+                kind=event.kind,
+                level=event.level,
+                at=event.at,
+                alert=alert_summary(row),
+            )
             .model_dump_json()
             .encode()
         )

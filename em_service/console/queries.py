@@ -12,6 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from em_service.rules.tiers import TIER_OF
+from em_service.store.escalation import SUPPRESSED
 from em_service.store.models import AlertRow, DeviceAssignment, Fix
 from em_service.store.types import from_ms
 
@@ -67,6 +68,12 @@ QUEUE_COLUMNS = (
     AlertRow.status,
     AlertRow.episode_end,
     AlertRow.lat,
+    AlertRow.escalation_level,
+)
+#: Escalated alerts still open come first, the higher level first.
+_ESCALATED_FIRST = case(
+    (AlertRow.status == "open", -AlertRow.escalation_level),
+    else_=0,
 )
 
 
@@ -84,9 +91,11 @@ class QueueFilter:
 def queue(
     session: Session, *, only: frozenset[str] | None, f: QueueFilter, limit: int = QUEUE_LIMIT
 ) -> tuple[list, int, int]:
-    """Return alerts not yet closed (``QUEUE_COLUMNS``), most severe tier first then oldest
-    first, with how many match and how many of those are unacknowledged."""
-    conds = [AlertRow.status.in_(("open", "acknowledged"))]
+    """Return alerts not yet closed (``QUEUE_COLUMNS``): escalated and still open first, then
+    the most severe tier, then oldest first; with how many match and how many of those are
+    unacknowledged. Alerts suppressed by an approved absence are not for the queue (they are in
+    the person's history)."""
+    conds = [AlertRow.status.in_(("open", "acknowledged")), ~SUPPRESSED]
     if only is not None:
         conds.append(AlertRow.offender_id.in_(sorted(only)))
     if f.person:
@@ -111,7 +120,7 @@ def queue(
     rows = session.execute(
         select(*QUEUE_COLUMNS)
         .where(*conds)
-        .order_by(_TIER_RANK, AlertRow.occurred_at, AlertRow.alert_id)
+        .order_by(_ESCALATED_FIRST, _TIER_RANK, AlertRow.occurred_at, AlertRow.alert_id)
         .limit(limit)
     ).all()
     return list(rows), total, unacknowledged

@@ -11,6 +11,11 @@ For each appointment (``geofences.appointments.Slot``): the arrival window is
   covers ``[ts, ts + g]``, merged, out of order too), else ``attendance_unverified`` (medium): a
   gap in the evidence is not a miss.
 
+A decision is revised by better evidence: when a late (store-and-forward) fix at the place inside
+the window arrives after ``attendance_missed`` or ``attendance_unverified`` was raised, the
+arrival is raised after all (``attendance_kept`` or ``attendance_late``) with ``details.revises``
+= the earlier alert's id and ``details.revised_type`` its type; once per appointment.
+
 Appointments whose window opened before the device's first reading here, or that start while
 monitoring is not active, are not judged. Ids derive from (offender, type, appointment, start).
 """
@@ -44,6 +49,8 @@ class AttendanceState(Struct, omit_defaults=True):
     done: list[str] = []
     next_due_s: float | None = None  # the earliest undecided end + g (None: recompute)
     version_s: float | None = None  # the conditions version next_due_s was computed for
+    #: Appointments decided missed or unverified → [alert id, type], until revised by a late fix.
+    revisable: dict[str, list[str]] = msgspec.field(default_factory=dict)
 
 
 def _utc(ts_s: float) -> datetime:
@@ -135,31 +142,17 @@ def on_fix(
             else {}
         )
         for slot in slots:
+            code = codes.get(slot.appointment_id)
             if slot.appointment_id in state.done:
+                if code in (V.CLEAR, V.POSSIBLE) and slot.appointment_id in state.revisable:
+                    alerts += _revise(state, slot, offender_id, fix, code, now, late)
                 continue
             memo = state.memos.setdefault(slot.appointment_id, Memo())
-            code = codes.get(slot.appointment_id)
             if code in (V.CLEAR, V.POSSIBLE) and slot.open_s <= ts_s:
                 first = memo.arrived_s is None
                 memo.arrived_s = ts_s if first else min(memo.arrived_s, ts_s)  # type: ignore[type-var]
                 if first and active(slot.start_s):
-                    on_time = ts_s <= slot.late_s
-                    alerts.append(
-                        _alert(
-                            "attendance_kept" if on_time else "attendance_late",
-                            "info" if on_time else "medium",
-                            slot,
-                            offender_id,
-                            fix.device_id,
-                            ts_s,
-                            now,
-                            late,
-                            Location(lat=fix.lat, lon=fix.lon, accuracy_m=fix.accuracy_m),
-                            arrived_at=fix.ts.isoformat(),
-                            minutes_after_start=round((ts_s - slot.start_s) / 60.0, 1),
-                            evidence="definite" if code == V.CLEAR else "possible",
-                        )
-                    )
+                    alerts.append(_arrival(slot, offender_id, fix, code, now, late))
             elif usable:
                 memo.covered = _cover(memo.covered, ts_s, ts_s + gap_s)
     return alerts + decide(
@@ -173,6 +166,50 @@ def on_fix(
         late=late,
         active=active,
     )
+
+
+def _arrival(
+    slot: Slot, offender_id: str, fix: GpsReading, code: int, now: datetime, late: bool, **extra
+) -> Alert:
+    ts_s = fix.ts.timestamp()
+    on_time = ts_s <= slot.late_s
+    return _alert(
+        "attendance_kept" if on_time else "attendance_late",
+        "info" if on_time else "medium",
+        slot,
+        offender_id,
+        fix.device_id,
+        ts_s,
+        now,
+        late,
+        Location(lat=fix.lat, lon=fix.lon, accuracy_m=fix.accuracy_m),
+        arrived_at=fix.ts.isoformat(),
+        minutes_after_start=round((ts_s - slot.start_s) / 60.0, 1),
+        evidence="definite" if code == V.CLEAR else "possible",
+        **extra,
+    )
+
+
+def _revise(
+    state: AttendanceState,
+    slot: Slot,
+    offender_id: str,
+    fix: GpsReading,
+    code: int,
+    now: datetime,
+    late: bool,
+) -> list[Alert]:
+    """A fix at the place inside the window of an appointment already decided missed or
+    unverified: raise the arrival after all, naming the decision it revises (once)."""
+    ts_s = fix.ts.timestamp()
+    if not slot.open_s <= ts_s < slot.end_s:
+        return []
+    earlier_id, earlier_type = state.revisable.pop(slot.appointment_id)
+    return [
+        _arrival(
+            slot, offender_id, fix, code, now, late, revises=earlier_id, revised_type=earlier_type
+        )
+    ]
 
 
 def decide(
@@ -234,7 +271,10 @@ def decide(
                 )
             )
     ids = {s.appointment_id for s in appts.slots}
+    for a in alerts:
+        state.revisable[a.details["appointment_id"]] = [a.alert_id, a.type]
     state.done = sorted(done & ids)
+    state.revisable = {k: v for k, v in state.revisable.items() if k in ids}
     pending = [s.end_s + gap_s for s in appts.slots if s.appointment_id not in done]
     state.next_due_s = min(pending) if pending else float("inf")
     return alerts

@@ -1,7 +1,8 @@
 """Alert store: materialise alerts from ``em.alerts`` and walk them through their lifecycle.
 
 Lifecycle: ``open → acknowledged → closed`` (closing straight from open is allowed; a note is
-required to close). Each step is an :class:`AlertTransition` (who, role, when, note), an
+required to close). A critical alert left ``open`` too long is escalated
+(:mod:`em_service.store.escalation`): an ``escalated`` event, its status unchanged. Each step is an :class:`AlertTransition` (who, role, when, note), an
 :class:`AlertEvent` in the outbox (for SSE and webhooks) and an audit entry.
 
 ``alert_id`` is the primary key, so a re-delivered alert inserts nothing. An ``…_ended`` alert
@@ -67,9 +68,15 @@ def lock_outbox(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY})
 
 
-def _event(session: Session, row: AlertRow, kind: str, at: datetime) -> None:
+def _event(
+    session: Session, row: AlertRow, kind: str, at: datetime, *, level: int | None = None
+) -> None:
     lock_outbox(session)  # before the flush that draws the id
-    session.add(AlertEvent(alert_id=row.alert_id, offender_id=row.offender_id, kind=kind, at=at))
+    session.add(
+        AlertEvent(
+            alert_id=row.alert_id, offender_id=row.offender_id, kind=kind, at=at, level=level
+        )
+    )
 
 
 def _attach_end(session: Session, parent: AlertRow, ended: Alert, now: datetime) -> bool:
@@ -269,9 +276,15 @@ def last_event_id(session: Session) -> int:
 
 
 def events_after(
-    session: Session, *, after: int, only: frozenset[str] | None, limit: int = 200
+    session: Session,
+    *,
+    after: int,
+    only: frozenset[str] | None,
+    limit: int = 200,
+    kinds: frozenset[str] | None = None,
 ) -> list[tuple[AlertEvent, AlertRow]]:
-    """Return up to ``limit`` outbox events after id ``after`` with their alerts, in order."""
+    """Return up to ``limit`` outbox events after id ``after`` with their alerts, in order
+    (only of these offenders and of these ``kinds``, if given)."""
     stmt = (
         select(AlertEvent, AlertRow)
         .join(AlertRow, AlertRow.alert_id == AlertEvent.alert_id)
@@ -281,4 +294,6 @@ def events_after(
     )
     if only is not None:
         stmt = stmt.where(AlertEvent.offender_id.in_(sorted(only)))
+    if kinds:
+        stmt = stmt.where(AlertEvent.kind.in_(sorted(kinds)))
     return [(e, a) for e, a in session.execute(stmt).tuples()]

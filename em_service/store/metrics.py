@@ -42,3 +42,11 @@ RETENTION_LAST_RUN = Gauge(
 RETENTION_DELETED = Counter(
     "em_retention_deleted_rows_total", "Trail rows deleted by retention", ["table"]
 )
+ALERTS_ESCALATED = Counter(
+    "em_alerts_escalated_total",
+    "Critical alerts escalated because nobody acknowledged them in time",
+    ["level"],
+)
+ESCALATION_LAST_RUN = Gauge(
+    "em_escalation_last_run_timestamp_seconds", "Unix time the escalation job last completed"
+)

@@ -8,6 +8,7 @@ is an aware UTC :class:`~em_service.store.types.UtcDateTime`.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from sqlalchemy import (
@@ -165,6 +166,15 @@ class AlertRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     status_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    escalation_level: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", doc="0, or the last escalation (1, 2) raised"
+    )
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    @property
+    def suppressed(self) -> bool:
+        """True if a rule suspension (an approved absence) suppressed this alert."""
+        return bool(json.loads(self.details_json or "{}").get("suppressed"))
 
     __table_args__ = (
         # Covering for the caseload review and the queue (no table rows read but breach details).
@@ -197,8 +207,9 @@ class AlertTransition(Base):
 
 
 class AlertEvent(Base):
-    """Outbox of alert changes (created, ended, acknowledged, closed): the id is the SSE event
-    id and the webhook cursor, so streams resume exactly where they stopped."""
+    """Outbox of alert changes (created, ended, acknowledged, closed, escalated): the id is the
+    SSE event id and the webhook cursor, so streams resume exactly where they stopped.
+    ``level`` is the escalation level of an ``escalated`` event (else None)."""
 
     __tablename__ = "alert_events"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -206,6 +217,7 @@ class AlertEvent(Base):
     offender_id: Mapped[str] = mapped_column(String(IDENT))
     kind: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
+    level: Mapped[int | None] = mapped_column(Integer)
 
 
 # --- Principals, tokens, caseloads --------------------------------------------------------

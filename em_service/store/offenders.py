@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
+import msgspec
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from em_service.clock import wall_now
 from em_service.contracts import ALERT_TYPES, Conditions
 from em_service.contracts.codec import encode
+from em_service.rules.monitoring import status_at
 from em_service.store.models import AlertRow, DeviceAssignment, Offender
 from em_service.store.trail import last_fix_at
 from em_service.store.types import insert_ignore
@@ -79,6 +81,69 @@ class OffenderState:
     conditions_updated_at: datetime | None
     conditions_version: str | None = None
     conditions_rejected: RejectedConditions | None = None
+    monitoring: MonitoringState | None = None
+    suspensions: tuple[SuspensionState, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringState:
+    """The monitoring status in force now (``status``) and as the conditions declare it."""
+
+    status: str
+    declared: str
+    reason: str | None
+    from_: datetime | None
+    until: datetime | None
+    approved_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SuspensionState:
+    """A single-rule suspension (approved absence) not yet over; ``active``: in force now."""
+
+    suspension_id: str
+    subject_id: str
+    from_: datetime
+    until: datetime
+    reason: str
+    approved_by: str
+    active: bool
+
+
+def monitoring_of(
+    offender: Offender, now: datetime
+) -> tuple[MonitoringState | None, tuple[SuspensionState, ...]]:
+    """Return the offender's monitoring status at ``now`` and their single-rule suspensions
+    that are not over yet (in force or to come), by start; (None, ()) without conditions."""
+    if not offender.conditions_json:
+        return None, ()
+    try:
+        c = msgspec.json.decode(offender.conditions_json, type=Conditions)
+    except (msgspec.ValidationError, ValueError):  # stored before a stricter contract: unknown
+        return None, ()
+    m = c.monitoring
+    monitoring = MonitoringState(
+        status=status_at(c, now),
+        declared=m.status,
+        reason=m.reason,
+        from_=m.from_,
+        until=m.until,
+        approved_by=m.approved_by,
+    )
+    suspensions = tuple(
+        SuspensionState(
+            suspension_id=x.suspension_id,
+            subject_id=x.subject_id,
+            from_=x.from_,
+            until=x.until,
+            reason=x.reason,
+            approved_by=x.approved_by,
+            active=x.from_ <= now,
+        )
+        for x in sorted(c.suspensions, key=lambda x: (x.from_, x.suspension_id))
+        if x.until > now
+    )
+    return monitoring, suspensions
 
 
 def ensure_offender(session: Session, offender_id: str, *, now: datetime | None = None) -> None:
@@ -307,12 +372,19 @@ def _devices(session: Session, offender_ids: list[str]) -> dict[str, list[str]]:
 
 
 def list_offenders(
-    session: Session, *, only: frozenset[str] | None, limit: int, offset: int
+    session: Session,
+    *,
+    only: frozenset[str] | None,
+    limit: int,
+    offset: int,
+    now: datetime | None = None,
 ) -> tuple[list[OffenderState], int]:
     """Return one page of offenders (all, or ``only`` these) with status, and the total.
 
-    ``last_fix_at`` is left out of list items (None); :func:`state` reports it.
+    ``last_fix_at`` is left out of list items (None); :func:`state` reports it. Monitoring and
+    suspensions are as at ``now`` (default: the wall clock).
     """
+    now = now or wall_now()
     stmt = select(Offender)
     count = select(func.count()).select_from(Offender)
     if only is not None:
@@ -338,13 +410,22 @@ def list_offenders(
             conditions_updated_at=o.conditions_updated_at,
             conditions_version=o.conditions_version,
             conditions_rejected=_rejected(o),
+            **_monitoring_fields(o, now),
         )
         for o in rows
     ], total
 
 
-def state(session: Session, *, offender_id: str) -> OffenderState | None:
-    """Return the offender's current status, or None if unknown."""
+def _monitoring_fields(offender: Offender, now: datetime) -> dict:
+    monitoring, suspensions = monitoring_of(offender, now)
+    return {"monitoring": monitoring, "suspensions": suspensions}
+
+
+def state(
+    session: Session, *, offender_id: str, now: datetime | None = None
+) -> OffenderState | None:
+    """Return the offender's current status (monitoring as at ``now``, default the wall clock),
+    or None if unknown."""
     offender = session.get(Offender, offender_id)
     if offender is None:
         return None
@@ -359,4 +440,5 @@ def state(session: Session, *, offender_id: str) -> OffenderState | None:
         conditions_updated_at=offender.conditions_updated_at,
         conditions_version=offender.conditions_version,
         conditions_rejected=_rejected(offender),
+        **_monitoring_fields(offender, now or wall_now()),
     )

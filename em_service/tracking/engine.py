@@ -46,6 +46,9 @@ class DeviceState(Struct):
     )
     location: location.LocationState = msgspec.field(default_factory=location.LocationState)
     paused: bool = False  # monitoring was suspended or ended at the last reading or tick
+    suppressed: suspensions.SuppressionState = msgspec.field(
+        default_factory=suspensions.SuppressionState
+    )
 
 
 def _marker(version: Version) -> float:
@@ -105,6 +108,7 @@ class Engine:
             return Outcome(unknown_device=True)
         if state.offender_id not in (None, offender_id):
             state.zones = zones.ZoneRulesState()  # the tag moved to someone else: start afresh
+            state.suppressed = suspensions.SuppressionState()
         state.offender_id = offender_id
         state.is_gps = state.is_gps or isinstance(reading, GpsReading)
         version = self.registry.at(offender_id, reading.ts)
@@ -153,8 +157,15 @@ class Engine:
                 settings=self.settings,
                 verdicts=verdicts,
             )
-            if version.conditions.suspensions and out.alerts:
-                suspensions.mark(out.alerts, version.conditions.suspensions)
+            if version.conditions.suspensions or state.suppressed.open:
+                out.alerts += suspensions.follow(
+                    state.suppressed,
+                    out.alerts,
+                    version.conditions.suspensions,
+                    at=reading.ts,
+                    now=now,
+                    late=late,
+                )
             appts = version.compiled.appointments
             if appts is not None or state.attendance.since_s is None:
                 out.alerts += self._attendance(state, version, offender_id, reading, now, late)
@@ -305,12 +316,18 @@ class Engine:
                 )
             )
         state.location = location.LocationState()
+        if state.suppressed.open:  # ends of suppressed breaches (and of their re-alerts)
+            alerts += suspensions.follow(
+                state.suppressed, alerts, version.conditions.suspensions, at=at, now=now
+            )
+            state.suppressed = suspensions.SuppressionState()
         return alerts
 
     @staticmethod
     def _resume(state: DeviceState, at: datetime) -> None:
         """Back to active: every rule starts clean from ``at`` (appointments stay decided)."""
         state.paused = False
+        state.suppressed = suspensions.SuppressionState()
         state.silence = silence.SilenceState(last_ts=at)
         state.zones = zones.ZoneRulesState()
         state.alcohol = alcohol.AlcoholState()
@@ -393,8 +410,10 @@ class Engine:
         alerts = zones.on_tick(
             state.zones, version, state.offender_id, device_id, now=now, settings=self.settings
         )
-        if version.conditions.suspensions and alerts:
-            suspensions.mark(alerts, version.conditions.suspensions)
+        if version.conditions.suspensions or state.suppressed.open:
+            alerts += suspensions.follow(
+                state.suppressed, alerts, version.conditions.suspensions, at=now, now=now
+            )
         if version.compiled.appointments is not None:
             if state.attendance.version_s != _marker(version):
                 state.attendance.version_s = _marker(version)

@@ -9,11 +9,13 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 
 from em_service.console.queries import rag_of, tier_of
-from em_service.store import alerts
+from em_service.store import alerts, escalation
+from em_service.store.tokens import Caller
 from tests.api.conftest import Api
 from tests.console.conftest import csrf_of
 from tests.store.factories import T0, alert, ended
 
+OFFICER_Q = Caller(name="officer-1", role="officer", caseload=frozenset({"off-1"}))
 ROW = re.compile(r'data-alert-id="([^"]+)" data-status="([^"]+)" data-tier="([^"]+)"')
 
 
@@ -162,3 +164,40 @@ def test_counts_are_of_every_match_not_just_the_rows_shown(officer: TestClient, 
     assert len(rows(page)) == QUEUE_LIMIT
     assert f"<title>({QUEUE_LIMIT + 6}) Alert queue" in page
     assert f"the first {QUEUE_LIMIT} are shown" in page
+
+
+def test_escalated_open_alerts_come_first_and_are_marked(officer: TestClient, api: Api) -> None:
+    with api.store.write() as s:  # stored at T0 (the escalation clock is the store's)
+        for a in (
+            alert("alert-q-tamper", type="strap_tamper", occurred_at=T0 - timedelta(hours=2)),
+            alert("alert-q-later", type="curfew_breach", occurred_at=T0 + timedelta(hours=1)),
+        ):
+            alerts.apply_alert(s, a, now=T0)
+    with api.store.write() as s:  # alert-off-1 (stored now) and the tamper are acknowledged
+        for one in ("alert-q-tamper", "alert-off-1"):
+            alerts.transition(
+                s, alert_id=one, to="acknowledged", caller=OFFICER_Q, note=None, now=T0
+            )
+    raised = escalation.run(api.store, now=T0 + timedelta(minutes=10), after_s=600)
+    assert [(e.alert_id, e.level) for e in raised] == [("alert-q-later", 1)]
+    page = officer.get("/console/")
+    assert [r[0] for r in rows(page.text)] == ["alert-q-later", "alert-q-tamper", "alert-off-1"]
+    later = page.text.split('data-alert-id="alert-q-later"')[1].split("</tr>")[0]
+    assert 'data-escalated="1"' in page.text and "escalated (level 1)" in later
+    tamper = page.text.split('data-alert-id="alert-q-tamper"')[1].split("</tr>")[0]
+    assert 'data-escalated="0"' in tamper and "escalated (level" not in tamper
+
+
+def test_suppressed_alerts_are_not_queued_but_are_in_the_history(
+    officer: TestClient, api: Api
+) -> None:
+    suppressed = {"suppressed": {"suspension_id": "s-1", "reason": "funeral", "severity": "high"}}
+    add(api, alert("alert-q-suppressed", occurred_at=T0 + timedelta(hours=1), details=suppressed))
+    page = officer.get("/console/")
+    assert [r[0] for r in rows(page.text)] == ["alert-off-1"]
+    assert "<title>(1) Alert queue" in page.text
+    person = officer.get("/console/people/off-1").text
+    history = person.split('id="history-table"')[1]
+    row = history.split("alert-q-suppressed")[1].split("</tr>")[0]
+    assert "suppressed (approved absence)" in row
+    assert "suppressed (approved absence)" not in history.split("alert-off-1")[1].split("</tr>")[0]

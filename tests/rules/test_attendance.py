@@ -212,3 +212,65 @@ def test_polygon_place() -> None:
     fixes = day_of(utc(8), utc(13), lambda t: OFFICE if utc(9.9) <= t < utc(10.8) else HOME)
     alerts, _ = run(engine(appt), fixes, utc(14))
     assert [a.type for a in alerts] == ["attendance_kept"]
+
+
+# --- A decision revised by a late (store-and-forward) fix at the place ------------------------
+
+
+def _late_upload(where_inside, tick_to: datetime):
+    """Fixes 08:00-13:00; those inside [10:00, 10:50) are at the office or missing per
+    ``where_inside`` and upload only after the decision (after a tick at ``tick_to``)."""
+    eng = engine(appointment())
+    fixes = day_of(utc(8), utc(13), lambda t: HOME)
+    held = [f for f in fixes if utc(10) <= f.ts < utc(10 + 50 / 60)]
+    first = [f for f in fixes if f not in held]
+    alerts, state = run(eng, [f for f in first if f.ts < utc(10)])
+    uploaded = [fix("tag-1", f.ts, *where_inside(f.ts)) for f in held]
+    # No fixes in the window yet: decided unverified by the rule clock …
+    alerts += eng.on_tick(state, "tag-1", now=tick_to, detected_at=tick_to)
+    for r in uploaded + [f for f in first if f.ts >= utc(10)]:
+        state = load_state(dump_state(state))
+        alerts += eng.on_reading(state, r, now=tick_to + MIN).alerts
+    alerts += eng.on_tick(state, "tag-1", now=utc(14), detected_at=utc(14))
+    return [a for a in alerts if a.type.startswith("attendance")]
+
+
+def test_late_fix_at_the_place_revises_an_unverified_decision_once() -> None:
+    alerts = _late_upload(lambda t: OFFICE if t >= utc(10 + 5 / 60) else HOME, utc(11.5))
+    assert [(a.type, a.severity) for a in alerts] == [
+        ("attendance_unverified", "medium"),
+        ("attendance_kept", "info"),
+    ]
+    unverified, kept = alerts
+    assert kept.details["revises"] == unverified.alert_id
+    assert kept.details["revised_type"] == "attendance_unverified"
+    assert kept.occurred_at == utc(10 + 5 / 60) and kept.late  # arrived long after its time
+
+
+def test_late_arrival_revises_as_late() -> None:
+    alerts = _late_upload(lambda t: OFFICE if t >= utc(10.5) else HOME, utc(11.5))
+    assert [a.type for a in alerts] == ["attendance_unverified", "attendance_late"]
+    assert alerts[1].details["revises"] == alerts[0].alert_id
+
+
+def test_late_fixes_away_do_not_revise() -> None:
+    alerts = _late_upload(lambda t: HOME, utc(11.5))
+    assert [a.type for a in alerts] == ["attendance_unverified"]
+
+
+def test_a_missed_decision_is_revised_by_a_late_fix_at_the_place() -> None:
+    eng = engine(appointment())
+    fixes = day_of(utc(8), utc(13), lambda t: HOME)
+    alerts, state = run(eng, fixes)
+    assert [a.type for a in alerts] == ["attendance_missed"]
+    # A second tag's worth of truth: a store-and-forward fix at the office at 10:20 …
+    for r in (fix("tag-1", utc(10 + 20 / 60), *OFFICE), fix("tag-1", utc(10.4), *OFFICE)):
+        state = load_state(dump_state(state))
+        alerts += eng.on_reading(state, r, now=utc(13)).alerts
+    # … and one outside the window (after its end) changes nothing.
+    alerts += eng.on_reading(state, fix("tag-1", utc(11.2), *OFFICE), now=utc(13)).alerts
+    got = [a for a in alerts if a.type.startswith("attendance")]
+    assert [(a.type, a.details.get("revises")) for a in got] == [
+        ("attendance_missed", None),
+        ("attendance_late", got[0].alert_id),  # 20 min after the start: beyond the grace
+    ]

@@ -1,6 +1,7 @@
 """Issue 15's rules end to end on the real broker, through the real worker: attendance (kept,
 late, missed, unverified), a custody suspension with the tag off (only a tamper gets through), a
-hospital visit under a single-zone suspension (recorded as suppressed) and a broken GPS module that keeps sending heartbeats (location failure, then its end)."""
+hospital visit under a single-zone suspension (recorded as suppressed; raised again at the
+suspension's end when the visit outlives it) and a broken GPS module that keeps sending heartbeats (location failure, then its end)."""
 
 from __future__ import annotations
 
@@ -129,6 +130,23 @@ def _scenario() -> tuple[list[dict], list[Reading]]:
         inside = at(10.5) <= t < at(10.5) + 40 * MIN or at(12) <= t < at(12) + 40 * MIN
         readings.append(fix("tag-hosp", t, *(hospital if inside else home)))
         t += MIN
+    # The same approved absence 10:00-11:30, but the visit 10:30-12:00 outlives it: suppressed,
+    # then raised at 11:30 (once), each with its end.
+    home2 = (ORIGIN_X + 3000.0 * 8, ORIGIN_Y)
+    hospital2 = (home2[0] + 1000.0, home2[1])
+    docs.append(
+        {
+            "offender_id": "off-hosp2",
+            "device_ids": ["tag-hosp2"],
+            "zones": [zone("z-hosp2", *hospital2, 150)],
+            "suspensions": [{**docs[-1]["suspensions"][0], "subject_id": "z-hosp2"}],
+        }
+    )
+    t = START
+    while t <= END:
+        inside = at(10.5) <= t < at(12)
+        readings.append(fix("tag-hosp2", t, *(hospital2 if inside else home2)))
+        t += MIN
     readings.sort(key=lambda r: r.ts)
     return docs, readings
 
@@ -146,6 +164,8 @@ EXPECTED = Counter(
         ("off-locf", "location_failure_ended"): 1,
         ("off-hosp", "exclusion_breach"): 2,
         ("off-hosp", "exclusion_breach_ended"): 2,
+        ("off-hosp2", "exclusion_breach"): 2,
+        ("off-hosp2", "exclusion_breach_ended"): 2,
     }
 )
 
@@ -212,3 +232,22 @@ def test_hospital_visit_under_suspension_is_recorded_suppressed(alerts: list[dic
         ("12:00", "exclusion_breach", "high", False),
     ]
     assert sum(1 for h in hosp if h[1].endswith("_ended") and h[3]) == 1
+
+
+def test_a_breach_outliving_its_suspension_is_raised_at_its_end(alerts: list[dict]) -> None:
+    hosp = sorted(
+        (a["occurred_at"][11:16], a["type"], a["severity"], "suppressed" in a["details"])
+        for a in alerts
+        if a["offender_id"] == "off-hosp2"
+    )
+    assert hosp == [
+        ("10:30", "exclusion_breach", "info", True),
+        ("11:30", "exclusion_breach", "high", False),
+        ("12:00", "exclusion_breach_ended", "info", False),
+        ("12:00", "exclusion_breach_ended", "info", True),
+    ]
+    by_id = {a["alert_id"]: a for a in alerts if a["offender_id"] == "off-hosp2"}
+    realert = next(a for a in by_id.values() if a["severity"] == "high")
+    assert by_id[realert["details"]["after_suspension"]["suppressed_alert_id"]]["severity"] == (
+        "info"
+    )

@@ -38,9 +38,11 @@
   }
   function when(iso) { return fmt.format(new Date(iso)).replace(",", ""); }
   function key(row) {
-    return [rank[row.getAttribute("data-tier")], row.getAttribute("data-occurred"),
-            row.getAttribute("data-alert-id")];
+    // Escalated and still open first (higher level first), then tier, then oldest.
+    return [-Number(row.getAttribute("data-escalated") || 0), rank[row.getAttribute("data-tier")],
+            row.getAttribute("data-occurred"), row.getAttribute("data-alert-id")];
   }
+  function escalated(a) { return a.status === "open" ? (a.escalation_level || 0) : 0; }
   function before(a, b) {
     for (var i = 0; i < a.length; i++) {
       if (a[i] < b[i]) { return true; }
@@ -49,7 +51,7 @@
     return false;
   }
   function matches(a) {
-    if (a.status === "closed") { return false; }
+    if (a.status === "closed" || a.suppressed) { return false; }
     if (filters.person && a.offender_id !== filters.person) { return false; }
     if (filters.type && a.type !== filters.type) { return false; }
     if (filters.severity && tierOf(a.type) !== filters.severity) { return false; }
@@ -73,6 +75,10 @@
   function fillStatus(cell, a) {
     cell.textContent = "";
     cell.appendChild(tag(a.status, "em-status em-status--" + a.status));
+    if (a.escalation_level) {
+      cell.appendChild(document.createTextNode(" "));
+      cell.appendChild(tag("escalated (level " + a.escalation_level + ")", "govuk-tag--red em-escalated"));
+    }
     if (a.episode_end) {
       cell.appendChild(document.createTextNode(" "));
       cell.appendChild(tag("ended — review", "em-ended"));
@@ -87,6 +93,7 @@
     row.setAttribute("data-alert-id", a.alert_id);
     row.setAttribute("data-status", a.status);
     row.setAttribute("data-tier", tier);
+    row.setAttribute("data-escalated", String(escalated(a)));
     row.setAttribute("data-occurred", new Date(a.occurred_at).toISOString().replace(".000Z", "+00:00"));
     row.setAttribute("data-person", a.offender_id);
     row.setAttribute("data-type", a.type);
@@ -154,10 +161,10 @@
     } catch (e) { /* no audio: nothing to do */ }
   }
 
-  function announce(a) {
+  function announce(a, what) {
     if (sound) { beep(); }
     if (notify && window.Notification && Notification.permission === "granted") {
-      new Notification("New " + tierOf(a.type) + " alert", { body: label(a.type) + " — " + a.offender_id });
+      new Notification((what || "New " + tierOf(a.type) + " alert"), { body: label(a.type) + " — " + a.offender_id });
     }
   }
 
@@ -178,7 +185,9 @@
       if (ev.kind === "created") { announce(a); }
     } else {
       row.setAttribute("data-status", a.status);
+      row.setAttribute("data-escalated", String(escalated(a)));
       fillStatus(row.querySelector(".em-status-cell"), a);
+      if (ev.kind === "escalated") { place(row); announce(a, "Escalated: not acknowledged"); }
       if (a.status !== "open") {
         var f = row.querySelector("form");
         if (f) { f.remove(); }
