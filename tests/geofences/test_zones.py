@@ -239,7 +239,9 @@ def test_a_jagged_5000_vertex_ring_compiles_fast_and_verdicts_stay_exact(jitter_
     s = np.where(shapely.intersects(ring, pts), dist, -dist)
     cls = np.where(s >= r, 2, np.where(s < -r, 0, 1))
     assert (res.verdict == cls).all()
-    scalar = [cc.zone("ring").classify(float(x[i]), float(y[i]), float(r[i]))[0] for i in range(200)]
+    scalar = [
+        cc.zone("ring").classify(float(x[i]), float(y[i]), float(r[i]))[0] for i in range(200)
+    ]
     assert scalar == cls[:200].tolist()
 
 
