@@ -40,6 +40,7 @@ def _api(args: argparse.Namespace) -> int:
         log_level="info",
         log_config=access_log.log_config(),
         timeout_graceful_shutdown=settings.api_shutdown_grace_s,
+        proxy_headers=False,  # the client address: EM_API_TRUSTED_PROXIES (api/auth_guard.py)
     )
     return 0
 

@@ -13,9 +13,9 @@ from em_service.console import admin, auth, people, principals, queue, review, s
 
 
 def install(app: FastAPI) -> None:
-    """Add the console's routes, static files, error pages and security headers to ``app``."""
+    """Add the console's routes, static files and error pages to ``app`` (its security headers:
+    :mod:`em_service.api.security_headers`, with :func:`web.csp`)."""
     web.install_errors(app)
-    app.add_middleware(web.SecurityHeaders, policy=web.csp(app.state.settings.console_tile_url))
     app.mount(
         web.PREFIX + "/static",
         StaticFiles(directory=web.HERE / "static", check_dir=False),
