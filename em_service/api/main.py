@@ -102,6 +102,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         [Conditions], ref_template="#/components/schemas/{name}"
     )
     doc.setdefault("components", {}).setdefault("schemas", {}).update(components)
+    for ops in doc.get("paths", {}).values():
+        for op in ops.values():  # any route that authenticates may be throttled
+            if "401" in op.get("responses", {}):
+                op["responses"]["429"] = {
+                    "description": "Too many failed authentications from this client "
+                    "(Retry-After says when to try again)",
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
+                    },
+                }
     app.openapi_schema = doc
     return doc
 
