@@ -9,12 +9,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from em_service.console import admin, auth, people, principals, queue, review, scenes, web
-
 
 def install(app: FastAPI) -> None:
     """Add the console's routes, static files and error pages to ``app`` (its security headers:
-    :mod:`em_service.api.security_headers`, with :func:`web.csp`)."""
+    :mod:`em_service.api.security_headers`, with :func:`web.csp`).
+
+    The pages are imported here, not with the package: they use the API's modules, and the API's
+    ``deps`` imports ``console.sessions`` (no import cycle, whichever is imported first)."""
+    from em_service.console import admin, auth, people, principals, queue, review, scenes, web
+
     web.install_errors(app)
     app.mount(
         web.PREFIX + "/static",
