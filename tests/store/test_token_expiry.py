@@ -131,3 +131,47 @@ def test_migration_gives_existing_tokens_90_days_from_the_upgrade(store: Store) 
         (info,) = tokens.list_tokens(s)
         assert tokens.check(s, "em_old", after).name == "old"
     assert before + 90 * DAY <= info.expires_at <= after + 90 * DAY
+
+
+def test_cli_lists_renews_expires_and_revokes_one_token(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "EM_STATE_DIR": str(tmp_path)}
+    env.pop("EM_DATABASE_URL", None)
+
+    def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [sys.executable, "-m", "em_service.cli", "tokens", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert (done.returncode == 0) == ok, done.stderr
+        return done
+
+    first = cli("create", "--role", "ops", "--name", "ops-z", "--ttl-days", "10").stdout.strip()
+    second = cli("create", "--role", "ops", "--name", "ops-z").stdout.strip()
+    assert (
+        "error: token lifetime"
+        in cli("create", "--role", "ops", "--name", "ops-z", "--ttl-days", "999", ok=False).stderr
+    )
+    cli("revoke", "--id", "1")
+    cli("expire", "--id", "2")
+    listed = cli("list").stdout.splitlines()
+    assert listed[1].split()[0:3] == ["1", "ops-z", "ops"] and listed[1].endswith("revoked")
+    assert listed[2].endswith("expired")
+    assert "now expires" in cli("renew", "--id", "2", "--ttl-days", "5").stdout
+    assert "is revoked" in cli("renew", "--id", "1", ok=False).stderr
+    store = Store(f"sqlite:///{tmp_path / 'em.db'}")
+    try:
+        with store.read() as s:
+            assert tokens.check(s, first) == "revoked"
+            assert tokens.check(s, second).name == "ops-z"
+            (one, two) = tokens.list_tokens(s)
+        assert two.expires_at - one.created_at < timedelta(days=5, minutes=5)
+        actions = [a for a in ("token.revoke", "token.expire", "token.renew") if _actions(store, a)]
+    finally:
+        store.dispose()
+    assert actions == ["token.revoke", "token.expire", "token.renew"]
