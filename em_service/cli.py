@@ -43,6 +43,7 @@ def _api(args: argparse.Namespace) -> int:
         log_level="info",
         log_config=None,  # uvicorn's loggers go to the root handler of em_service.logs
         timeout_graceful_shutdown=settings.api_shutdown_grace_s,
+        proxy_headers=False,  # the client address: EM_API_TRUSTED_PROXIES (api/auth_guard.py)
     )
     return 0
 
@@ -77,7 +78,7 @@ def _archiver(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> int:
-    """db upgrade | tokens create/revoke | caseload assign | retention | audit verify."""
+    """db upgrade | tokens create/list/renew/expire/revoke | caseload assign | retention | audit verify."""
     from em_service.settings import get_settings
     from em_service.store import commands as c
 
@@ -86,9 +87,21 @@ def _store(args: argparse.Namespace) -> int:
         case "db", "upgrade":
             return c.db_upgrade(settings, args.revision)
         case "tokens", "create":
-            return c.tokens_create(settings, role=args.role, name=args.name, caseload=args.caseload)
+            return c.tokens_create(
+                settings,
+                role=args.role,
+                name=args.name,
+                caseload=args.caseload,
+                ttl_days=args.ttl_days,
+            )
         case "tokens", "revoke":
-            return c.tokens_revoke(settings, name=args.name)
+            return c.tokens_revoke(settings, name=args.name, token_id=args.id)
+        case "tokens", "renew":
+            return c.tokens_renew(settings, token_id=args.id, ttl_days=args.ttl_days)
+        case "tokens", "expire":
+            return c.tokens_expire(settings, token_id=args.id)
+        case "tokens", "list":
+            return c.tokens_list(settings, name=args.name)
         case "caseload", "assign":
             return c.caseload_assign(
                 settings, name=args.name, offender_ids=args.offenders, remove=args.remove
@@ -117,9 +130,23 @@ def _add_store_parsers(sub: argparse._SubParsersAction) -> None:
     )
     create.add_argument("--name", required=True, help="principal name (created if new)")
     create.add_argument("--caseload", nargs="*", default=[], metavar="OFFENDER")
+    ttl = "lifetime in days (default EM_TOKEN_TTL_DAYS, at most EM_TOKEN_MAX_TTL_DAYS)"
+    create.add_argument("--ttl-days", type=float, default=None, metavar="DAYS", help=ttl)
     create.set_defaults(func=_store)
-    revoke = tok.add_parser("revoke", help="revoke every token of a principal")
-    revoke.add_argument("--name", required=True)
+    listing = tok.add_parser("list", help="list tokens: id, principal, role, expiry, status")
+    listing.add_argument("--name", default=None, help="only this principal's")
+    listing.set_defaults(func=_store)
+    renew = tok.add_parser("renew", help="let one token (live or expired) work DAYS from now")
+    renew.add_argument("--id", type=int, required=True, help="token id (tokens list)")
+    renew.add_argument("--ttl-days", type=float, default=None, metavar="DAYS", help=ttl)
+    renew.set_defaults(func=_store)
+    expire = tok.add_parser("expire", help="make one token expire now (renewable later)")
+    expire.add_argument("--id", type=int, required=True, help="token id (tokens list)")
+    expire.set_defaults(func=_store)
+    revoke = tok.add_parser("revoke", help="revoke one token (--id) or every token of --name")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--name", help="revoke every token of this principal")
+    which.add_argument("--id", type=int, help="revoke this one token (tokens list)")
     revoke.set_defaults(func=_store)
     case = sub.add_parser("caseload", help="caseloads").add_subparsers(dest="action", required=True)
     assign = case.add_parser("assign", help="put offenders on (or --remove from) a caseload")

@@ -292,6 +292,32 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(
         False, description="Serve the API's /metrics without a token (default: ops or admin)"
     )
+    api_docs_enabled: bool = Field(
+        True,
+        description="Serve /docs, /redoc and /openapi.json (set false in production: 404 then)",
+    )
+    api_auth_failures_max: int = Field(
+        10, ge=1, description="Failed authentications per client and window before 429"
+    )
+    api_auth_failures_window_s: float = Field(
+        60.0, gt=0, description="Window of the failed-authentication limit (and its Retry-After)"
+    )
+    api_auth_throttle_max_clients: int = Field(
+        10_000, ge=1, description="Clients tracked by the failure limit (least recent forgotten)"
+    )
+    api_trusted_proxies: list[str] = Field(
+        [],
+        description="Reverse proxies (IPs or CIDRs, JSON list) whose X-Forwarded-For names the "
+        "client; empty: the peer address is the client",
+    )
+
+    # --- API tokens (em_service/store/tokens.py) -------------------------------------------
+    token_ttl_days: float = Field(
+        90.0, gt=0, description="A new or renewed token works this many days"
+    )
+    token_max_ttl_days: float = Field(
+        366.0, gt=0, description="Longest lifetime an admin may give a token"
+    )
     conditions_publish_timeout_s: float = Field(
         10.0, gt=0, description="Longest wait for Kafka to acknowledge published conditions"
     )
@@ -407,6 +433,15 @@ class Settings(BaseSettings):
             return list(self.webhooks)
         duty = WebhookTarget(name="duty", url=self.escalation_webhook_url, kinds=["escalated"])
         return [*self.webhooks, duty]
+
+    @field_validator("api_trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # ValueError: not an address or CIDR
+        return value
 
     def state_changelog_topic(self) -> str:
         """Return the compacted topic holding the worker's device states (key = device_id)."""

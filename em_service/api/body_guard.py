@@ -5,7 +5,8 @@ DELETE):
 
 1. a declared ``Content-Length`` above the route's limit is answered 413 at once;
 2. under ``/api/`` the bearer token is checked (one indexed lookup) before a byte of the body is
-   read: no or an unknown token is answered 401 and the body is never read (the connection is
+   read (a client that failed too often is answered 429 first, see ``auth_guard``): no or an
+   unknown, revoked or expired token is answered 401 and the body is never read (the connection is
    closed by the server instead of draining it);
 3. a body without a declared length (chunked) is counted as it arrives and answered 413 the
    moment it passes the limit; the rest is never read.
@@ -18,11 +19,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from em_service.api import auth_guard
+from em_service.clock import wall_now
 from em_service.store import tokens
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -94,16 +98,30 @@ class BodyGuard:
             await _answer(send, 413, f"request body larger than {limit} bytes")
             return
         if path.startswith("/api/"):
+            app = scope["app"]
+            client = auth_guard.client_of(scope, settings)
+            wait = auth_guard.blocked(app, client)
+            if wait is not None:
+                detail, extra = auth_guard.too_many(wait)
+                await _answer(send, 429, detail, [(b"retry-after", extra["Retry-After"].encode())])
+                return
             token = _bearer(scope)
-            caller = None
+            found: tokens.Caller | tokens.Refusal = "missing"  # type: ignore[assignment]
             if token is not None:
-                caller = await anyio.to_thread.run_sync(_authenticate, state.store, token)
-            if caller is None:
+                now = wall_now(settings)
+                found = await anyio.to_thread.run_sync(_check, state.store, token, now)
+            if not isinstance(found, tokens.Caller):
+                await anyio.to_thread.run_sync(auth_guard.failed, app, client, found, "api")
                 detail = (
-                    "a bearer token is required" if token is None else "unknown or revoked token"
+                    "a bearer token is required"
+                    if token is None
+                    else "token expired"
+                    if found == "expired"
+                    else "unknown or revoked token"
                 )
                 await _answer(send, 401, detail, [(b"www-authenticate", b"Bearer")])
                 return
+            caller = found
             scope.setdefault("state", {})[STATE_KEY] = caller
         await self._limited(scope, receive, send, limit)
 
@@ -141,6 +159,6 @@ class BodyGuard:
                 raise
 
 
-def _authenticate(store: Any, token: str) -> tokens.Caller | None:
+def _check(store: Any, token: str, now: datetime) -> tokens.Caller | tokens.Refusal:
     with store.read() as session:
-        return tokens.authenticate(session, token)
+        return tokens.check(session, token, now)

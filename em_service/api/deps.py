@@ -1,7 +1,8 @@
 """One place for the API's dependencies: settings, the store, and the caller with role checks.
 
 Routes declare what they need with the ``Annotated`` aliases below (``Officer``, ``Admin``…).
-No token or an unknown/revoked one → 401; a role the route does not allow → 403. Caseload
+No token or an unknown/revoked/expired one → 401 (a client failing too often → 429, see
+:mod:`em_service.api.auth_guard`); a role the route does not allow → 403. Caseload
 checks (→ 404, never revealing that someone else's offender exists) happen in the routes.
 """
 
@@ -12,7 +13,9 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from em_service.api import auth_guard
 from em_service.api.body_guard import STATE_KEY
+from em_service.clock import wall_now
 from em_service.console.sessions import session_caller
 from em_service.settings import Settings
 from em_service.store import Store, tokens
@@ -59,22 +62,35 @@ def get_caller(
         if caller is not None:
             request.state.caller = caller
             return caller
+    client = auth_guard.client_of(request.scope, request.app.state.settings)
+    wait = auth_guard.blocked(request.app, client)
+    if wait is not None:
+        detail, headers = auth_guard.too_many(wait)
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail, headers=headers)
     if credentials is None or not credentials.credentials:
+        auth_guard.failed(request.app, client, "missing", "api")
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "a bearer token is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
     with store.read() as session:
-        caller = tokens.authenticate(session, credentials.credentials)
-    if caller is None:
+        found = tokens.check(session, credentials.credentials, wall_now(request.app.state.settings))
+    if not isinstance(found, Caller):
+        auth_guard.failed(request.app, client, found, "api")
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "unknown or revoked token",
+            refusal_message(found),
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    caller = found
     request.state.caller = caller
     return caller
+
+
+def refusal_message(reason: tokens.Refusal) -> str:
+    """The 401's message for a refused token."""
+    return "token expired" if reason == "expired" else "unknown or revoked token"
 
 
 def recheck_caller(request: Request) -> Caller | None:
@@ -83,7 +99,7 @@ def recheck_caller(request: Request) -> Caller | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         with request.app.state.store.read() as session:
-            return tokens.authenticate(session, token.strip())
+            return tokens.authenticate(session, token.strip(), wall_now(request.app.state.settings))
     return session_caller(request, touch=False)
 
 

@@ -2,20 +2,24 @@
 
 Routes are labelled by their template (``/api/v1/alerts/{alert_id}``), never the raw path, so
 ids never become label values; unmatched paths share one label. ``/metrics`` needs an ops or
-admin token unless ``metrics_public`` is set.
+admin token unless ``metrics_public`` is set. Each scrape also counts the live tokens expiring
+within 7 days (``em_tokens_expiring_7d``).
 """
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from em_service.api.deps import bearer, get_caller, require
 from em_service.api.errors import responses
+from em_service.clock import wall_now
+from em_service.store import tokens
 
 REQUESTS = Counter("em_api_requests_total", "HTTP requests answered", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -25,6 +29,9 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60),
 )
 UNMATCHED = "<unmatched>"
+TOKENS_EXPIRING = Gauge(
+    "em_tokens_expiring_7d", "Live API tokens that expire within 7 days (renew or replace them)"
+)
 
 
 class RequestMetrics:
@@ -79,5 +86,10 @@ def _metrics_access(
     },
     dependencies=[Depends(_metrics_access)],
 )
-def metrics() -> Response:
+def metrics(request: Request) -> Response:
+    settings = request.app.state.settings
+    with request.app.state.store.read() as session:
+        TOKENS_EXPIRING.set(
+            tokens.count_expiring(session, now=wall_now(settings), within=timedelta(days=7))
+        )
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -22,6 +22,7 @@ from em_service import __version__, console
 from em_service.api import (
     alerts,
     audit,
+    auth_guard,
     crime_batches,
     errors,
     health,
@@ -36,8 +37,10 @@ from em_service.api.body_guard import BodyGuard
 from em_service.api.conditions_publisher import ConditionsPublisher
 from em_service.api.deps import reject_unknown_query
 from em_service.api.query_guard import RejectRepeatedQuery
+from em_service.api.security_headers import SecurityHeaders
 from em_service.api.webhook import WebhookOutlet
 from em_service.clock import wall_now
+from em_service.console.web import csp
 from em_service.contracts import Conditions
 from em_service.settings import Settings, get_settings
 from em_service.store import Store, checkpoints, migrate, open_store
@@ -99,6 +102,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         [Conditions], ref_template="#/components/schemas/{name}"
     )
     doc.setdefault("components", {}).setdefault("schemas", {}).update(components)
+    for ops in doc.get("paths", {}).values():
+        for op in ops.values():  # any route that authenticates may be throttled
+            if "401" in op.get("responses", {}):
+                op["responses"]["429"] = {
+                    "description": "Too many failed authentications from this client "
+                    "(Retry-After says when to try again)",
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
+                    },
+                }
     app.openapi_schema = doc
     return doc
 
@@ -106,8 +120,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Return the API app; nothing heavy is built before this is called."""
     settings = settings or get_settings()
+    docs = settings.api_docs_enabled
     app = FastAPI(
         title="EM alert service",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
         version=__version__,
         description=(
             "Alerts, offender status, trails and audit for IOM teams. Bearer tokens carry one "
@@ -120,10 +138,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = open_store(settings)
     app.state.publisher = ConditionsPublisher(settings)
+    app.state.auth_throttle = auth_guard.AuthThrottle(
+        settings.api_auth_failures_max,
+        settings.api_auth_failures_window_s,
+        settings.api_auth_throttle_max_clients,
+    )
     errors.install(app)
     app.add_middleware(RejectRepeatedQuery)
     app.add_middleware(BodyGuard)
     app.add_middleware(http_metrics.RequestMetrics)
+    app.add_middleware(SecurityHeaders, console_policy=csp(settings.console_tile_url))
     app.include_router(health.router, dependencies=[Depends(reject_unknown_query)])
     for module in (
         http_metrics,

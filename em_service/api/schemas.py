@@ -392,3 +392,23 @@ class CaseloadIn(BaseModel):
 class CaseloadOut(BaseModel):
     name: str
     offender_ids: list[str]
+
+
+class TokenOut(BaseModel):
+    """One API token as admins see it (never its text). Times are UTC."""
+
+    id: int
+    principal: str
+    role: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    status: Literal["live", "expired", "revoked"]
+
+
+class TokenRenewIn(BaseModel):
+    """How long a renewed token works from now (default ``EM_TOKEN_TTL_DAYS``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"ttl_days": 90}]})
+
+    ttl_days: float | None = Field(None, gt=0, le=36_600, description="Days, within the maximum")

@@ -9,13 +9,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from em_service.console import admin, auth, people, principals, queue, review, scenes, web
-
 
 def install(app: FastAPI) -> None:
-    """Add the console's routes, static files, error pages and security headers to ``app``."""
+    """Add the console's routes, static files and error pages to ``app`` (its security headers:
+    :mod:`em_service.api.security_headers`, with :func:`web.csp`).
+
+    The pages are imported here, not with the package: they use the API's modules, and the API's
+    ``deps`` imports ``console.sessions`` (no import cycle, whichever is imported first)."""
+    from em_service.console import admin, auth, people, principals, queue, review, scenes, web
+
     web.install_errors(app)
-    app.add_middleware(web.SecurityHeaders, policy=web.csp(app.state.settings.console_tile_url))
     app.mount(
         web.PREFIX + "/static",
         StaticFiles(directory=web.HERE / "static", check_dir=False),

@@ -9,6 +9,8 @@ import anyio
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import RedirectResponse, Response
 
+from em_service.api import auth_guard
+from em_service.clock import wall_now
 from em_service.console import sessions as S
 from em_service.console.web import PREFIX, ConsoleCaller, check_csrf, local, render
 from em_service.store import audit
@@ -48,13 +50,28 @@ async def sign_in(
         )
     if not token.strip():
         return _sign_in_page(request, "Enter your API token", status.HTTP_400_BAD_REQUEST)
-    store = request.app.state.store
-    identity = await anyio.to_thread.run_sync(S.identity_from_token, store, token)
-    if identity is None:
-        return _sign_in_page(
-            request, "That token is not known or has been revoked", status.HTTP_401_UNAUTHORIZED
+    app, store = request.app, request.app.state.store
+    client = auth_guard.client_of(request.scope, app.state.settings)
+    wait = auth_guard.blocked(app, client)
+    if wait is not None:
+        response = _sign_in_page(
+            request,
+            f"Too many failed sign-ins from this computer. Try again in {wait} seconds.",
+            status.HTTP_429_TOO_MANY_REQUESTS,
         )
-    caller = await anyio.to_thread.run_sync(S.resolve, store, identity)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    at = wall_now(app.state.settings)
+    identity = await anyio.to_thread.run_sync(S.identify, store, token, at)
+    if not isinstance(identity, S.Identity):
+        await anyio.to_thread.run_sync(auth_guard.failed, app, client, identity, "console")
+        message = (
+            "That token has expired. Ask an admin to renew it."
+            if identity == "expired"
+            else "That token is not known or has been revoked"
+        )
+        return _sign_in_page(request, message, status.HTTP_401_UNAUTHORIZED)
+    caller = await anyio.to_thread.run_sync(S.resolve, store, identity, at)
     if caller is None:  # revoked between the two reads
         return _sign_in_page(request, "That token has just been revoked", 401)
     sid, _ = S.sessions(request.app).open(identity)

@@ -1,10 +1,12 @@
-"""Admin pages for principals: create a token (shown once), revoke one, set an officer's
-caseload. The store functions and audit rows are the CLI's and the API's
-(``store.tokens``: ``token.create``, ``token.revoke``, ``caseload.set``), with the admin as actor."""
+"""Admin pages for principals: create a token (shown once; a lifetime in days), renew one,
+expire one now, revoke one, set an officer's caseload. The store functions and audit rows are
+the CLI's and the API's (``store.tokens``: ``token.create``, ``token.renew``, ``token.expire``,
+``token.revoke``, ``caseload.set``), with the admin as actor."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -13,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from em_service.api.schemas import IDENT_PATTERN
+from em_service.clock import wall_now
 from em_service.console.web import PREFIX, ConsoleAdmin, check_csrf, render
 from em_service.store import tokens
 from em_service.store.models import ApiToken, CaseloadEntry, Principal
@@ -33,17 +36,36 @@ def _page(
     with request.app.state.store.read() as session:
         people = session.scalars(select(Principal).order_by(Principal.name)).all()
         live = session.scalars(select(ApiToken).order_by(ApiToken.id)).all()
+        at = _now(request)
+        soon = at + timedelta(days=7)
         loads = session.execute(select(CaseloadEntry.principal_id, CaseloadEntry.offender_id)).all()
         rows = [
             {
                 "name": p.name,
                 "role": p.role,
-                "tokens": [t for t in live if t.principal_id == p.id],
+                "tokens": [
+                    {
+                        "id": t.id,
+                        "created_at": t.created_at,
+                        "expires_at": t.expires_at,
+                        "revoked_at": t.revoked_at,
+                        "status": "revoked"
+                        if t.revoked_at
+                        else "expired"
+                        if t.expires_at <= at
+                        else "expiring"
+                        if t.expires_at <= soon
+                        else "live",
+                    }
+                    for t in live
+                    if t.principal_id == p.id
+                ],
                 "caseload": sorted(o for pid, o in loads if pid == p.id),
             }
             for p in people
         ]
         session.expunge_all()
+    settings = request.app.state.settings
     return render(
         request,
         "admin_tokens.html",
@@ -51,6 +73,8 @@ def _page(
             "title": "Tokens and caseloads",
             "rows": rows,
             "roles": tokens.ROLES,
+            "ttl_days": settings.token_ttl_days,
+            "max_ttl_days": settings.token_max_ttl_days,
             "new_token": new_token,
             "made_for": made_for,
             "error": error,
@@ -71,6 +95,7 @@ def token_create(
     csrf_token: _Csrf = "",
     name: Annotated[str, Form(max_length=100)] = "",
     role: Annotated[str, Form(max_length=20)] = "",
+    ttl_days: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Create a token; its text is on this response only (never stored, never in a URL)."""
     check_csrf(request, csrf_token)
@@ -80,25 +105,92 @@ def token_create(
         )
     if role not in tokens.ROLES:
         return _page(request, error="Choose a role", code=422)
+    days = _days(ttl_days)
+    if days == "bad":
+        return _page(request, error="Enter the lifetime as a number of days", code=422)
     try:
         with request.app.state.store.write() as session:
-            text = tokens.create_token(session, name=name.strip(), role=role, actor=caller.name)  # type: ignore[arg-type]
+            text = tokens.create_token(
+                session,
+                name=name.strip(),
+                role=role,  # type: ignore[arg-type]
+                actor=caller.name,
+                ttl_days=days,  # type: ignore[arg-type]
+                now=_now(request),
+                **_ttl(request),
+            )
     except tokens.TokenError as exc:
-        return _page(request, error=str(exc), code=409)
+        return _page(request, error=str(exc), code=409 if "exists" in str(exc) else 422)
     return _page(request, new_token=text, made_for=name.strip())
+
+
+def _days(text: str) -> float | str | None:
+    """The lifetime typed in days (None: the default; ``"bad"``: not a number)."""
+    if not text.strip():
+        return None
+    try:
+        days = float(text)
+    except ValueError:
+        return "bad"
+    return days if days == days else "bad"  # NaN
+
+
+def _now(request: Request) -> datetime:
+    """The clock tokens are checked by (the API's wall clock, not the console's display clock)."""
+    return wall_now(request.app.state.settings)
+
+
+def _ttl(request: Request) -> dict[str, float]:
+    s = request.app.state.settings
+    return {"default_ttl_days": s.token_ttl_days, "max_ttl_days": s.token_max_ttl_days}
+
+
+def _change(request: Request, action) -> Response:
+    """Run ``action(session)`` on a token; back to the page (404: no such token; 409: revoked)."""
+    try:
+        with request.app.state.store.write() as session:
+            action(session)
+    except tokens.TokenError as exc:
+        code = http.HTTP_404_NOT_FOUND if str(exc).startswith("no token") else 409
+        raise HTTPException(code, str(exc)) from None
+    return RedirectResponse(f"{PREFIX}/admin/tokens", status_code=http.HTTP_303_SEE_OTHER)
 
 
 @router.post("/tokens/{token_id}/revoke")
 def token_revoke(
     request: Request, caller: ConsoleAdmin, token_id: int, csrf_token: _Csrf = ""
 ) -> Response:
+    """Revoke one token (final); the principal's other tokens keep working."""
     check_csrf(request, csrf_token)
-    try:
-        with request.app.state.store.write() as session:
-            tokens.revoke_token(session, token_id=token_id, actor=caller.name)
-    except tokens.TokenError as exc:
-        raise HTTPException(http.HTTP_404_NOT_FOUND, str(exc)) from None
-    return RedirectResponse(f"{PREFIX}/admin/tokens", status_code=http.HTTP_303_SEE_OTHER)
+    at = _now(request)
+    return _change(
+        request, lambda s: tokens.revoke_token(s, token_id=token_id, actor=caller.name, now=at)
+    )
+
+
+@router.post("/tokens/{token_id}/renew")
+def token_renew(
+    request: Request, caller: ConsoleAdmin, token_id: int, csrf_token: _Csrf = ""
+) -> Response:
+    """Let one token work ``token_ttl_days`` from now (also an expired one)."""
+    check_csrf(request, csrf_token)
+    at, ttl = _now(request), _ttl(request)
+    return _change(
+        request,
+        lambda s: tokens.renew_token(s, token_id=token_id, actor=caller.name, now=at, **ttl),
+    )
+
+
+@router.post("/tokens/{token_id}/expire")
+def token_expire(
+    request: Request, caller: ConsoleAdmin, token_id: int, csrf_token: _Csrf = ""
+) -> Response:
+    """Make one token expire now (renewable later)."""
+    check_csrf(request, csrf_token)
+    at = _now(request)
+    return _change(
+        request, lambda s: tokens.expire_token(s, token_id=token_id, actor=caller.name, now=at)
+    )
 
 
 @router.post("/caseloads/{name}")

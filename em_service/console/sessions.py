@@ -5,8 +5,8 @@ yields an :class:`Identity` (today :func:`identity_from_token`: an API token typ
 sign-in form), then :meth:`SessionStore.open` starts the session. An OpenID Connect provider can
 replace the first step (its callback maps the ID token's subject to a principal) without touching
 the rest. The session keeps only the principal's name and the SHA-256 of the token it was opened
-with; every request re-checks both (:func:`session_caller`), so a revoked token or a changed
-caseload takes effect at once. The cookie is HttpOnly, SameSite=Strict and Secure behind TLS;
+with; every request re-checks both (:func:`session_caller`), so a revoked or expired token or a
+changed caseload takes effect at once. The cookie is HttpOnly, SameSite=Strict and Secure behind TLS;
 a session ends after ``console_session_idle_s`` without a request or ``console_session_max_s``
 after sign-in, whichever is first, or at sign-out. Sessions live in memory: a restart signs
 everyone out.
@@ -21,9 +21,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from fastapi import FastAPI, Request, Response
 
+from em_service.clock import wall_now
 from em_service.store import Store, tokens
 from em_service.store.tokens import Caller
 
@@ -52,12 +54,19 @@ class ConsoleSession:
     purposes: set[str] = field(default_factory=set)
 
 
-def identity_from_token(store: Store, token: str) -> Identity | None:
-    """The token identity step: the principal holding ``token`` (None if unknown or revoked)."""
+def identify(store: Store, token: str, now: datetime | None = None) -> Identity | tokens.Refusal:
+    """The token identity step: who holds ``token``, or why it is refused."""
     token_sha256 = tokens.hash_token(token.strip())
     with store.read() as session:
-        caller = tokens.authenticate_hash(session, token_sha256)
-    return None if caller is None else Identity(caller.name, token_sha256)
+        found = tokens.check_hash(session, token_sha256, now)
+    return Identity(found.name, token_sha256) if isinstance(found, Caller) else found
+
+
+def identity_from_token(store: Store, token: str, now: datetime | None = None) -> Identity | None:
+    """The token identity step: the principal holding ``token`` (None if unknown, revoked or
+    expired)."""
+    found = identify(store, token, now)
+    return found if isinstance(found, Identity) else None
 
 
 class SessionStore:
@@ -128,12 +137,13 @@ def sessions(app: FastAPI) -> SessionStore:
     return app.state.console_sessions
 
 
-def resolve(store: Store, identity: Identity) -> Caller | None:
-    """Return the caller behind ``identity`` now (None if its token was revoked meanwhile)."""
+def resolve(store: Store, identity: Identity, now: datetime | None = None) -> Caller | None:
+    """Return the caller behind ``identity`` now (None if its token was revoked or expired
+    meanwhile)."""
     if identity.token_sha256 is None:
         return None  # an OIDC identity step would resolve the principal by name here
     with store.read() as session:
-        caller = tokens.authenticate_hash(session, identity.token_sha256)
+        caller = tokens.authenticate_hash(session, identity.token_sha256, now)
     return caller if caller is not None and caller.name == identity.principal else None
 
 
@@ -142,7 +152,9 @@ def session_caller(request: Request, *, touch: bool = True) -> Caller | None:
     session = sessions(request.app).get(request.cookies.get(COOKIE), touch=touch)
     if session is None:
         return None
-    caller = resolve(request.app.state.store, session.identity)
+    caller = resolve(
+        request.app.state.store, session.identity, wall_now(request.app.state.settings)
+    )
     if caller is not None:
         request.state.console_session, request.state.caller = session, caller
     return caller

@@ -1,4 +1,4 @@
-"""Console plumbing: templates, security headers (CSP ``'self'``), HTML error pages, the signed-in
+"""Console plumbing: templates, the console's CSP (``'self'``), HTML error pages, the signed-in
 caller and CSRF checks."""
 
 from __future__ import annotations
@@ -165,35 +165,6 @@ def csp(tile_url: str) -> str:
         "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
         "frame-ancestors 'none'"
     )
-
-
-class SecurityHeaders:
-    """ASGI middleware: console responses get the CSP and anti-framing/sniffing headers."""
-
-    def __init__(self, app: Any, policy: str) -> None:
-        self.app = app
-        self.headers = [
-            (b"content-security-policy", policy.encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"x-frame-options", b"DENY"),
-            (b"referrer-policy", b"no-referrer"),
-            (b"cache-control", b"no-store"),
-        ]
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
-            await self.app(scope, receive, send)
-            return
-        static = scope["path"].startswith(PREFIX + "/static/")
-
-        async def _send(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                extra = self.headers[:4] if static else self.headers
-                message["headers"] = headers + extra
-            await send(message)
-
-        await self.app(scope, receive, _send)
 
 
 # --- Errors as GOV.UK pages -----------------------------------------------------------------

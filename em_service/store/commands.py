@@ -37,14 +37,52 @@ def db_upgrade(settings: Settings, revision: str = "head") -> int:
     return 0
 
 
-def tokens_create(settings: Settings, *, role: str, name: str, caseload: Sequence[str]) -> int:
+def _ttl(settings: Settings) -> dict[str, float]:
+    return {
+        "default_ttl_days": settings.token_ttl_days,
+        "max_ttl_days": settings.token_max_ttl_days,
+    }
+
+
+def _token_command(settings: Settings, action) -> int:
+    """Run ``action(session, now)`` in a write transaction; print a TokenError as exit 2."""
+    store = _ready_store(settings)
+    try:
+        with store.write() as session:
+            out = action(session, wall_now(settings))
+    except tokens.TokenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.dispose()
+    print(out)
+    return 0
+
+
+def tokens_create(
+    settings: Settings,
+    *,
+    role: str,
+    name: str,
+    caseload: Sequence[str],
+    ttl_days: float | None = None,
+) -> int:
     """Create a token for ``name`` (creating the principal) and print it once."""
     store = _ready_store(settings)
     try:
         with store.write() as session:
+            now = wall_now(settings)
             token = tokens.create_token(
-                session, name=name, role=role, caseload=caseload, actor=_actor()
+                session,
+                name=name,
+                role=role,
+                caseload=caseload,
+                actor=_actor(),
+                ttl_days=ttl_days,
+                now=now,
+                **_ttl(settings),
             )
+            made = tokens.list_tokens(session, name=name)[-1]
     except tokens.TokenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -52,23 +90,72 @@ def tokens_create(settings: Settings, *, role: str, name: str, caseload: Sequenc
         store.dispose()
     print(token)
     print(
-        f"(token for {name!r}, role {role}: shown once, only its hash is stored)", file=sys.stderr
+        f"(token {made.id} for {name!r}, role {role}, expires {made.expires_at:%Y-%m-%d %H:%M}Z: "
+        "shown once, only its hash is stored)",
+        file=sys.stderr,
     )
     return 0
 
 
-def tokens_revoke(settings: Settings, *, name: str) -> int:
-    """Revoke every token of ``name``."""
+def tokens_revoke(
+    settings: Settings, *, name: str | None = None, token_id: int | None = None
+) -> int:
+    """Revoke every token of ``name``, or the one token ``token_id``."""
+    if token_id is not None:
+        return _token_command(
+            settings,
+            lambda s, now: (
+                f"revoked token {token_id} of "
+                f"{tokens.revoke_token(s, token_id=token_id, actor=_actor(), now=now)!r}"
+            ),
+        )
+    return _token_command(
+        settings,
+        lambda s, now: (
+            f"revoked {tokens.revoke_tokens(s, name=name, actor=_actor())} token(s) of {name!r}"
+        ),
+    )
+
+
+def tokens_renew(settings: Settings, *, token_id: int, ttl_days: float | None = None) -> int:
+    """Let token ``token_id`` work ``ttl_days`` (default EM_TOKEN_TTL_DAYS) from now."""
+
+    def renew(session, now) -> str:
+        until = tokens.renew_token(
+            session, token_id=token_id, actor=_actor(), ttl_days=ttl_days, now=now, **_ttl(settings)
+        )
+        return f"token {token_id} now expires {until:%Y-%m-%d %H:%M}Z"
+
+    return _token_command(settings, renew)
+
+
+def tokens_expire(settings: Settings, *, token_id: int) -> int:
+    """Make token ``token_id`` expire now (renewable later)."""
+
+    def expire(session, now) -> str:
+        tokens.expire_token(session, token_id=token_id, actor=_actor(), now=now)
+        return f"token {token_id} expired"
+
+    return _token_command(settings, expire)
+
+
+def tokens_list(settings: Settings, *, name: str | None = None) -> int:
+    """Print every token (id, principal, role, created, expires, status), never its text."""
     store = _ready_store(settings)
     try:
-        with store.write() as session:
-            n = tokens.revoke_tokens(session, name=name, actor=_actor())
-    except tokens.TokenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        with store.read() as session:
+            rows = tokens.list_tokens(session, name=name)
     finally:
         store.dispose()
-    print(f"revoked {n} token(s) of {name!r}")
+    now = wall_now(settings)
+    print(
+        f"{'id':>5}  {'principal':<24} {'role':<12} {'created (UTC)':<17} {'expires (UTC)':<17} status"
+    )
+    for t in rows:
+        print(
+            f"{t.id:>5}  {t.principal:<24} {t.role:<12} {t.created_at:%Y-%m-%d %H:%M}  "
+            f"{t.expires_at:%Y-%m-%d %H:%M}  {t.status(now)}"
+        )
     return 0
 
 

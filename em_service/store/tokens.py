@@ -3,6 +3,11 @@
 A token is 32 random bytes (``em_`` + URL-safe base64), shown once at creation. With that much
 entropy a plain SHA-256 is enough to make a stolen table useless (no password-style KDF needed),
 and lookups are one indexed equality.
+
+Every token expires (``expires_at``; default ``EM_TOKEN_TTL_DAYS`` = 90 days after creation,
+at most ``EM_TOKEN_MAX_TTL_DAYS``). An admin may renew a live or expired token, expire it now
+(renewable later) or revoke it (final); each is audited (``token.renew``, ``token.expire``,
+``token.revoke``).
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from em_service.clock import wall_now
@@ -24,6 +30,10 @@ Role = Literal["officer", "investigator", "ops", "admin", "force-feed"]
 #: ``force-feed``: a police force's automated sender (uploads crime batches, nothing else).
 ROLES: tuple[Role, ...] = ("officer", "investigator", "ops", "admin", "force-feed")
 TOKEN_PREFIX = "em_"
+DEFAULT_TTL_DAYS = 90.0
+DEFAULT_MAX_TTL_DAYS = 366.0
+#: Why a token was refused (also the ``reason`` label of the auth failure metric).
+Refusal = Literal["unknown", "revoked", "expired"]
 
 
 class TokenError(ValueError):
@@ -48,6 +58,32 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """One token as admins see it (never its text)."""
+
+    id: int
+    principal: str
+    role: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+    def status(self, now: datetime) -> str:
+        """``revoked``, ``expired`` or ``live`` at ``now``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "live"
+
+
+def lifetime(ttl_days: float | None, *, default_days: float, max_days: float) -> timedelta:
+    """Return the lifetime asked for (``None``: the default), refused if not in (0, max]."""
+    days = default_days if ttl_days is None else ttl_days
+    if not 0 < days <= max_days:
+        raise TokenError(f"token lifetime must be more than 0 and at most {max_days:g} days")
+    return timedelta(days=days)
+
+
 def create_token(
     session: Session,
     *,
@@ -55,14 +91,20 @@ def create_token(
     role: Role,
     caseload: Iterable[str] = (),
     actor: str = "cli",
+    ttl_days: float | None = None,
+    default_ttl_days: float = DEFAULT_TTL_DAYS,
+    max_ttl_days: float = DEFAULT_MAX_TTL_DAYS,
+    now: datetime | None = None,
 ) -> str:
     """Create the principal ``name`` if needed, add a token for it and return the token text.
 
-    An existing principal keeps its role; asking for another role is an error.
+    The token expires ``ttl_days`` (default ``default_ttl_days``, at most ``max_ttl_days``)
+    after ``now``. An existing principal keeps its role; asking for another role is an error.
     """
     if role not in ROLES:
         raise TokenError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-    now = wall_now()
+    ttl = lifetime(ttl_days, default_days=default_ttl_days, max_days=max_ttl_days)
+    now = now or wall_now()
     principal = session.scalar(select(Principal).where(Principal.name == name))
     if principal is None:
         principal = Principal(name=name, role=role, created_at=now)
@@ -71,13 +113,26 @@ def create_token(
     elif principal.role != role:
         raise TokenError(f"principal {name!r} exists with role {principal.role!r}, not {role!r}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(principal_id=principal.id, token_sha256=hash_token(token), created_at=now))
+    row = ApiToken(
+        principal_id=principal.id,
+        token_sha256=hash_token(token),
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(row)
+    session.flush()
     audit.append(
         session,
         actor=actor,
         role="admin",
         action="token.create",
-        detail={"principal": name, "role": role},
+        detail={
+            "principal": name,
+            "role": role,
+            "token_id": row.id,
+            "expires_at": row.expires_at.isoformat(),
+        },
+        at=now,
     )
     caseload = list(caseload)
     if caseload:
@@ -104,22 +159,113 @@ def revoke_tokens(session: Session, *, name: str, actor: str = "cli") -> int:
     return len(tokens)
 
 
-def revoke_token(session: Session, *, token_id: int, actor: str = "cli") -> str:
-    """Revoke one token (by its row id); return its principal's name. Already revoked: no-op."""
+def _token(session: Session, token_id: int) -> tuple[ApiToken, Principal]:
     token = session.get(ApiToken, token_id)
     if token is None:
         raise TokenError(f"no token {token_id}")
-    principal = session.get(Principal, token.principal_id)
+    return token, session.get(Principal, token.principal_id)  # type: ignore[return-value]
+
+
+def revoke_token(
+    session: Session, *, token_id: int, actor: str = "cli", now: datetime | None = None
+) -> str:
+    """Revoke one token (by its row id); return its principal's name. Already revoked: no-op.
+    The principal's other tokens keep working."""
+    token, principal = _token(session, token_id)
     if token.revoked_at is None:
-        token.revoked_at = wall_now()
+        token.revoked_at = now or wall_now()
         audit.append(
             session,
             actor=actor,
             role="admin",
             action="token.revoke",
             detail={"principal": principal.name, "token_id": token_id, "revoked": 1},
+            at=token.revoked_at,
         )
     return principal.name
+
+
+def renew_token(
+    session: Session,
+    *,
+    token_id: int,
+    actor: str = "cli",
+    ttl_days: float | None = None,
+    default_ttl_days: float = DEFAULT_TTL_DAYS,
+    max_ttl_days: float = DEFAULT_MAX_TTL_DAYS,
+    now: datetime | None = None,
+) -> datetime:
+    """Let one token (live or expired, not revoked) work ``ttl_days`` from ``now``; return the
+    new expiry."""
+    ttl = lifetime(ttl_days, default_days=default_ttl_days, max_days=max_ttl_days)
+    token, principal = _token(session, token_id)
+    if token.revoked_at is not None:
+        raise TokenError(f"token {token_id} is revoked; create a new one")
+    now = now or wall_now()
+    before, token.expires_at = token.expires_at, now + ttl
+    audit.append(
+        session,
+        actor=actor,
+        role="admin",
+        action="token.renew",
+        detail={
+            "principal": principal.name,
+            "token_id": token_id,
+            "expired_at" if before <= now else "was_expiring_at": before.isoformat(),
+            "expires_at": token.expires_at.isoformat(),
+        },
+        at=now,
+    )
+    return token.expires_at
+
+
+def expire_token(
+    session: Session, *, token_id: int, actor: str = "cli", now: datetime | None = None
+) -> None:
+    """Make one token expire at ``now`` (it can be renewed later; revoking is final)."""
+    token, principal = _token(session, token_id)
+    if token.revoked_at is not None:
+        raise TokenError(f"token {token_id} is revoked")
+    now = now or wall_now()
+    if token.expires_at <= now:
+        return  # already expired: nothing to record
+    token.expires_at = now
+    audit.append(
+        session,
+        actor=actor,
+        role="admin",
+        action="token.expire",
+        detail={"principal": principal.name, "token_id": token_id},
+        at=now,
+    )
+
+
+def list_tokens(session: Session, *, name: str | None = None) -> list[TokenInfo]:
+    """Return every token (of principal ``name``), oldest first."""
+    stmt = (
+        select(ApiToken, Principal.name, Principal.role)
+        .join(Principal, Principal.id == ApiToken.principal_id)
+        .order_by(ApiToken.id)
+    )
+    if name is not None:
+        stmt = stmt.where(Principal.name == name)
+    return [
+        TokenInfo(t.id, n, r, t.created_at, t.expires_at, t.revoked_at)
+        for t, n, r in session.execute(stmt).all()
+    ]
+
+
+def count_expiring(session: Session, *, now: datetime, within: timedelta) -> int:
+    """Return how many live tokens expire within ``within`` of ``now``."""
+    return session.scalar(
+        select(func.count())
+        .select_from(ApiToken)
+        .where(
+            ApiToken.revoked_at.is_(None),
+            ApiToken.expires_at > now,
+            ApiToken.expires_at <= now + within,
+        )
+    )
 
 
 def _principal(session: Session, name: str) -> Principal:
@@ -206,21 +352,42 @@ def set_caseload(
     return sorted(wanted)
 
 
-def authenticate(session: Session, token: str) -> Caller | None:
-    """Return the caller holding ``token``, or None if it is unknown or revoked."""
-    return authenticate_hash(session, hash_token(token))
+def authenticate(session: Session, token: str, now: datetime | None = None) -> Caller | None:
+    """Return the caller holding ``token``, or None if it is unknown, revoked or expired."""
+    return authenticate_hash(session, hash_token(token), now)
 
 
-def authenticate_hash(session: Session, token_sha256: str) -> Caller | None:
-    """Return the caller holding the token with this stored hash, or None if unknown or revoked
-    (console sessions keep only the hash and re-check it on every request)."""
+def authenticate_hash(
+    session: Session, token_sha256: str, now: datetime | None = None
+) -> Caller | None:
+    """Return the caller holding the token with this stored hash, or None if unknown, revoked
+    or expired (console sessions keep only the hash and re-check it on every request)."""
+    found = check_hash(session, token_sha256, now)
+    return found if isinstance(found, Caller) else None
+
+
+def check(session: Session, token: str, now: datetime | None = None) -> Caller | Refusal:
+    """Return the caller holding ``token`` or why it is refused."""
+    return check_hash(session, hash_token(token), now)
+
+
+def check_hash(
+    session: Session, token_sha256: str, now: datetime | None = None
+) -> Caller | Refusal:
+    """Return the caller holding the token with this stored hash, or why it is refused."""
     row = session.execute(
-        select(Principal.id, Principal.name, Principal.role)
+        select(
+            Principal.id, Principal.name, Principal.role, ApiToken.revoked_at, ApiToken.expires_at
+        )
         .join(ApiToken, ApiToken.principal_id == Principal.id)
-        .where(ApiToken.token_sha256 == token_sha256, ApiToken.revoked_at.is_(None))
+        .where(ApiToken.token_sha256 == token_sha256)
     ).first()
     if row is None:
-        return None
+        return "unknown"
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at <= (now or wall_now()):
+        return "expired"
     caseload: frozenset[str] = frozenset()
     if row.role == "officer":
         caseload = frozenset(

@@ -99,6 +99,15 @@ TABLE: dict[str, Row] = {
     ),
     "audit.list": Row("GET", "/api/v1/audit", expect({"admin": 200})),
     "audit.verify": Row("GET", "/api/v1/audit/verify", expect({"admin": 200})),
+    "tokens.list": Row("GET", "/api/v1/tokens", expect({"admin": 200})),
+    # seeded token ids: officer-1 1, investigator-1 2, ops-1 3, admin-1 4, force-feed-1 5,
+    # officer-2 6 (tests/api/conftest.py)
+    "tokens.renew": Row("POST", "/api/v1/tokens/1/renew", expect({"admin": 200})),
+    "tokens.expire": Row("POST", "/api/v1/tokens/6/expire", expect({"admin": 200})),
+    "tokens.revoke": Row("POST", "/api/v1/tokens/6/revoke", expect({"admin": 200})),
+    "tokens.renew.unknown": Row("POST", "/api/v1/tokens/999/renew", expect({"admin": 404})),
+    "tokens.expire.unknown": Row("POST", "/api/v1/tokens/999/expire", expect({"admin": 404})),
+    "tokens.revoke.unknown": Row("POST", "/api/v1/tokens/999/revoke", expect({"admin": 404})),
     "caseloads.get": Row("GET", "/api/v1/caseloads/officer-1", expect({"admin": 200})),
     "caseloads.get.unknown": Row("GET", "/api/v1/caseloads/nobody", expect({"admin": 404})),
     "caseloads.put": Row(
@@ -189,6 +198,7 @@ def test_every_api_route_is_in_the_table(kafka_api: Api) -> None:
         (r"/alerts/alert-[\w-]+", "/alerts/{alert_id}"),
         (r"/offenders/off-\d+", "/offenders/{offender_id}"),
         (r"/caseloads/[\w-]+", "/caseloads/{name}"),
+        (r"/tokens/\d+", "/tokens/{token_id}"),
         (r"/scenes/sc-\d+", "/scenes/{scene_id}"),
         (r"/matches/off-\d+", "/matches/{offender_id}"),
         (r"/crime-batches/[A-Za-z]+\d{8}", "/crime-batches/{batch_id}"),

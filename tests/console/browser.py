@@ -84,6 +84,25 @@ def watch_csp(page) -> list[str]:
     return found
 
 
+_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
+
+
+def record_violations(page) -> None:
+    """Record ``securitypolicyviolation`` events of every document the page loads (read them
+    with :func:`violations` before navigating away)."""
+    page.add_init_script(_VIOLATIONS)
+
+
+def violations(page) -> list[str]:
+    """The CSP violations the current document reported (``directive blocked-uri``)."""
+    return page.evaluate("window.__cspViolations || []")
+
+
 def sign_in(page, base: str, token: str) -> None:
     """Sign in through the form as an officer does."""
     page.goto(f"{base}/console/sign-in")
