@@ -103,14 +103,14 @@ def test_expiring_soon_counts_live_tokens_only(store: Store) -> None:
 
 
 def test_migration_gives_existing_tokens_90_days_from_the_upgrade(store: Store) -> None:
-    """Upgrade from 0004 with a token in place: it expires 90 days after the upgrade."""
+    """Upgrade from 0005 (before expiry) with a token in place: it expires 90 days after the upgrade."""
     from alembic import command
 
     owner = Store(store.migrate_url)
     cfg = migrate.alembic_config(owner.url)
     with owner.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0004")
+        command.downgrade(cfg, "0005")
     with owner.engine.begin() as conn:
         conn.execute(
             text("INSERT INTO principals (name, role, created_at) VALUES ('old', 'ops', :t)"),
