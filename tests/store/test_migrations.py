@@ -14,8 +14,8 @@ from sqlalchemy import text
 
 from em_service.devstack import postgres
 from em_service.store import Store, migrate
-from em_service.store.partitions import include_name
 from em_service.store.models import Base
+from em_service.store.partitions import include_name
 from tests.database import create_pg_database, drop_pg_database
 
 
