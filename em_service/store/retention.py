@@ -57,6 +57,8 @@ class Retained:
     action: Literal["delete", "erase", "kept"]  #: delete rows, or null ``columns``, or keep
     note: str
     via: tuple[str, str] | None = None  #: (our column, other table) joined on its key
+    #: aged by a scene window's start, less the search pad and gap (:func:`scene_margin`)
+    margin: bool = False
 
 
 RETAINED: tuple[Retained, ...] = (
@@ -87,6 +89,7 @@ RETAINED: tuple[Retained, ...] = (
         "delete",
         "evidence copies fixes; goes with its scene",
         via=("scene_id", "scenes"),
+        margin=True,
     ),
     Retained(
         "crime_batch_crimes",
@@ -95,6 +98,7 @@ RETAINED: tuple[Retained, ...] = (
         SCENES,
         "delete",
         "the crime's place as the force sent it",
+        margin=True,
     ),
     Retained(
         "scenes",
@@ -103,6 +107,7 @@ RETAINED: tuple[Retained, ...] = (
         SCENES,
         "delete",
         "a crime scene is an address",
+        margin=True,
     ),
     Retained(
         "crime_batches",
@@ -144,6 +149,11 @@ class RetentionReport:
     scene_cutoff: datetime
     counts: dict[str, int]
     partitions_dropped: tuple[str, ...] = ()
+
+    def cutoff_for(self, retained: Retained) -> datetime:
+        """Return the time before which ``retained``'s table holds no location after this run."""
+        base = self.cutoff if retained.setting == TRAIL else self.scene_cutoff
+        return base + scene_margin() if retained.margin else base
 
     @property
     def fixes_deleted(self) -> int:
