@@ -189,3 +189,26 @@ def test_sqlite_has_no_partitions(sqlite_db: Database) -> None:
         assert partitions.drop_before(store, "fixes", 0) == ([], 0)
     finally:
         store.dispose()
+
+
+def test_two_maintainers_at_once_make_one_partition(pg: Database) -> None:
+    """Two archivers' retention jobs creating the same month: one makes it, the other waits
+    for it and finds it made (no error)."""
+    import threading
+
+    results: list[object] = []
+    with _conn(pg, pg.url) as first, _conn(pg, pg.url) as second:
+        first.autocommit = False
+        made = first.execute("SELECT em_month_partition('fixes', DATE '2031-11-01')").fetchone()
+
+        def other() -> None:
+            row = second.execute("SELECT em_month_partition('fixes', DATE '2031-11-01')")
+            results.append(row.fetchone())
+
+        waiter = threading.Thread(target=other)
+        waiter.start()
+        waiter.join(1.0)
+        assert waiter.is_alive() and results == []  # waits on the first one's lock
+        first.commit()
+        waiter.join(10.0)
+    assert made == (f"fixes_p{Y}11",) and results == [(None,)]

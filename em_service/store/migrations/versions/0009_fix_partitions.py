@@ -18,7 +18,9 @@ write the trail, revoked from PUBLIC):
 * ``em_drop_partitions_before(parent, cutoff_ms)`` detaches and drops every month partition
   that ends at or before ``cutoff_ms`` and returns their names and row counts.
 
-Both accept only the two trail tables. SQLite is unchanged.
+Both accept only the two trail tables and give up after 10 s waiting for a lock (DETACH locks
+the whole table; the job tries again next interval rather than stall the archiver). SQLite is
+unchanged.
 
 Revision ID: 0009_fix_partitions
 Revises: 0004
@@ -56,7 +58,8 @@ _MS = "(extract(epoch FROM ({0})::timestamp AT TIME ZONE 'UTC') * 1000)::bigint"
 FUNCTIONS = [
     f"""
 CREATE FUNCTION em_month_partition(parent text, month date) RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp SET lock_timeout = '10s'
+AS $fn$
 DECLARE
     part text := parent || '_p' || to_char(month, 'YYYYMM');
     lo bigint := {_MS.format("month")};
@@ -68,11 +71,12 @@ BEGIN
     IF month IS NULL OR month <> date_trunc('month', month)::date THEN
         RAISE EXCEPTION 'not the first day of a month: %', month;
     END IF;
+    -- Inserts of this month wait (they would go to the default partition) while its rows move;
+    -- a second caller waits here, then finds the partition made.
+    EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', parent || '_default');
     IF to_regclass(part) IS NOT NULL THEN
         RETURN NULL;
     END IF;
-    -- Inserts of this month wait (they would go to the default partition) while its rows move.
-    EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', parent || '_default');
     EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS)', part, parent);
     EXECUTE format(
         'WITH moved AS (DELETE FROM %I WHERE ts_ms >= %s AND ts_ms < %s RETURNING *) '
@@ -85,7 +89,8 @@ $fn$""",
     f"""
 CREATE FUNCTION em_drop_partitions_before(parent text, cutoff_ms bigint)
 RETURNS TABLE (dropped text, row_count bigint)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp SET lock_timeout = '10s'
+AS $fn$
 DECLARE
     part text;
     hi bigint;
