@@ -21,7 +21,8 @@ import logging
 import signal
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -242,23 +243,25 @@ class Archiver:
             await consumer.stop()
 
     def run_retention(self) -> retention.RetentionReport | None:
-        """Delete trail rows past ``trail_retention_days`` of the rule clock (blocking): the
-        wall clock, or in a replay the newest event time archived (None: nothing yet, no run)."""
+        """Apply the retention table (``store/retention.py``) against the rule clock (blocking):
+        the wall clock, or in a replay the newest event time archived (None: nothing yet, no
+        run). Creates the coming month partitions first (PostgreSQL)."""
         mark = max(self.watermarks.values(), default=None)
         now = rule_now(self.settings, wall_now(self.settings), mark)
         if now is None:
             return None
         report = retention.purge_trail(
-            self.store, older_than=timedelta(days=self.settings.trail_retention_days), now=now
+            self.store, **retention.periods(self.settings), now=now, drop_folder=_drop_folder()
         )
-        m.RETENTION_DELETED.labels("fixes").inc(report.fixes_deleted)
-        m.RETENTION_DELETED.labels("alcohol_readings").inc(report.alcohol_deleted)
+        for table, n in report.counts.items():
+            m.RETENTION_DELETED.labels(table).inc(n)
         m.RETENTION_LAST_RUN.set_to_current_time()
         log.info(
-            "retention: deleted %d fixes, %d alcohol readings before %s",
-            report.fixes_deleted,
-            report.alcohol_deleted,
+            "retention: %s before %s (scenes before %s); %d partitions dropped",
+            ", ".join(f"{n} {table}" for table, n in report.counts.items()),
             report.cutoff.isoformat(),
+            report.scene_cutoff.isoformat(),
+            len(report.partitions_dropped),
         )
         return report
 
@@ -290,6 +293,12 @@ class Archiver:
             except Exception:
                 log.exception("retention run failed; will try again next interval")
             await _wait(stop, self.settings.archiver_retention_interval_s)
+
+
+def _drop_folder() -> Path | None:
+    from em_service.scenes.batches.config import get_batch_settings
+
+    return get_batch_settings().drop_folder
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -154,7 +154,10 @@ def _add_store_parsers(sub: argparse._SubParsersAction) -> None:
     assign.add_argument("offenders", nargs="+", metavar="OFFENDER")
     assign.add_argument("--remove", action="store_true")
     assign.set_defaults(func=_store)
-    ret = sub.add_parser("retention", help="delete trail rows past retention; print counts")
+    ret = sub.add_parser(
+        "retention",
+        help="apply retention (trail, alert locations, scenes; month partitions); print counts",
+    )
     ret.add_argument("--older-than", type=float, default=None, metavar="DAYS")
     ret.set_defaults(func=_store)
     aud = sub.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True)

@@ -249,7 +249,15 @@ class Settings(BaseSettings):
         "FULL", description="SQLite synchronous pragma; FULL: a commit survives power loss"
     )
     trail_retention_days: float = Field(
-        365.0, description="Fixes and alcohol readings older than this (event time) are deleted"
+        365.0,
+        description="Fixes and alcohol readings older than this (event time) are deleted and "
+        "alert locations erased (em_service/store/retention.py)",
+    )
+    scene_retention_days: float | None = Field(
+        None,
+        gt=0,
+        description="Crime scenes, their matches (evidence) and crime batches are deleted this "
+        "long after their window (default: trail_retention_days)",
     )
     archiver_batch_max_records: int = Field(
         5000, ge=1, description="Most Kafka records the archiver writes in one DB transaction"

@@ -107,10 +107,12 @@ class PgReset:
 
         self.conninfo = db.migrate_url.replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(self.conninfo) as conn:
+            # Partitions are emptied with their table (and may be dropped by a test).
             tables = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+                    "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                    "AND relkind IN ('r', 'p') AND NOT relispartition ORDER BY 1"
                 )
                 if r[0] not in KEEP
             ]

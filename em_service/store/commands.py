@@ -179,20 +179,32 @@ def caseload_assign(
 
 
 def run_retention(settings: Settings, *, older_than_days: float | None) -> int:
-    """Delete trail rows older than the given days (default: the configured retention)."""
+    """Apply the retention table (``store/retention.py``): trail rows and alert locations older
+    than the given days (default: the configured retention), scenes by their own setting."""
+    from em_service.scenes.batches.config import get_batch_settings
+
     days = settings.trail_retention_days if older_than_days is None else older_than_days
     if days <= 0:
         print("error: --older-than must be positive", file=sys.stderr)
         return 2
+    periods = retention.periods(settings)
+    if older_than_days is not None:
+        periods["older_than"] = timedelta(days=days)
     store = _ready_store(settings)
     try:
-        report = retention.purge_trail(store, older_than=timedelta(days=days), actor=_actor())
+        report = retention.purge_trail(
+            store, **periods, actor=_actor(), drop_folder=get_batch_settings().drop_folder
+        )
     finally:
         store.dispose()
     print(
         f"deleted {report.fixes_deleted} fixes and {report.alcohol_deleted} alcohol readings "
         f"older than {report.cutoff.isoformat()}"
     )
+    others = {k: v for k, v in report.counts.items() if k not in ("fixes", "alcohol_readings")}
+    print(", ".join(f"{k}: {v}" for k, v in others.items()))
+    if report.partitions_dropped:
+        print(f"partitions dropped: {', '.join(report.partitions_dropped)}")
     return 0
 
 

@@ -40,7 +40,9 @@ RETENTION_LAST_RUN = Gauge(
     "em_retention_last_run_timestamp_seconds", "Unix time the retention job last completed"
 )
 RETENTION_DELETED = Counter(
-    "em_retention_deleted_rows_total", "Trail rows deleted by retention", ["table"]
+    "em_retention_deleted_rows_total",
+    "Rows deleted (alerts: locations erased, batch_files: files) by retention",
+    ["table"],
 )
 ALERTS_ESCALATED = Counter(
     "em_alerts_escalated_total",

@@ -3,7 +3,9 @@
 Trail rows (``fixes``, ``alcohol_readings``) keep event time as integer epoch milliseconds UTC
 (``ts_ms``): compact, exact, portable and cheap to index; the device sequence number is ``-1``
 when the device sends none, so ``(device_id, ts_ms, seq)`` is a real unique key. Every other time
-is an aware UTC :class:`~em_service.store.types.UtcDateTime`.
+is an aware UTC :class:`~em_service.store.types.UtcDateTime`. On PostgreSQL both trail tables are
+partitioned by month of ``ts_ms`` (migration 0009, :mod:`.partitions`), their primary key there
+being ``(id, ts_ms)``. What holds a location and how long: :mod:`.retention`.
 """
 
 from __future__ import annotations

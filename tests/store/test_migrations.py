@@ -15,6 +15,7 @@ from sqlalchemy import text
 from em_service.devstack import postgres
 from em_service.store import Store, migrate
 from em_service.store.models import Base
+from em_service.store.partitions import include_name
 from tests.database import create_pg_database, drop_pg_database
 
 
@@ -38,7 +39,10 @@ def test_upgrade_matches_models_and_is_idempotent(empty_store: Store) -> None:
         assert migrate.upgrade(store) == migrate.head_revision()  # nothing left to do
         with store.engine.connect() as conn:
             diff = compare_metadata(
-                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+                MigrationContext.configure(
+                    conn, opts={"compare_type": True, "include_name": include_name}
+                ),
+                Base.metadata,
             )
         # PostGIS's own table is the extension's, not ours.
         assert [

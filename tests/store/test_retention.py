@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,7 +27,9 @@ def _seed(store: Store) -> None:
     with store.write() as s:
         trail.insert_fixes(s, readings=[gps(ts=t) for t in fix_times], crs="EPSG:27700")
         trail.insert_alcohol(s, readings=[alcohol(ts=t) for t in fix_times[:3]])
-        alerts.apply_alert(s, alert(occurred_at=CUTOFF - timedelta(days=10)))
+        where = {"lat": 51.45, "lon": -0.97, "accuracy_m": 8.0}
+        alerts.apply_alert(s, alert(occurred_at=CUTOFF - timedelta(days=10), location=where))
+        alerts.apply_alert(s, alert("alert-0002", occurred_at=CUTOFF, location=where))
 
 
 def test_exactly_the_old_rows_go(store: Store) -> None:
@@ -37,9 +40,18 @@ def test_exactly_the_old_rows_go(store: Store) -> None:
         kept = sorted(from_ms(ms) for ms in s.scalars(select(Fix.ts_ms)))
         assert kept == [CUTOFF, CUTOFF + timedelta(milliseconds=1), NOW]
         assert s.scalar(select(func.count()).select_from(AlcoholSample)) == 1
-        assert s.scalar(select(func.count()).select_from(AlertRow)) == 1  # alerts are kept
+        located = s.execute(
+            select(AlertRow.alert_id, AlertRow.lat, AlertRow.lon, AlertRow.accuracy_m).order_by(
+                AlertRow.alert_id
+            )
+        ).all()
+        assert located == [  # alerts are kept; the old one without its location
+            ("alert-0001", None, None, None),
+            ("alert-0002", 51.45, -0.97, 8.0),
+        ]
         entries, _ = audit.list_entries(s, action="retention.purge")
-        assert entries[0].detail_json == '{"alcohol_deleted":2,"fixes_deleted":2}'
+        detail = json.loads(entries[0].detail_json)
+        assert (detail["fixes"], detail["alcohol_readings"], detail["alert_locations"]) == (2, 2, 1)
         assert audit.verify(s).ok
     again = retention.purge_trail(store, older_than=timedelta(days=365), now=NOW)
     assert (again.fixes_deleted, again.alcohol_deleted) == (0, 0)
