@@ -22,8 +22,8 @@ Both accept only the two trail tables and give up after 10 s waiting for a lock 
 the whole table; the job tries again next interval rather than stall the archiver). SQLite is
 unchanged.
 
-Revision ID: 0009_fix_partitions
-Revises: 0004
+Revision ID: 0009
+Revises: 0007
 Create Date: 2026-12-02 16:10:00.000000
 """
 
@@ -34,8 +34,8 @@ from datetime import UTC, datetime
 
 from alembic import op
 
-revision: str = "0009_fix_partitions"
-down_revision: str | None = "0004"
+revision: str = "0009"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
