@@ -25,11 +25,13 @@ from em_service.rules import (
     monitoring,
     silence,
     suspensions,
+    victims,
     zones,
 )
 from em_service.scenes.live import LiveState
 from em_service.settings import Settings
 from geofences import ZoneVerdict
+from geofences.projection import get_projector
 
 
 class DeviceState(Struct):
@@ -46,6 +48,7 @@ class DeviceState(Struct):
     )
     location: location.LocationState = msgspec.field(default_factory=location.LocationState)
     paused: bool = False  # monitoring was suspended or ended at the last reading or tick
+    victims: victims.VictimRulesState | None = None  # only for people with a victim protection
 
 
 def _marker(version: Version) -> float:
@@ -83,6 +86,8 @@ class Engine:
     registry: ConditionsRegistry
     settings: Settings
     alcohol_cfg: alcohol.AlcoholConfig = field(default_factory=alcohol.AlcoholConfig)
+    #: Victims' recent fixes (followed from the victim topic by every worker).
+    positions: victims.VictimPositions = field(default_factory=victims.VictimPositions)
 
     def on_reading(
         self,
@@ -92,13 +97,15 @@ class Engine:
         now: datetime,
         stream_now: datetime | None = None,
         verdicts: list[ZoneVerdict] | None = None,
+        xy: tuple[float, float] | None = None,
     ) -> Outcome:
         """Apply ``reading`` to ``state`` (mutated) and return the alerts it raises.
 
         ``now`` is the wall clock (``detected_at``); ``stream_now`` the rule clock (default
         ``now``): a reading older than it by more than ``late_after_s``, or older than the
         device's newest reading, raises its alerts with ``late: true``. ``verdicts`` are the
-        fix's zone verdicts from :meth:`evaluate_batch`, if any.
+        fix's zone verdicts from :meth:`evaluate_batch`, if any; ``xy`` a fix's projected
+        metres, if known (the victim rule projects it otherwise).
         """
         offender_id = self.registry.offender_for(reading.device_id)
         if offender_id is None:
@@ -155,6 +162,8 @@ class Engine:
             )
             if version.conditions.suspensions and out.alerts:
                 suspensions.mark(out.alerts, version.conditions.suspensions)
+            if version.conditions.victims or state.victims is not None:
+                out.alerts += self._victims(state, version, offender_id, reading, xy, now, late)
             appts = version.compiled.appointments
             if appts is not None or state.attendance.since_s is None:
                 out.alerts += self._attendance(state, version, offender_id, reading, now, late)
@@ -180,6 +189,34 @@ class Engine:
             if state.is_gps:
                 out.alerts += self._no_fix(state, held, offender_id, reading, gap_s, now, late)
         return out
+
+    def _victims(
+        self,
+        state: DeviceState,
+        version: Version,
+        offender_id: str,
+        fix: GpsReading,
+        xy: tuple[float, float] | None,
+        now: datetime,
+        late: bool,
+    ) -> list[Alert]:
+        """The victim-proximity rule (only people with a protection, or who had one, get here)."""
+        if state.victims is None:
+            state.victims = victims.VictimRulesState()
+        if xy is None:
+            x, y = get_projector(self.registry.crs).to_xy(fix.lon, fix.lat)
+            xy = (float(x), float(y))
+        return victims.on_fix(
+            state.victims,
+            version,
+            offender_id,
+            fix,
+            xy,
+            self.positions,
+            now=now,
+            settings=self.settings,
+            late=late,
+        )
 
     def _no_fix(
         self,
@@ -305,6 +342,10 @@ class Engine:
                 )
             )
         state.location = location.LocationState()
+        if state.victims is not None:
+            alerts += victims.close_all(
+                state.victims, offender_id, device_id, at, now, "monitoring_suspended"
+            )
         return alerts
 
     @staticmethod
@@ -315,6 +356,7 @@ class Engine:
         state.zones = zones.ZoneRulesState()
         state.alcohol = alcohol.AlcoholState()
         state.location = location.LocationState()
+        state.victims = None
         state.attendance.since_s = max(state.attendance.since_s or 0.0, at.timestamp())
 
     def evaluate_batch(
@@ -395,6 +437,15 @@ class Engine:
         )
         if version.conditions.suspensions and alerts:
             suspensions.mark(alerts, version.conditions.suspensions)
+        if state.victims is not None and state.victims.episodes:
+            alerts += victims.on_tick(
+                state.victims,
+                version,
+                state.offender_id,
+                device_id,
+                now=now,
+                settings=self.settings,
+            )
         if version.compiled.appointments is not None:
             if state.attendance.version_s != _marker(version):
                 state.attendance.version_s = _marker(version)
