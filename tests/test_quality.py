@@ -229,6 +229,8 @@ IMPLEMENTED = (
     "attendance_unverified",
     "location_failure",
     "location_failure_ended",
+    "victim_proximity",
+    "victim_proximity_ended",
 )
 QUALITY = SimConfig(persons=26, days=1.0, seed=7, scenarios=parse("all"))
 
@@ -275,7 +277,9 @@ def test_quality_of_a_simulated_day(kafka_bootstrap: str, tmp_path: Path, clock:
         assert scores.expected > 0, f"the scenario set has no {rule}"
         assert scores.missed == 0, f"missed {rule}:\n{render(report)}"
     assert report.recall == 1.0, render(report)
-    assert report.near_miss_records >= 2 and report.near_miss_false == 0, render(report)
+    assert report.near_miss_records >= 3 and report.near_miss_false == 0, render(report)
+    victim_near = [r for r in truth_records if r.scenario == "victim_near_miss"]
+    assert len(victim_near) == 1 and victim_near[0].expect == "no_alert"  # scored just above
     assert report.total("false_alerts") == 0, render(report)
     # The hospital visit under an approved suspension: recorded, suppressed, as the truth says.
     suppressed = [a for a in run.alerts if "suppressed" in a.details]
