@@ -206,7 +206,7 @@ class Engine:
         if xy is None:
             x, y = get_projector(self.registry.crs).to_xy(fix.lon, fix.lat)
             xy = (float(x), float(y))
-        return victims.on_fix(
+        alerts = victims.on_fix(
             state.victims,
             version,
             offender_id,
@@ -217,6 +217,9 @@ class Engine:
             settings=self.settings,
             late=late,
         )
+        if not version.conditions.victims and not state.victims.episodes:
+            state.victims = None  # protection lifted and nothing left open: back to no cost
+        return alerts
 
     def _no_fix(
         self,

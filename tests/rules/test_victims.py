@@ -216,6 +216,7 @@ def test_a_pause_ends_the_episode_and_a_changed_order_retires_it() -> None:
     assert [(a.type, a.details["reason"]) for a in alerts] == [
         ("victim_proximity_ended", "conditions_changed")
     ]
+    assert state.victims is None  # the protection is gone: no state, no cost per fix
     eng = engine()
     victim_stays(eng, T0 - 5 * MIN, 60)
     state = DeviceState()
