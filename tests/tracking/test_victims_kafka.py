@@ -4,7 +4,8 @@ Two protected victims report from their own topic; one person approaches a victi
 passes another victim at 1.5 times the radius, one without a protection walks right past a
 victim. Bad victim records are dead-lettered once to the victim dead-letter topic. The worker is
 then killed (SIGKILL) and restarted: it rebuilds the victims' positions from the topic, and a
-second approach after the restart is alerted as well.
+second approach after the restart is alerted as well. The archiver, running alongside, stores
+the people's fixes and the alerts, and never a victim's fix.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sqlite3
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +24,7 @@ from em_service.contracts import GpsReading
 from em_service.contracts.codec import encode
 from em_service.devstack.kafka import service_topics
 from em_service.settings import Settings
-from tests.service_env import ServiceEnv
+from tests.service_env import ServiceEnv, free_port
 from tests.tracking.test_rules_kafka import _alerts, _consumed, _env
 from tests.trails import ORIGIN_X, ORIGIN_Y, fix, ll
 
@@ -109,7 +111,9 @@ def _keyed(readings: list[GpsReading]) -> list[tuple[bytes, bytes]]:
 @pytest.fixture(scope="module")
 def run(kafka_bootstrap: str, tmp_path_factory) -> dict:
     env = _env(kafka_bootstrap, tmp_path_factory.mktemp("victims"))
+    env.env["EM_ARCHIVER_METRICS_PORT"] = str(free_port())
     s = env.settings
+    db = s.resolved_database_url().removeprefix("sqlite:///")
     first, second = _people(at(9), at(11.5)), _people(at(11.5), at(13))
     try:
         _send(
@@ -119,6 +123,7 @@ def run(kafka_bootstrap: str, tmp_path_factory) -> dict:
         )
         _send(env, s.topic_victim_readings, _keyed(_victims()) + BAD)
         worker = env.start("worker", log_name="worker")
+        env.start("archiver", log_name="archiver")
         _send(env, s.topic_readings, _keyed(first))
         env.wait_until(lambda: _consumed(env) >= len(first), 180, "the first readings consumed")
         env.wait_until(lambda: len(_alerts(env, 2, timeout_s=2)) >= 2, 60, "the first episode")
@@ -130,6 +135,13 @@ def run(kafka_bootstrap: str, tmp_path_factory) -> dict:
         env.wait_until(lambda: _consumed(env) >= len(second), 180, "the rest consumed")
         env.wait_until(lambda: len(_alerts(env, 4, timeout_s=2)) >= 4, 60, "the second episode")
         alerts = _alerts(env, 50, timeout_s=5)  # and nothing more arrives
+        n = len(first) + len(second)
+        env.wait_until(
+            lambda: (a := _archived(db))[0] >= n and len(a[2]) == 2 and all(e for _, e in a[2]),
+            120,
+            "every person's fix and both ended episodes archived",
+        )
+        archived = _archived(db)
         letters = asyncio.run(
             kafka_io.read_since(env.bootstrap, s.topic_victim_dlq, None, want=10, timeout_s=5)
         )
@@ -143,7 +155,24 @@ def run(kafka_bootstrap: str, tmp_path_factory) -> dict:
         "alerts": alerts,
         "letters": [json.loads(r.value) for r in letters],
         "readings_dlq": readings_dlq,
+        "archived": archived,
     }
+
+
+def _archived(db: str) -> tuple[int, set[str], int]:
+    """Return the fixes archived, their devices, and the victim alerts stored."""
+    try:
+        with sqlite3.connect(db) as con:
+            n, devices = 0, set()
+            for device, count in con.execute("SELECT device_id, count(*) FROM fixes GROUP BY 1"):
+                n += count
+                devices.add(device)
+            stored = con.execute(
+                "SELECT type, ended_alert_id IS NOT NULL FROM alerts WHERE type LIKE 'victim%'"
+            ).fetchall()
+            return n, devices, stored
+    except sqlite3.OperationalError:  # not created yet
+        return 0, set(), []
 
 
 def test_only_the_approaches_alert_once_each_across_a_restart(run: dict) -> None:
@@ -170,6 +199,13 @@ def test_alerts_carry_the_distance_and_the_persons_fix_only(run: dict) -> None:
     lon, lat = ll(VA[0], VA[1] - 60.0)  # where the person stood, not where the victim was
     assert opened[0]["location"]["lat"] == pytest.approx(lat, abs=1e-9)
     assert opened[0]["location"]["lon"] == pytest.approx(lon, abs=1e-9)
+
+
+def test_the_archive_holds_the_peoples_fixes_and_never_the_victims(run: dict) -> None:
+    _n, devices, stored = run["archived"]
+    assert devices == {"tag-vapp", "tag-vmiss", "tag-plain"}  # no vd-a, no vd-b
+    # The alerts are stored as any other: each episode one row, ended by its _ended alert.
+    assert stored == [("victim_proximity", 1), ("victim_proximity", 1)]
 
 
 def test_bad_victim_records_are_dead_lettered_once_to_their_own_topic(run: dict) -> None:
