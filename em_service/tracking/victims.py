@@ -20,14 +20,14 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from em_service import kafka_io, metrics
+from em_service import failures, kafka_io, metrics
 from em_service.clock import wall_now
 from em_service.contracts import DeadLetter
 from em_service.contracts.codec import dead_letter_key, encode
-from em_service.rules.victims import VictimPositions
+from em_service.rules.victims import VictimFix, VictimPositions
 from em_service.settings import Settings
 from em_service.tracking.intake import Source, triage_victim
-from geofences.projection import get_projector
+from geofences.projection import Projector, get_projector
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,7 @@ async def follow_victims(
             now = wall_now(settings)
             for records in batch.values():
                 for rec in records:
-                    source = Source(rec.topic, rec.partition, rec.offset, rec.key)
-                    got = triage_victim(rec.value, source, settings, now, projector)
+                    got = victim_item(rec, settings, now, projector, report=False)
                     if isinstance(got, DeadLetter):
                         continue  # the letter is written by dead_letter_victims
                     positions.put(*got)
@@ -79,6 +78,27 @@ async def follow_victims(
                 ready.set()
     finally:
         await consumer.stop()
+
+
+def victim_item(
+    rec, settings: Settings, now: datetime, projector: Projector, *, report: bool
+) -> tuple[str, VictimFix] | DeadLetter:
+    """Return a victim record's fix or its dead letter; a record whose handling raises is a
+    ``processing_error`` letter (``report``: log and count it; only the letter writer does), so
+    no record can stop a worker (``EM_FAIL_FAST`` re-raises)."""
+    source = Source(rec.topic, rec.partition, rec.offset, rec.key)
+    try:
+        return triage_victim(rec.value, source, settings, now, projector)
+    except Exception as exc:
+        if settings.fail_fast:
+            raise
+        where = f"victims {rec.partition}@{rec.offset}"
+        rejected = (
+            failures.record_failed("worker", where, exc)
+            if report
+            else failures.processing_error(exc)
+        )
+        return failures.letter_for(rec, rejected, settings, now)
 
 
 async def _caught_up(consumer, end: dict) -> bool:
@@ -109,8 +129,7 @@ async def dead_letter_victims(settings: Settings) -> None:
             sent = []
             for records in batch.values():
                 for rec in records:
-                    source = Source(rec.topic, rec.partition, rec.offset, rec.key)
-                    got = triage_victim(rec.value, source, settings, now, projector)
+                    got = victim_item(rec, settings, now, projector, report=True)
                     if not isinstance(got, DeadLetter):
                         continue
                     metrics.VICTIM_REJECTED.labels(got.reason).inc()

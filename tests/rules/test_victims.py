@@ -285,3 +285,23 @@ def test_a_victim_fix_is_projected_and_bad_ones_are_dead_lettered() -> None:
         letter = _triage(raw, key)
         assert letter.reason == reason, (raw, letter)
         assert letter.source_topic == "em.victim_readings" and letter.source_offset == 7
+
+
+def test_a_victim_record_whose_handling_raises_is_a_processing_error_letter() -> None:
+    from em_service.tracking.victims import victim_item
+
+    class Broken:
+        crs = "EPSG:27700"
+
+        def to_xy_checked(self, lon, lat):
+            raise RuntimeError("projection broke")
+
+    class Rec:
+        topic, partition, offset, key = "em.victim_readings", 1, 9, b"vdev-1"
+        value = encode(fix("vdev-1", T0, *VICTIM))
+
+    letter = victim_item(Rec(), Settings(), T0, Broken(), report=True)
+    assert letter.reason == "processing_error" and "projection broke" in letter.detail
+    assert (letter.source_partition, letter.source_offset) == (1, 9)
+    with pytest.raises(RuntimeError):
+        victim_item(Rec(), Settings(fail_fast=True), T0, Broken(), report=True)
