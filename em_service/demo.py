@@ -44,6 +44,7 @@ PERSONS, SEED, SPEED = 40, 7, 720.0
 SERVICES = ("worker", "archiver", "api")
 TOPICS = {"readings": "readings", "alerts": "alerts", "scenes": "scenes"}
 TOPICS |= {"conditions": "conditions", "dlq": "readings.dlq"}
+TOPICS |= {"victim_readings": "victim_readings", "victim_dlq": "victim_readings.dlq"}
 
 
 def run_settings(settings: Settings, run: str) -> tuple[Settings, dict[str, str]]:

@@ -153,5 +153,11 @@ async def check_topics(settings: Settings, topics: list[str]) -> None:
 
 
 def output_topics(settings: Settings) -> list[str]:
-    """Return the topics the worker writes: alerts, dead letters, device states."""
-    return [settings.topic_alerts, settings.topic_dlq, settings.state_changelog_topic()]
+    """Return the topics the worker writes: alerts, dead letters (of readings and of victim
+    readings), device states."""
+    return [
+        settings.topic_alerts,
+        settings.topic_dlq,
+        settings.topic_victim_dlq,
+        settings.state_changelog_topic(),
+    ]

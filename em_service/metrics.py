@@ -44,6 +44,17 @@ CONDITIONS_REJECTED = Counter(
 ALERTS_EMITTED = Counter(
     "em_alerts_emitted_total", "Alerts sent to the alerts topic", ["type", "severity"]
 )
+VICTIM_FIXES = Counter(
+    "em_victim_fixes_total", "Victims' fixes taken into the worker's memory (victim topic)"
+)
+VICTIM_REJECTED = Counter(
+    "em_victim_readings_rejected_total", "Victim readings dead-lettered, by reason", ["reason"]
+)
+VICTIMS_TRACKED = Gauge("em_victims_tracked", "Victim devices with a recent fix in memory")
+VICTIM_READS = Counter(
+    "em_victim_position_reads_total",
+    "Look-ups of a victim's position by the victim rule (positions never leave the worker)",
+)
 OPEN_EPISODES = Gauge("em_open_episodes", "Open breach episodes on this worker", ["kind"])
 DEVICES_SILENT = Gauge("em_devices_silent", "Devices currently silent on this worker")
 RULE_EVALUATION = Histogram(

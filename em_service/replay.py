@@ -171,6 +171,7 @@ async def replay(
             "readings": settings.topic_readings,
             "conditions": settings.topic_conditions,
             "scenes": settings.topic_scenes,
+            "victim_readings": settings.topic_victim_readings,
         }
         sending = asyncio.create_task(
             send_kafka(

@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     topic_dlq: str = Field(
         "em.readings.dlq", description="Invalid or poison records with a reason (readings, scenes…)"
     )
+    topic_victim_readings: str = Field(
+        "em.victim_readings",
+        description="Protected victims' GPS fixes (reading contract, key = victim device); "
+        "never archived, kept only retention_victim_s",
+    )
+    topic_victim_dlq: str = Field(
+        "em.victim_readings.dlq",
+        description="Invalid victim readings with a reason (kept as briefly as the victim topic)",
+    )
     topic_partitions: int = Field(4, description="Partitions for topics the service creates")
 
     app_id: str = Field(
@@ -211,6 +220,18 @@ class Settings(BaseSettings):
     )
     alert_on_info: bool = Field(
         False, description="Also alert on context events (charging, strap restored)"
+    )
+    victim_fix_max_age_s: float = Field(
+        180.0,
+        gt=0,
+        description="victim_proximity: a victim's fix is compared with a person's fix only if it "
+        "is at most this much older (event time)",
+    )
+    retention_victim_s: float = Field(
+        3600.0,
+        gt=0,
+        description="Victims' fixes are kept this long: retention.ms of the victim topic, and in "
+        "the worker's memory behind the rule clock",
     )
     possible_only_severity: Literal["low", "medium", "high"] = Field(
         "medium", description="Severity of a breach episode with only 'possible' evidence"

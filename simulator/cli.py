@@ -289,6 +289,7 @@ def _send(sim, args: argparse.Namespace, total: int) -> dict[str, int]:
         "readings": args.topic_readings or settings.topic_readings,
         "conditions": args.topic_conditions or settings.topic_conditions,
         "scenes": args.topic_scenes or settings.topic_scenes,
+        "victim_readings": settings.topic_victim_readings,
     }
     pacer = Pacer(parse_speed(args.speed))
     ahead_s = sim.end_s - (time.time() + pacer.wall_span_s(sim.config.duration_s))

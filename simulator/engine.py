@@ -105,6 +105,8 @@ class Simulation:
     event_seq: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     alcohol_seq: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     truth: list[TruthRecord] = field(default_factory=list)
+    #: Protected victims' own fixes (the victim topic), by time; never part of ``fixes``.
+    victim_readings: list = field(default_factory=list)
 
     @cached_property
     def fix_key(self) -> np.ndarray:
@@ -383,15 +385,18 @@ def _people(config: SimConfig, frame: LocalFrame):
 
 
 def with_orders(conditions: Conditions, scripts: list) -> Conditions:
-    """Return ``conditions`` with the scripts' appointments, suspensions and monitoring status."""
+    """Return ``conditions`` with the scripts' appointments, suspensions, victim protections and
+    monitoring status."""
     appointments = [a for s in scripts for a in s.appointments]
     suspensions = [x for s in scripts for x in s.suspensions]
+    victims = [v for s in scripts for v in s.victims]
     monitoring = next((s.monitoring for s in scripts if s.monitoring), None)
-    if not appointments and not suspensions and monitoring is None:
+    if not appointments and not suspensions and not victims and monitoring is None:
         return conditions
     doc = msgspec.to_builtins(conditions)
     doc["appointments"] = doc.get("appointments", []) + appointments
     doc["suspensions"] = doc.get("suspensions", []) + suspensions
+    doc["victims"] = doc.get("victims", []) + victims
     if monitoring is not None:
         doc["monitoring"] = monitoring
     return msgspec.convert(doc, Conditions)
@@ -484,6 +489,9 @@ def _simulate(config: SimConfig, progress: Progress | None) -> Simulation:
         fixes=fixes,
         alcohol=alcohol,
         events=_events(config, plans, outages),
+        victim_readings=sorted(
+            (r for s in scripts for r in s.victim_readings), key=lambda r: (r.ts, r.device_id)
+        ),
     )
     _seqs(sim)
     stage("ground truth", config.persons)

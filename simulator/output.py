@@ -9,12 +9,16 @@ Files in ``--out DIR``:
     one ``Conditions`` per person (the ``.json`` array is what ``em-service conditions load`` reads);
 ``scenes.jsonl``
     the reported crime scenes;
+``victim_readings.jsonl``
+    protected victims' own fixes (the victim topic, key = the victim's device), by time;
 ``truth.jsonl``
     the ground truth (:mod:`simulator.truth`);
 ``manifest.json``
     the configuration and the counts (no wall-clock values, so runs compare byte for byte).
 
-To Kafka: conditions first (key = ``offender_id``, compacted topic), then readings (key =
+To Kafka: conditions first (key = ``offender_id``, compacted topic), victims' fixes (if the
+``victim_readings`` topic is given: a replay's victim positions are known before the people's
+fixes that meet them), then readings (key =
 ``device_id``) and scenes (key = ``scene_id``, at their ``reported_at`` or the end of the run)
 merged by delivery time, paced by :class:`~simulator.clock.Pacer`.
 """
@@ -72,6 +76,8 @@ TRUTH_COVERAGE = {
         "attendance_unverified",
         "location_failure",
         "location_failure_ended",
+        "victim_proximity",
+        "victim_proximity_ended",
     ],
     "optional": ["strap_restored"],
     "not_covered": ["charging_started", "charging_stopped"],
@@ -121,6 +127,7 @@ def manifest(sim: Simulation, counts: dict | None = None) -> dict:
             "conditions.jsonl",
             "conditions.json",
             "scenes.jsonl",
+            "victim_readings.jsonl",
             "truth.jsonl",
         ],
     }
@@ -151,6 +158,8 @@ def _write_files(sim: Simulation, out: Path, tick: Tick | None, counts: dict | N
     (out / "conditions.jsonl").write_bytes(b"".join(c + b"\n" for c in conds))
     (out / "conditions.json").write_bytes(b"[\n" + b",\n".join(conds) + b"\n]\n")
     (out / "scenes.jsonl").write_bytes(b"".join(encode(s) + b"\n" for s in sim.scenes))
+    victims = b"".join(encode(r) + b"\n" for r in sim.victim_readings)
+    (out / "victim_readings.jsonl").write_bytes(victims)
     write_truth(sim, out / "truth.jsonl")
     text = json.dumps(manifest(sim, counts), indent=2, sort_keys=True, ensure_ascii=False)
     (out / "manifest.json").write_text(text + "\n", encoding="utf-8")
@@ -213,8 +222,9 @@ async def send_kafka(
 ) -> dict[str, int]:
     """Send conditions, then readings and scenes by delivery time; return counts per topic.
 
-    ``topics`` maps ``readings``, ``conditions`` and ``scenes`` to topic names; the connection
-    security is that of ``settings`` (default: the process settings).
+    ``topics`` maps ``readings``, ``conditions`` and ``scenes`` (and optionally
+    ``victim_readings``) to topic names; the connection security is that of ``settings``
+    (default: the process settings).
     """
     from em_service import kafka_io
     from em_service.settings import get_settings
@@ -242,6 +252,15 @@ async def send_kafka(
         for fut in futures:
             await fut
         counts["conditions"] = len(futures)
+        if "victim_readings" in topics and sim.victim_readings:
+            futures = [
+                await producer.send(topics["victim_readings"], encode(r), key=r.device_id.encode())
+                for r in sim.victim_readings
+            ]
+            await producer.flush()
+            for fut in futures:
+                await fut
+            counts["victim_readings"] = len(futures)
         scenes = sorted(
             (min(max(s.reported_s, sim.config.start_s), sim.end_s), s.scene_id, encode(s.message()))
             for s in sim.scene_specs

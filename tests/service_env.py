@@ -48,7 +48,15 @@ class ServiceEnv:
             "EM_API_PORT": str(self.api_port),
             **{
                 f"EM_TOPIC_{name.upper()}": f"t{self.tag}.{name}"
-                for name in ("readings", "alerts", "scenes", "conditions", "dlq")
+                for name in (
+                    "readings",
+                    "alerts",
+                    "scenes",
+                    "conditions",
+                    "dlq",
+                    "victim_readings",
+                    "victim_dlq",
+                )
             },
         }
         self.settings = Settings(**{k[3:].lower(): v for k, v in self.env.items()})

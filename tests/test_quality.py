@@ -109,6 +109,26 @@ def test_an_alert_in_a_near_miss_window_is_false() -> None:
     assert report.near_miss_records == 1 and report.near_miss_false == 1
 
 
+def test_victim_proximity_is_scored_by_offender_and_its_near_miss_window() -> None:
+    approach = truth("gt-1", "victim_proximity", m=0, scenario="victim_approach")
+    ended = truth("gt-2", "victim_proximity_ended", m=12, scenario="victim_approach")
+    near = truth(
+        "gt-3",
+        "victim_proximity",
+        expect="no_alert",
+        m=60,
+        offender_id="off-2",
+        scenario="victim_near_miss",
+    )
+    alerts = [alert("a", "victim_proximity", m=1), alert("b", "victim_proximity_ended", m=13)]
+    report = score([approach, ended, near], alerts)
+    assert report.recall == 1.0 and report.total("false_alerts") == 0
+    passing = alert("c", "victim_proximity", m=61, offender_id="off-2")
+    report = score([approach, ended, near], [*alerts, passing])
+    assert report.near_miss_false == 1 and report.rules["victim_proximity"].false_alerts == 1
+    assert [f.scenario for f in report.findings] == ["victim_near_miss"]
+
+
 def test_an_alert_for_a_scene_no_one_visited_is_false_at_any_time() -> None:
     nobody = truth("gt-5", "scene_proximity", expect="no_match", offender_id=None, scene_id="sc-1")
     visit = alert("s", "scene_proximity", m=600, scene_id="sc-1", offender_id="off-7")
@@ -229,6 +249,8 @@ IMPLEMENTED = (
     "attendance_unverified",
     "location_failure",
     "location_failure_ended",
+    "victim_proximity",
+    "victim_proximity_ended",
 )
 QUALITY = SimConfig(persons=26, days=1.0, seed=7, scenarios=parse("all"))
 
@@ -275,7 +297,9 @@ def test_quality_of_a_simulated_day(kafka_bootstrap: str, tmp_path: Path, clock:
         assert scores.expected > 0, f"the scenario set has no {rule}"
         assert scores.missed == 0, f"missed {rule}:\n{render(report)}"
     assert report.recall == 1.0, render(report)
-    assert report.near_miss_records >= 2 and report.near_miss_false == 0, render(report)
+    assert report.near_miss_records >= 3 and report.near_miss_false == 0, render(report)
+    victim_near = [r for r in truth_records if r.scenario == "victim_near_miss"]
+    assert len(victim_near) == 1 and victim_near[0].expect == "no_alert"  # scored just above
     assert report.total("false_alerts") == 0, render(report)
     # The hospital visit under an approved suspension: recorded, suppressed, as the truth says.
     suppressed = [a for a in run.alerts if "suppressed" in a.details]

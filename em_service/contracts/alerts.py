@@ -41,6 +41,8 @@ AlertType = Literal[
     "attendance_unverified",
     "location_failure",
     "location_failure_ended",
+    "victim_proximity",
+    "victim_proximity_ended",
 ]
 Severity = Literal["info", "low", "medium", "high"]
 

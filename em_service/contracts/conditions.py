@@ -241,6 +241,18 @@ class RuleSuspension(Struct, forbid_unknown_fields=True):
             raise ValueError(f"suspension {self.suspension_id}: until must be after from")
 
 
+class VictimProtection(Struct, forbid_unknown_fields=True):
+    """A moving exclusion zone: stay more than ``radius_m`` from a protected victim's device,
+    whose fixes arrive on their own topic (``em.victim_readings``, key = the victim device).
+
+    Alerts name ``protection_id`` and the distance only, never the victim's position.
+    """
+
+    protection_id: Ident
+    victim_device_id: Ident
+    radius_m: Radius
+
+
 class Conditions(Struct, forbid_unknown_fields=True):
     """Everything an offender must comply with, and the devices they wear."""
 
@@ -251,6 +263,7 @@ class Conditions(Struct, forbid_unknown_fields=True):
     appointments: Annotated[list[Appointment], Meta(max_length=500)] = []
     monitoring: Monitoring = msgspec.field(default_factory=Monitoring)
     suspensions: Annotated[list[RuleSuspension], Meta(max_length=500)] = []
+    victims: Annotated[list[VictimProtection], Meta(max_length=8)] = []
     alcohol_monitoring: bool = False
     timezone: Annotated[str, Meta(min_length=1, max_length=64)] = "Europe/London"
     gps_interval_s: Annotated[
@@ -264,10 +277,15 @@ class Conditions(Struct, forbid_unknown_fields=True):
         ids = [z.properties.zone_id for z in self.zones] + [c.curfew_id for c in self.curfews]
         subjects = set(ids)
         ids += [a.appointment_id for a in self.appointments]
+        ids += [v.protection_id for v in self.victims]
         if len(ids) != len(set(ids)):
             raise ValueError(
-                "zone_id, curfew_id and appointment_id values must be unique within one offender"
+                "zone_id, curfew_id, appointment_id and protection_id values must be unique "
+                "within one offender"
             )
+        for v in self.victims:
+            if v.victim_device_id in self.device_ids:
+                raise ValueError(f"victim protection {v.protection_id}: the victim device is worn")
         for s in self.suspensions:
             if s.subject_id not in subjects:
                 raise ValueError(

@@ -624,6 +624,17 @@ def service_topics(settings: Settings) -> list[NewTopic]:
     open_ms = int((get_scene_settings().open_days + 1) * 86_400_000)
     scenes = {**size, "cleanup.policy": "compact,delete", "retention.ms": str(open_ms)}
     topics.append(NewTopic(settings.topic_scenes, parts, 1, topic_configs=scenes))
+    # Victims' fixes and their dead letters: the shortest retention that lets a restarted worker
+    # rebuild victims' recent positions (its memory keeps no more); never archived. Segments
+    # roll four times per retention period so that old fixes are deleted on time.
+    retention_ms = int(settings.retention_victim_s * 1000)
+    victims = {
+        **size,
+        "retention.ms": str(retention_ms),
+        "segment.ms": str(max(60_000, retention_ms // 4)),
+    }
+    for name in (settings.topic_victim_readings, settings.topic_victim_dlq):
+        topics.append(NewTopic(name, parts, 1, topic_configs=victims))
     compact = {**size, "cleanup.policy": "compact"}
     topics.append(NewTopic(settings.topic_conditions, parts, 1, topic_configs=compact))
     # The worker's device states: partition p holds the states of readings partition p.

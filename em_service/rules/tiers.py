@@ -19,8 +19,10 @@ TIERS: tuple[Tier, ...] = ("critical", "urgent", "warning", "info")
 TIER_OF: dict[str, Tier] = {
     # The officer console's triage (issue 12): tamper, exclusion and curfew breach are critical;
     # inclusion, silence, unverified curfew, location failure, alcohol and a missed appointment
-    # are urgent; the rest are warnings; episode ends and context are info.
+    # are urgent; the rest are warnings; episode ends and context are info. A person near a
+    # protected victim (issue 15) is critical.
     "exclusion_breach": "critical",
+    "victim_proximity": "critical",
     "strap_tamper": "critical",
     "curfew_breach": "critical",
     "inclusion_breach": "urgent",

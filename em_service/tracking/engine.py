@@ -25,11 +25,13 @@ from em_service.rules import (
     monitoring,
     silence,
     suspensions,
+    victims,
     zones,
 )
 from em_service.scenes.live import LiveState
 from em_service.settings import Settings
 from geofences import ZoneVerdict
+from geofences.projection import get_projector
 
 
 class DeviceState(Struct):
@@ -49,6 +51,7 @@ class DeviceState(Struct):
     suppressed: suspensions.SuppressionState = msgspec.field(
         default_factory=suspensions.SuppressionState
     )
+    victims: victims.VictimRulesState | None = None  # only for people with a victim protection
 
 
 def _marker(version: Version) -> float:
@@ -86,6 +89,8 @@ class Engine:
     registry: ConditionsRegistry
     settings: Settings
     alcohol_cfg: alcohol.AlcoholConfig = field(default_factory=alcohol.AlcoholConfig)
+    #: Victims' recent fixes (followed from the victim topic by every worker).
+    positions: victims.VictimPositions = field(default_factory=victims.VictimPositions)
 
     def on_reading(
         self,
@@ -95,13 +100,15 @@ class Engine:
         now: datetime,
         stream_now: datetime | None = None,
         verdicts: list[ZoneVerdict] | None = None,
+        xy: tuple[float, float] | None = None,
     ) -> Outcome:
         """Apply ``reading`` to ``state`` (mutated) and return the alerts it raises.
 
         ``now`` is the wall clock (``detected_at``); ``stream_now`` the rule clock (default
         ``now``): a reading older than it by more than ``late_after_s``, or older than the
         device's newest reading, raises its alerts with ``late: true``. ``verdicts`` are the
-        fix's zone verdicts from :meth:`evaluate_batch`, if any.
+        fix's zone verdicts from :meth:`evaluate_batch`, if any; ``xy`` a fix's projected
+        metres, if known (the victim rule projects it otherwise).
         """
         offender_id = self.registry.offender_for(reading.device_id)
         if offender_id is None:
@@ -166,6 +173,8 @@ class Engine:
                     now=now,
                     late=late,
                 )
+            if version.conditions.victims or state.victims is not None:
+                out.alerts += self._victims(state, version, offender_id, reading, xy, now, late)
             appts = version.compiled.appointments
             if appts is not None or state.attendance.since_s is None:
                 out.alerts += self._attendance(state, version, offender_id, reading, now, late)
@@ -191,6 +200,37 @@ class Engine:
             if state.is_gps:
                 out.alerts += self._no_fix(state, held, offender_id, reading, gap_s, now, late)
         return out
+
+    def _victims(
+        self,
+        state: DeviceState,
+        version: Version,
+        offender_id: str,
+        fix: GpsReading,
+        xy: tuple[float, float] | None,
+        now: datetime,
+        late: bool,
+    ) -> list[Alert]:
+        """The victim-proximity rule (only people with a protection, or who had one, get here)."""
+        if state.victims is None:
+            state.victims = victims.VictimRulesState()
+        if xy is None:
+            x, y = get_projector(self.registry.crs).to_xy(fix.lon, fix.lat)
+            xy = (float(x), float(y))
+        alerts = victims.on_fix(
+            state.victims,
+            version,
+            offender_id,
+            fix,
+            xy,
+            self.positions,
+            now=now,
+            settings=self.settings,
+            late=late,
+        )
+        if not version.conditions.victims and not state.victims.episodes:
+            state.victims = None  # protection lifted and nothing left open: back to no cost
+        return alerts
 
     def _no_fix(
         self,
@@ -316,6 +356,10 @@ class Engine:
                 )
             )
         state.location = location.LocationState()
+        if state.victims is not None:
+            alerts += victims.close_all(
+                state.victims, offender_id, device_id, at, now, "monitoring_suspended"
+            )
         if state.suppressed.open:  # ends of suppressed breaches (and of their re-alerts)
             alerts += suspensions.follow(
                 state.suppressed, alerts, version.conditions.suspensions, at=at, now=now
@@ -332,6 +376,7 @@ class Engine:
         state.zones = zones.ZoneRulesState()
         state.alcohol = alcohol.AlcoholState()
         state.location = location.LocationState()
+        state.victims = None
         state.attendance.since_s = max(state.attendance.since_s or 0.0, at.timestamp())
 
     def evaluate_batch(
@@ -413,6 +458,15 @@ class Engine:
         if version.conditions.suspensions or state.suppressed.open:
             alerts += suspensions.follow(
                 state.suppressed, alerts, version.conditions.suspensions, at=now, now=now
+            )
+        if state.victims is not None and state.victims.episodes:
+            alerts += victims.on_tick(
+                state.victims,
+                version,
+                state.offender_id,
+                device_id,
+                now=now,
+                settings=self.settings,
             )
         if version.compiled.appointments is not None:
             if state.attendance.version_s != _marker(version):

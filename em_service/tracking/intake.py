@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from em_service.contracts.codec import Rejected, dead_letter, decode_reading
 from em_service.limits import original_keep_bytes
 from em_service.settings import Settings
 from geofences.projection import Projector
+
+if TYPE_CHECKING:
+    from em_service.rules.victims import VictimFix
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +110,46 @@ def project_fixes(items: list[Reading | DeadLetter], projector: Projector) -> Pr
             )
             rejected[rows[k]] = Rejected("unprojectable", detail)
     return Projected(x, y, rejected)
+
+
+def triage_victim(
+    raw: bytes | None,
+    source: Source,
+    settings: Settings,
+    now: datetime,
+    projector: Projector,
+    *,
+    watermark: datetime | None = None,
+) -> tuple[str, VictimFix] | DeadLetter:
+    """Return ``(victim device, fix)`` for a record of the victim topic, or its dead letter.
+
+    The same decode as the readings (:func:`triage`), then: only GPS fixes (``unknown_type``),
+    key = ``device_id`` (``wrong_key``), projectable (``unprojectable``).
+    """
+    from em_service.rules.victims import VictimFix
+
+    outcome = triage(raw, source, settings, now, watermark=watermark)
+    if isinstance(outcome, DeadLetter):
+        return outcome
+    if not isinstance(outcome, GpsReading):
+        rejected = Rejected("unknown_type", "the victim topic takes GPS fixes only")
+    elif source.key != outcome.device_id.encode():
+        rejected = Rejected(
+            "wrong_key", f"key {source.key!r} is not device_id {outcome.device_id!r}"
+        )
+    else:
+        x, y, ok = projector.to_xy_checked(outcome.lon, outcome.lat)
+        if bool(ok):
+            fix = VictimFix(outcome.ts.timestamp(), float(x), float(y), outcome.accuracy_m)
+            return outcome.device_id, fix
+        rejected = Rejected("unprojectable", f"the fix cannot be projected to {projector.crs}")
+    return dead_letter(
+        raw or b"",
+        rejected,
+        topic=source.topic,
+        partition=source.partition,
+        offset=source.offset,
+        key=source.key,
+        now=now,
+        keep_bytes=original_keep_bytes(settings),
+    )

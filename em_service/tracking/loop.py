@@ -40,6 +40,7 @@ from em_service.settings import Settings
 from em_service.tracking.feed import follow_conditions
 from em_service.tracking.lag import WorkerFreshness
 from em_service.tracking.tracker import PartitionWork, Pending, Record, Tracker
+from em_service.tracking.victims import dead_letter_victims, follow_victims
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class TrackingLoop:
         self._failed: BaseException | None = None  # once set, nothing more is committed
         self.fresh = WorkerFreshness(settings.topic_readings, settings.heard_window_s)
         self._conditions_ready, self._scenes_ready = asyncio.Event(), asyncio.Event()
+        self._victims_ready = asyncio.Event()
         self._consuming = self._assigned = False  # for readiness()
 
     def readiness(self) -> dict[str, str]:
@@ -84,6 +86,7 @@ class TrackingLoop:
             "group": "ok" if self._assigned else "joining",
             "conditions": "ok" if self._conditions_ready.is_set() else "loading",
             "scenes": "ok" if self._scenes_ready.is_set() else "loading",
+            "victims": "ok" if self._victims_ready.is_set() else "loading",
             "state": f"restoring {restoring} partitions" if restoring else "ok",
         }
 
@@ -113,7 +116,7 @@ class TrackingLoop:
         return rule_now(self.settings, wall_now(self.settings), max(marks, default=None))
 
     async def run(self) -> None:
-        """Load conditions and open scenes, then consume until stopped."""
+        """Load conditions, open scenes and victims' positions, then consume until stopped."""
         s = self.settings
         conditions_ready, scenes_ready = self._conditions_ready, self._scenes_ready
         self._feeds = [
@@ -134,9 +137,18 @@ class TrackingLoop:
                 ),
                 name="scenes feed",
             ),
+            asyncio.create_task(
+                follow_victims(
+                    self.tracker.engine.positions, s, self._victims_ready, clock=self.rule_now
+                ),
+                name="victims feed",
+            ),
+            asyncio.create_task(dead_letter_victims(s), name="victim dead letters"),
         ]
         try:
-            await self._until_ready(conditions_ready.wait(), scenes_ready.wait())
+            await self._until_ready(
+                conditions_ready.wait(), scenes_ready.wait(), self._victims_ready.wait()
+            )
             if not self._stopping.is_set():
                 await self._consume()
             self._check()

@@ -217,7 +217,7 @@ class Tracker:
         state = work.state(key)
         stream_now = self._stream_clock(work, item, now)
         result = self.engine.on_reading(
-            state, item, now=now, stream_now=stream_now, verdicts=verdicts
+            state, item, now=now, stream_now=stream_now, verdicts=verdicts, xy=xy
         )
         if result.unknown_device:
             self._unknown_device(work, rec, item, now)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from simulator.scenarios import curfew, orders, scenes, tags, zones
+from simulator.scenarios import curfew, orders, scenes, tags, victims, zones
 from simulator.scenarios.base import Ctx, ScenarioSkipped, Script
 
 
@@ -59,6 +59,8 @@ KINDS: dict[str, Kind] = {
     "custody": _k(orders.custody),
     "gps_broken": _k(orders.gps_broken),
     "hospital_suspended": _k(zones.hospital_suspended),
+    "victim_approach": _k(victims.victim_approach),
+    "victim_near_miss": _k(victims.victim_near_miss),
 }
 
 

@@ -108,6 +108,8 @@ class Script:
     monitoring: dict | None = None  # contract form, replaces the conditions' monitoring status
     gps_broken: list[tuple[float, float]] = field(default_factory=list)  # no fixes; events go on
     suspensions: list[dict] = field(default_factory=list)  # single-rule suspensions (contract form)
+    victims: list[dict] = field(default_factory=list)  # victim protections (contract form)
+    victim_readings: list = field(default_factory=list)  # the victim's own fixes (GpsReading)
 
 
 def unit(theta: float) -> XY:

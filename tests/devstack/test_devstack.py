@@ -144,8 +144,9 @@ async def test_ensure_topics_creates_compacted_conditions_and_changelog(
 ) -> None:
     names = {
         f"topic_{kind}": f"{unique_topic_prefix}.{kind}"
-        for kind in ("readings", "alerts", "scenes", "conditions", "dlq")
+        for kind in ("readings", "alerts", "scenes", "conditions", "dlq", "victim_readings")
     }
+    names["topic_victim_dlq"] = f"{unique_topic_prefix}.victim_dlq"
     settings = Settings(**names, topic_partitions=3, app_id=f"{unique_topic_prefix}-app")
     names["changelog"] = settings.state_changelog_topic()
 
@@ -175,6 +176,16 @@ async def test_ensure_topics_creates_compacted_conditions_and_changelog(
             assert int(configs["max.message.bytes"]) == settings.kafka_max_message_bytes
             if topic == settings.topic_scenes:
                 assert int(configs["retention.ms"]) == (14 + 1) * 86_400_000
+        for topic in (settings.topic_victim_readings, settings.topic_victim_dlq):
+            # Victims' fixes (and letters holding them) are deleted after an hour.
+            [response] = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic)]
+            )
+            [(_code, _msg, _type, _name, entries)] = response.resources
+            configs = {entry[0]: entry[1] for entry in entries}
+            assert configs["cleanup.policy"] == "delete", topic
+            assert configs["retention.ms"] == "3600000", topic
+            assert int(configs["segment.ms"]) == 900_000, topic
     finally:
         await admin.close()
 

@@ -81,11 +81,13 @@ def test_worker_readiness_words(tmp_path: Path) -> None:
         "group": "joining",
         "conditions": "loading",
         "scenes": "loading",
+        "victims": "loading",
         "state": "ok",
     }
     loop._consuming = loop._assigned = True
     loop._conditions_ready.set()
     loop._scenes_ready.set()
+    loop._victims_ready.set()
     loop.works[0] = PartitionWork(0, ready=False)
     loop.works[1] = PartitionWork(1, ready=True)
     assert loop.readiness()["state"] == "restoring 1 partitions"
@@ -116,6 +118,8 @@ def test_worker_and_archiver_become_ready(kafka_bootstrap: str, tmp_path: Path) 
         env.stop_all()
     assert worker[1] == {
         "status": "ok",
-        "checks": dict.fromkeys(["broker", "group", "conditions", "scenes", "state"], "ok"),
+        "checks": dict.fromkeys(
+            ["broker", "group", "conditions", "scenes", "victims", "state"], "ok"
+        ),
     }
     assert archiver[1] == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
