@@ -9,7 +9,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from em_service.console import admin, auth, batches, people, principals, queue, review, scenes, web
+from em_service.console import (
+    admin,
+    auth,
+    batches,
+    people,
+    principals,
+    queue,
+    review,
+    scenes,
+    tags,
+    web,
+)
 
 
 def install(app: FastAPI) -> None:
@@ -21,5 +32,5 @@ def install(app: FastAPI) -> None:
         StaticFiles(directory=web.HERE / "static", check_dir=False),
         name="console-static",
     )
-    for module in (auth, queue, people, review, scenes, batches, admin, principals):
+    for module in (auth, queue, people, review, scenes, batches, admin, tags, principals):
         app.include_router(module.router)
