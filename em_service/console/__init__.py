@@ -18,6 +18,7 @@ from em_service.console import (
     queue,
     review,
     scenes,
+    schedule,
     tags,
     web,
 )
@@ -32,5 +33,5 @@ def install(app: FastAPI) -> None:
         StaticFiles(directory=web.HERE / "static", check_dir=False),
         name="console-static",
     )
-    for module in (auth, queue, people, review, scenes, batches, admin, tags, principals):
+    for module in (auth, queue, people, review, scenes, batches, admin, tags, schedule, principals):
         app.include_router(module.router)
