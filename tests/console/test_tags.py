@@ -13,12 +13,14 @@ from pathlib import Path
 import msgspec
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from em_service import kafka_io
 from em_service.console import scene_view as V
 from em_service.console.tags import plan
 from em_service.contracts import Conditions
 from em_service.store import audit
+from em_service.store.models import DeviceAssignment
 from tests.api.conftest import Api, make_api
 from tests.console.conftest import csrf_of, sign_in
 from tests.database import Database
@@ -134,6 +136,13 @@ def test_assign_then_unassign_publishes_versions_by_date(kafka_api: Api) -> None
     ]
     with kafka_api.store.read() as session:
         entries = audit.list_entries(session, offender_id="off-1")[0]
+        worn = session.scalars(
+            select(DeviceAssignment).where(DeviceAssignment.offender_id == "off-1")
+        ).all()
+    # The store's who-wore-what (trails, scene matching) by the dates given, as the worker.
+    spans = {a.device_id: (a.assigned_at, a.unassigned_at) for a in worn}
+    assert spans["tag-new"] == (datetime(2026, 10, 25, 1, 30, tzinfo=UTC), None)
+    assert spans["tag-1"][1] == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
     actions = [e.action for e in entries if e.action.startswith(("tag.", "conditions."))]
     assert actions == ["tag.unassign", "conditions.put", "tag.assign", "conditions.put"]
     assert json.loads(entries[0].detail_json)["until"] == "2026-10-26T01:30:00+00:00"
