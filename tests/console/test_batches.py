@@ -4,20 +4,27 @@ audited), the force's hostile text escaped, roles and CSRF as the API's."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import msgspec
 import pytest
 from fastapi.testclient import TestClient
 
+from em_service import kafka_io
+from em_service.contracts import Scene
 from em_service.scenes import evidence, retro
 from em_service.scenes.batches import runs, service
 from em_service.scenes.batches.config import BatchSettings
 from em_service.scenes.batches.writer import BatchCrime, rows, to_csv
 from em_service.scenes.config import SceneSettings
 from em_service.store import audit
-from tests.api.conftest import Api
+from tests.api.conftest import Api, make_api
 from tests.console.conftest import csrf_of, sign_in
+from tests.database import Database
 from tests.store.factories import READING, T0
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -175,3 +182,57 @@ def test_check_only_lists_rejected_rows_escaped(api: Api, investigator: TestClie
         from em_service.scenes.batches import store as batch_store
 
         assert batch_store.list_batches(s)[1] == 1  # only the seeded batch: nothing imported
+
+
+@pytest.fixture
+def kafka_api(tmp_path: Path, sqlite_db: Database, kafka_bootstrap: str) -> Iterator[Api]:
+    yield from make_api(tmp_path, sqlite_db, kafka_bootstrap, console_tile_url="")
+
+
+@pytest.mark.kafka
+def test_upload_stores_publishes_and_audits(kafka_api: Api) -> None:
+    """An upload through the API's handler: stored, its crime published, audited; the page
+    lists the rejected row and links the batch. (The handler dates batches by the wall clock.)"""
+    client, s = kafka_api.client, kafka_api.settings
+    today = datetime.now(UTC)
+    lon, lat = READING
+    body = to_csv(
+        rows(
+            [
+                BatchCrime(
+                    "CR-U1",
+                    "BIAD",
+                    today - timedelta(hours=3),
+                    today - timedelta(hours=2),
+                    lat,
+                    lon,
+                ),
+                BatchCrime("CR-U2", "BIAD", today - timedelta(hours=30), today, lat, lon),
+            ],
+            force_code="KNT",
+            day=today.date(),
+            datum="WGS84",
+        )
+    )
+    assert sign_in(client, kafka_api.tokens["investigator"]).status_code == 303
+    mark = asyncio.run(kafka_io.end_offsets(s.kafka_bootstrap, s.topic_scenes))
+    token = csrf_of(client.get("/console/batches/upload").text)
+    r = client.post(
+        "/console/batches/upload",
+        files={"file": ("today.csv", body)},
+        data={"csrf_token": token, "action": "upload"},
+    )
+    batch = f"KNT{today:%Y%m%d}"
+    assert r.status_code == 200, r.text
+    assert (
+        "2 rows: 1 accepted, 1 rejected." in r.text and f'href="/console/batches/{batch}"' in r.text
+    )
+    assert r.text.count('class="govuk-table__row em-rejection"') == 1
+    (record,) = asyncio.run(
+        kafka_io.read_since(s.kafka_bootstrap, s.topic_scenes, mark or None, want=1, timeout_s=10)
+    )
+    assert msgspec.json.decode(record.value, type=Scene).crime_reference == "CR-U1"
+    (entry,) = _entries(kafka_api, "crime_batches.upload")
+    assert entry.actor == "investigator-1" and json.loads(entry.detail_json)["rejected"] == 1
+    listed = client.get("/console/batches")
+    assert f'data-batch-id="{batch}"' in listed.text
