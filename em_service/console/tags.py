@@ -50,8 +50,13 @@ def plan(
     day: str,
     clock: str,
     offset: str,
+    now: datetime,
 ) -> Change:
-    """Check a tag change against the person's current tags; raise :class:`V.BadField`."""
+    """Check a tag change against the person's current tags; raise :class:`V.BadField`.
+
+    The time may not be in the future (after ``now``): the conditions topic keeps one version
+    per person once compacted, so a change waiting for its time could be lost on a restart.
+    """
     device_id = device_id.strip()
     if not re.fullmatch(IDENT_PATTERN, device_id) or len(device_id) > 64:
         raise V.BadField("device_id", "Enter the tag id: letters, digits, dot, dash, underscore")
@@ -61,6 +66,12 @@ def plan(
             "date",
             "Choose a time on or after the last change of these conditions "
             f"({last_change.astimezone(LONDON):%d %b %Y %H:%M} UK time)",
+        )
+    if at > now:
+        raise V.BadField(
+            "date",
+            "Choose a time no later than now: a change takes effect when it is published "
+            f"({now.astimezone(LONDON):%d %b %Y %H:%M} UK time)",
         )
     if action == "assign":
         if device_id in current:
@@ -150,7 +161,16 @@ async def tags_change(
         raise HTTPException(http.HTTP_404_NOT_FOUND, "No such person")
     bad = http.HTTP_422_UNPROCESSABLE_CONTENT
     try:
-        change = plan(action, device_id, doc["device_ids"], _last_change(doc), date, time, offset)
+        change = plan(
+            action,
+            device_id,
+            doc["device_ids"],
+            _last_change(doc),
+            date,
+            time,
+            offset,
+            now(request),
+        )
     except V.BadField as exc:
         return _page(request, offender_id, values=values, errors=[(exc.field, str(exc))], code=bad)
     doc = {**doc, "device_ids": change.device_ids, "updated_at": change.at.isoformat()}

@@ -27,17 +27,18 @@ from tests.database import Database
 
 URL = "/console/admin/people/off-1/tags"
 LAST = datetime(2026, 10, 1, tzinfo=UTC)
+NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
 
 
 def test_plan_assigns_from_a_local_time_dst_correct() -> None:
-    change = plan("assign", "tag-2", ["tag-1"], LAST, "2026-10-25", "01:30", "+00:00")
+    change = plan("assign", "tag-2", ["tag-1"], LAST, "2026-10-25", "01:30", "+00:00", NOW)
     assert change.device_ids == ["tag-1", "tag-2"]
     assert change.at == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
-    summer = plan("assign", "tag-2", ["tag-1"], LAST, "2026-10-25", "01:30", "+01:00")
+    summer = plan("assign", "tag-2", ["tag-1"], LAST, "2026-10-25", "01:30", "+01:00", NOW)
     assert summer.at == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
-    assert plan("unassign", "tag-1", ["tag-1", "tag-2"], None, "2026-11-02", "09:00", "").at == (
-        datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-    )
+    assert plan(
+        "unassign", "tag-1", ["tag-1", "tag-2"], None, "2026-11-02", "09:00", "", NOW
+    ).at == (datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(
@@ -50,18 +51,20 @@ def test_plan_assigns_from_a_local_time_dst_correct() -> None:
         ("assign", "tag-2", "2026-09-30", "09:00", "date", "on or after the last change"),
         ("assign", "tag-2", "2026-10-25", "01:30", "date", "happens twice"),
         ("assign", "tag-2", "2027-03-28", "01:30", "date", "does not exist"),
+        ("assign", "tag-2", "2026-11-10", "12:01", "date", "no later than now"),
     ],
 )
 def test_plan_refuses_with_the_field(
     action: str, device: str, day: str, clock: str, field: str, why: str
 ) -> None:
     with pytest.raises(V.BadField, match=why) as exc:
-        plan(action, device, ["tag-1"], LAST, day, clock, "")
+        plan(action, device, ["tag-1"], LAST, day, clock, "", NOW)
     assert exc.value.field == field
 
 
 @pytest.fixture
 def admin(api: Api) -> TestClient:
+    api.app.state.console_clock = lambda: NOW
     assert sign_in(api.client, api.tokens["admin"]).status_code == 303
     return api.client
 
@@ -103,6 +106,7 @@ def kafka_api(tmp_path: Path, sqlite_db: Database, kafka_bootstrap: str) -> Iter
 @pytest.mark.kafka
 def test_assign_then_unassign_publishes_versions_by_date(kafka_api: Api) -> None:
     client, s = kafka_api.client, kafka_api.settings
+    kafka_api.app.state.console_clock = lambda: NOW
     assert sign_in(client, kafka_api.tokens["admin"]).status_code == 303
     mark = asyncio.run(kafka_io.end_offsets(s.kafka_bootstrap, s.topic_conditions))
     for action, device, day in (
