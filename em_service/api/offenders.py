@@ -211,10 +211,10 @@ async def publish_conditions(
 
     def store_it() -> None:
         with store.write() as session:
-            offenders.put_conditions(
+            offenders.put_conditions(  # by event time, as the archiver's ingest stores it
                 session,
                 conditions=conditions,
-                changed_at=now,
+                changed_at=conditions.updated_at or now,
                 version=version,
                 position=offenders.Position(meta.partition, meta.offset, _published(meta)),
             )

@@ -103,23 +103,36 @@ class ConditionsRegistry:
         versions = self._versions.get(offender_id)
         return versions[-1].conditions if versions else None
 
-    def offender_for(self, device_id: str) -> str | None:
-        """Return the offender wearing ``device_id`` now, or None."""
-        return self._by_device.get(device_id)
+    def offender_for(self, device_id: str, ts: datetime | None = None) -> str | None:
+        """Return the offender wearing ``device_id`` (at event time ``ts`` if given), or None.
 
-    def at(self, offender_id: str, ts: datetime) -> Version | None:
-        """Return the version in force for ``offender_id`` at event time ``ts``, or None."""
+        With ``ts``, a tag is someone's only while the version of their conditions of that
+        time lists it: a tag assigned from a later date, or unassigned until an earlier one
+        (a version without it), is nobody's at ``ts``.
+        """
+        offender = self._by_device.get(device_id)
+        if offender is None or ts is None:
+            return offender
+        version = self._version_at(offender, ts)
+        if version is not None and device_id not in version.conditions.device_ids:
+            return None
+        return offender
+
+    def _version_at(self, offender_id: str, ts: datetime) -> Version | None:
         versions = self._versions.get(offender_id)
         if not versions:
             return None
         ts_s = ts.timestamp()
         newest = versions[-1]
         if ts_s >= newest.effective_s:  # the usual case: a reading after the newest change
-            version = newest
-        else:
-            at = bisect.bisect_right([v.effective_s for v in versions], ts_s)
-            version = versions[max(at - 1, 0)]
-        return version if version.covers(ts) else None
+            return newest
+        at = bisect.bisect_right([v.effective_s for v in versions], ts_s)
+        return versions[max(at - 1, 0)]
+
+    def at(self, offender_id: str, ts: datetime) -> Version | None:
+        """Return the version in force for ``offender_id`` at event time ``ts``, or None."""
+        version = self._version_at(offender_id, ts)
+        return version if version is not None and version.covers(ts) else None
 
     def batch_index(self) -> tuple[ZoneIndex, dict[str, Version]]:
         """Return one :class:`ZoneIndex` over everyone's newest version (rebuilt after changes).

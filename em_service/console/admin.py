@@ -44,6 +44,41 @@ def problem_place(message: str) -> dict[str, Any]:
     return out
 
 
+_AT = re.compile(r"\$\.(zones|curfews)\[(\d+)\]")
+
+
+def shapes_of(draft: dict | None, problem: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Return the draft's zones and curfews as a list, the one a problem is about (by id, or by
+    its ``$.zones[i]`` path) carrying the message, so it is shown next to that shape."""
+    out: list[dict[str, Any]] = []
+    for kind in ("zones", "curfews"):
+        items = draft.get(kind) if isinstance(draft, dict) else None
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if not isinstance(item, dict):
+                continue
+            props = item.get("properties") if kind == "zones" else item
+            props = props if isinstance(props, dict) else {}
+            ident = str(props.get("zone_id" if kind == "zones" else "curfew_id") or f"#{i + 1}")
+            out.append(
+                {
+                    "kind": "Zone" if kind == "zones" else "Curfew",
+                    "id": ident,
+                    "anchor": f"shape-{kind}-{i}",
+                    "name": str(props.get("name") or ""),
+                    "detail": str(props.get("kind") or ""),
+                    "path": (kind, i),
+                }
+            )
+    if problem:
+        at = _AT.search(problem["message"])
+        for shape in out:
+            if shape["id"] == problem.get("item") or (at and shape["path"] == (at[1], int(at[2]))):
+                shape["error"] = problem["message"]
+                problem["anchor"] = shape["anchor"]
+                break
+    return out
+
+
 def _doc_of(person: Offender | None) -> dict | None:
     return json.loads(person.conditions_json) if person and person.conditions_json else None
 
@@ -109,10 +144,12 @@ def _editor(
         draft_doc = json.loads(draft)
     except ValueError:
         draft_doc = None
+    problem = problem_place(error) if error else None
+    shapes = shapes_of(draft_doc if isinstance(draft_doc, dict) else None, problem)
     maps = {
         "current": current or {},
         "draft": draft_doc if isinstance(draft_doc, dict) else {},
-        "problem": problem_place(error) if error else None,
+        "problem": problem,
     }
     return render(
         request,
@@ -127,6 +164,8 @@ def _editor(
             "version": version,
             "enrolled": enrolled,
             "maps_json": json.dumps(maps),
+            "shapes": shapes,
+            "problem": problem,
             "max_bytes": MAX_CONDITIONS_BYTES,
             "grids": _grids(request, draft, current) if valid else None,
         },

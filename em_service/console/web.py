@@ -52,6 +52,7 @@ def ago(ts: datetime | None, now: datetime) -> str:
 templates.env.filters["local"] = local
 templates.env.filters["label"] = queries.label
 templates.env.filters["tier"] = queries.tier_of
+templates.env.filters["fromiso"] = lambda text: datetime.fromisoformat(text) if text else None
 templates.env.globals["iso"] = lambda ts: ts.astimezone(UTC).isoformat() if ts else ""
 
 

@@ -198,8 +198,8 @@ def put_conditions(
     is cleared.
 
     A device leaving the list is unassigned at ``changed_at``; a new one is assigned from
-    ``valid_from`` (or ``changed_at`` if the device was someone else's, or from the beginning if
-    it is new). A device still worn by another offender is taken from them at ``changed_at`` —
+    ``valid_from`` (or ``changed_at`` if the device was someone else's or is added to a person
+    already enrolled, or from the beginning if it is new with the person's first conditions). A device still worn by another offender is taken from them at ``changed_at`` —
     or, with ``strict_devices`` (the API), refused with :class:`DeviceConflict`.
     """
     offender_id = conditions.offender_id
@@ -210,6 +210,7 @@ def put_conditions(
         raise DeviceConflict("devices worn by another offender: " + ", ".join(sorted(taken)))
     ensure_offender(session, offender_id, now=changed_at)
     offender = session.get(Offender, offender_id)
+    enrolled_before = offender.conditions_json is not None
     offender.conditions_json = encode(conditions).decode()
     offender.conditions_updated_at = conditions.updated_at or changed_at
     _set_in_force(offender, version, position)
@@ -224,7 +225,7 @@ def put_conditions(
             a.unassigned_at = changed_at
     for device_id in sorted(wanted - {d for d, o in holders.items() if o == offender_id}):
         ever = session.scalar(select(func.count()).where(DeviceAssignment.device_id == device_id))
-        start = conditions.valid_from or (changed_at if ever else BEGINNING)
+        start = conditions.valid_from or (changed_at if ever or enrolled_before else BEGINNING)
         session.add(
             DeviceAssignment(device_id=device_id, offender_id=offender_id, assigned_at=start)
         )

@@ -110,7 +110,7 @@ class Engine:
         fix's zone verdicts from :meth:`evaluate_batch`, if any; ``xy`` a fix's projected
         metres, if known (the victim rule projects it otherwise).
         """
-        offender_id = self.registry.offender_for(reading.device_id)
+        offender_id = self.registry.offender_for(reading.device_id, reading.ts)
         if offender_id is None:
             return Outcome(unknown_device=True)
         if state.offender_id not in (None, offender_id):
@@ -398,7 +398,7 @@ class Engine:
         for i, r in enumerate(readings):
             if not isinstance(r, GpsReading):
                 continue
-            offender = offender_for(r.device_id)
+            offender = offender_for(r.device_id, r.ts)
             version = latest.get(offender) if offender else None
             if version is None:
                 continue

@@ -46,6 +46,22 @@ def test_change_applies_by_event_time() -> None:
     assert after and after.conditions.zones == []
 
 
+def test_a_tag_is_someones_only_while_their_version_of_that_time_lists_it() -> None:
+    """Assigned from 10:00 (a version listing it), unassigned until 14:00 (one without it)."""
+    reg = ConditionsRegistry()
+    reg.apply("off-0007", _doc(updated_at="2026-11-01T00:00:00Z"))
+    reg.apply(
+        "off-0007", _doc(updated_at="2026-11-21T10:00:00Z", device_ids=["tag-0007", "tag-new"])
+    )
+    reg.apply("off-0007", _doc(updated_at="2026-11-21T14:00:00Z", device_ids=["tag-new"]))
+    assert reg.offender_for("tag-new", _t(9)) is None  # not yet assigned
+    assert reg.offender_for("tag-new", _t(11)) == "off-0007"
+    assert reg.offender_for("tag-0007", _t(13)) == "off-0007"
+    assert reg.offender_for("tag-0007", _t(15)) is None  # unassigned at 14:00
+    assert reg.offender_for("tag-new", _t(15)) == "off-0007"
+    assert reg.offender_for("tag-0007") == "off-0007"  # without a time: the index
+
+
 def test_valid_to_ends_conditions() -> None:
     reg = ConditionsRegistry()
     reg.apply("off-0007", _doc(valid_to="2026-11-21T10:00:00Z"))

@@ -101,6 +101,29 @@ def test_self_intersection_is_shown_inline_and_changes_nothing(api: Api, admin: 
         assert audit.list_entries(s, action="conditions.put")[0] == []
 
 
+def test_the_error_is_shown_next_to_the_shape_and_linked_from_the_summary(
+    admin: TestClient,
+) -> None:
+    body = doc(SQUARE)
+    body["zones"].append(
+        {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [[*BOWTIE, BOWTIE[0]]]},
+            "properties": {"zone_id": "z-bad", "kind": "inclusion"},
+        }
+    )
+    r = _save(admin, body, action="check")
+    assert r.status_code == 422
+    assert '<a href="#shape-zones-1">' in r.text
+    shape = r.text.split('id="shape-zones-1"')[1].split("</li>")[0]
+    assert "govuk-form-group--error" in shape.split(">", 1)[0]
+    assert "Self-intersection near lon" in shape and "marked on the draft map at lat" in shape
+    ok = r.text.split('id="shape-zones-0"')[1].split("</li>")[0]
+    assert "error" not in ok and "&lt;i&gt;Park&lt;/i&gt;" in ok
+    missing = _save(admin, {**doc(SQUARE), "curfews": [{"curfew_id": "c1"}]}, action="check")
+    assert missing.status_code == 422 and '<a href="#shape-curfews-0">' in missing.text
+
+
 @pytest.mark.parametrize(
     ("body", "why"),
     [
