@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+
 def install(app: FastAPI) -> None:
     """Add the console's routes, static files and error pages to ``app`` (its security headers:
     :mod:`em_service.api.security_headers`, with :func:`web.csp`).
