@@ -1,12 +1,13 @@
 """Scale bench (issue 14): what several processes buy, on both database engines.
 
 1. Workers: readings/s end to end with 1, 2 and 3 worker processes in one consumer group on a
-   12-partition readings topic (the real broker; pipeline_bench's offenders and readings; a
-   fresh set of topics per run). Also each run's readings per worker CPU-second (the per-core
-   figure: what one dedicated core would give, whoever else shares the machine).
+   12-partition readings topic (the real broker; pipeline_bench's offenders and readings, sent
+   once the group has settled; fresh topics per run). Also each run's readings per worker
+   CPU-second (the per-core figure: what one dedicated core gives, whoever shares the machine).
 2. Archiver: fixes/s into SQLite and PostgreSQL side by side (store_bench's batched archive path).
 3. Queries on one archive per engine (scene_bench's simulated towns; 5M fixes at full size):
-   retrospective scene search p50/p95 (target p95 < 100 ms) and one person-day trail p50/p95.
+   retrospective scene search p50/p95 (target p95 < 100 ms; also the bench process's own CPU
+   time, which a loaded machine does not inflate) and one person-day trail p50/p95.
 
 PostgreSQL: ``--pg-url``/``--pg-migrate-url`` (an empty database), else a fresh database on the
 test cluster (``EM_TEST_POSTGRES_DIR``/``EM_TEST_POSTGRES_PORT``), dropped at the end.
@@ -21,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,70 +69,66 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def stream(bootstrap: str, n: int, work: Path) -> ServiceEnv:
-    """Create 12-partition topics and put pipeline_bench's conditions and ``n`` readings on them."""
-    env = ServiceEnv(bootstrap, work)
-    env.settings = env.settings.model_copy(update={"topic_partitions": PARTITIONS})
-    devstack.ensure_topics(env.settings, bootstrap)
-    s = env.settings
-    asyncio.run(kafka_io.send_all(bootstrap, s.topic_conditions, pipeline_bench.conditions()))
-    asyncio.run(kafka_io.send_all(bootstrap, s.topic_readings, pipeline_bench.readings(n)))
-    return env
+def _restores(env: ServiceEnv, n_workers: int) -> int:
+    return sum(env.log(f"worker-{i}").count("device states restored") for i in range(n_workers))
 
 
-def workers_run(source: ServiceEnv, n_workers: int, n: int, work: Path) -> dict:
-    """Drain the ``n`` readings of ``source``'s topics with ``n_workers`` worker processes of a
-    new group; readings/s once every worker consumes, and readings per worker CPU-second."""
-    env = ServiceEnv(source.bootstrap, work / f"w{n_workers}")
+def workers_run(bootstrap: str, n_workers: int, msgs: list, work: Path) -> dict:
+    """``n_workers`` worker processes of one group on fresh 12-partition topics: once the group
+    has settled (every worker owns partitions, no restore for 3 s), ``msgs`` are produced and
+    timed from the first reading consumed to the last; also readings per worker CPU-second."""
+    env = ServiceEnv(bootstrap, work / f"w{n_workers}")
     env.state_dir.mkdir(parents=True)
     env.env.update(
-        EM_STARTUP_GRACE_S="100000",
-        EM_LATE_AFTER_S="1e9",
-        EM_TOPIC_PARTITIONS=str(PARTITIONS),
-        EM_TOPIC_READINGS=source.settings.topic_readings,
-        EM_TOPIC_CONDITIONS=source.settings.topic_conditions,
+        EM_STARTUP_GRACE_S="100000", EM_LATE_AFTER_S="1e9", EM_TOPIC_PARTITIONS=str(PARTITIONS)
     )
-    env.settings = env.settings.model_copy(
-        update={
-            "topic_partitions": PARTITIONS,
-            "topic_readings": source.settings.topic_readings,
-            "topic_conditions": source.settings.topic_conditions,
-        }
-    )
-    devstack.ensure_topics(env.settings, env.bootstrap)
+    env.settings = env.settings.model_copy(update={"topic_partitions": PARTITIONS})
+    s = env.settings
+    devstack.ensure_topics(s, bootstrap)
+    asyncio.run(kafka_io.send_all(bootstrap, s.topic_conditions, pipeline_bench.conditions()))
     urls, procs = [], []
     try:
         for i in range(n_workers):
             env.env["EM_WORKER_METRICS_PORT"] = str(port := free_port())
             procs.append(env.start("worker", log_name=f"worker-{i}"))
             urls.append(f"http://127.0.0.1:{port}/metrics")
+        env.wait_until(
+            lambda: all(
+                "device states restored" in env.log(f"worker-{i}") for i in range(n_workers)
+            ),
+            300,
+            "every worker to own partitions",
+        )
+        seen = [_restores(env, n_workers), time.monotonic()]
+
+        def settled() -> bool:
+            now_restores = _restores(env, n_workers)
+            if now_restores != seen[0]:
+                seen[:] = [now_restores, time.monotonic()]
+            return time.monotonic() - seen[1] > 3.0
+
+        env.wait_until(settled, 120, "the group to settle", interval_s=0.5)
 
         def consumed() -> float:
             return sum(total(scrape(u), "em_readings_consumed_total") for u in urls)
 
-        # Timed from when every worker has started consuming (the group has settled).
-        env.wait_until(
-            lambda: (
-                all(total(scrape(u), "em_readings_consumed_total") > 0 for u in urls)
-                or consumed() >= n
-            ),
-            300,
-            "every worker to consume",
-            interval_s=0.1,
-        )
-        began, start_count = time.perf_counter(), consumed()
         cpu0 = sum(_cpu_s(p.pid) for p in procs)
-        env.wait_until(lambda: consumed() >= n, 1800, "the backlog", interval_s=0.2)
+        producing = threading.Thread(
+            target=lambda: asyncio.run(kafka_io.send_all(bootstrap, s.topic_readings, msgs))
+        )
+        producing.start()
+        env.wait_until(lambda: consumed() > 0, 120, "the first reading", interval_s=0.05)
+        began = time.perf_counter()
+        env.wait_until(lambda: consumed() >= len(msgs), 1800, "the stream", interval_s=0.2)
         spent = time.perf_counter() - began
         cpu = sum(_cpu_s(p.pid) for p in procs) - cpu0
+        producing.join()
     finally:
         env.stop_all()
-    done = n - start_count
     return {
         "workers": n_workers,
-        "readings_per_s": round(done / spent),
-        "readings_per_worker_cpu_s": round(done / cpu) if cpu > 0 else None,
-        "timed_readings": int(done),
+        "readings_per_s": round(len(msgs) / spent),
+        "readings_per_worker_cpu_s": round(len(msgs) / cpu) if cpu > 0 else None,
     }
 
 
@@ -185,12 +184,13 @@ def query_figures(url: str, migrate_url: str, tags: int, days: int, n: int) -> d
     built = time.perf_counter() - t
     scenes = scene_bench.make_scenes(store, tags, days, n)
     settings = SceneSettings()
-    scene_ms = []
+    scene_ms, scene_cpu_ms = [], []
     for scene in scenes:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         with store.read() as session:
             retro.search(session, scene, settings, scene_bench.CRS)
         scene_ms.append((time.perf_counter() - t) * 1000)
+        scene_cpu_ms.append((time.process_time() - c) * 1000)
     rng = random.Random(2)
     trail_ms = []
     for _ in range(n):
@@ -211,6 +211,7 @@ def query_figures(url: str, migrate_url: str, tags: int, days: int, n: int) -> d
         "build_fixes_per_s": round(stored / built),
         "scene_p50_ms": pct(scene_ms, 50),
         "scene_p95_ms": pct(scene_ms, 95),
+        "scene_cpu_p95_ms": pct(scene_cpu_ms, 95),
         "trail_p50_ms": pct(trail_ms, 50),
         "trail_p95_ms": pct(trail_ms, 95),
     }
@@ -226,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=None)
     parser.add_argument("--pg-url", default=None, help="an empty PostgreSQL database (service)")
     parser.add_argument("--pg-migrate-url", default=None, help="its owner role URL")
-    parser.add_argument("--skip-workers", action="store_true")
+    parser.add_argument("--skip-workers", action="store_true", help="databases only")
+    parser.add_argument("--skip-stores", action="store_true", help="workers only")
     args = parser.parse_args(argv)
     q = args.quick
     n_readings = args.readings or (20_000 if q else 200_000)
@@ -243,22 +245,25 @@ def main(argv: list[str] | None = None) -> int:
             broker_settings = get_settings()
             info = devstack.up(broker_settings)
             runs = []
+            msgs = pipeline_bench.readings(n_readings)
             try:
-                source = stream(info.bootstrap, n_readings, work)
                 for k in (1, 2, 3):
-                    r = workers_run(source, k, n_readings, work)
+                    r = workers_run(info.bootstrap, k, msgs, work)
                     runs.append(r)
                     print(
                         f"{k} worker(s), {PARTITIONS} partitions: {r['readings_per_s']:,} readings/s "
                         f"end to end ({r['readings_per_s'] / cores:,.0f}/s per machine core); "
-                        f"{r['readings_per_worker_cpu_s']:,} readings per worker CPU-second "
-                        f"({r['timed_readings']:,} readings timed)"
+                        f"{r['readings_per_worker_cpu_s']:,} readings per worker CPU-second"
                     )
             finally:
                 if info.started:
                     devstack.down(broker_settings)
             figures["workers"] = runs
-        with engines(args.pg_url, args.pg_migrate_url, work) as urls:
+        with (
+            engines(args.pg_url, args.pg_migrate_url, work)
+            if not args.skip_stores
+            else (contextlib.nullcontext({})) as urls
+        ):
             figures["engines"] = {}
             for engine, (url, murl) in urls.items():
                 rate = archive_rate(url, murl, n_fixes, work)
@@ -267,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
                 got = query_figures(url, murl, tags, days, n_queries)
                 print(
                     f"{engine}: {got['stored_fixes']:,} fixes; scene search p50 "
-                    f"{got['scene_p50_ms']} ms, p95 {got['scene_p95_ms']} ms (target < 100); "
+                    f"{got['scene_p50_ms']} ms, p95 {got['scene_p95_ms']} ms (target < 100; "
+                    f"this process's CPU p95 {got['scene_cpu_p95_ms']} ms); "
                     f"person-day trail p50 {got['trail_p50_ms']} ms, p95 {got['trail_p95_ms']} ms"
                 )
                 figures["engines"][engine] = {"archive_fixes_per_s": round(rate), **got}
