@@ -224,13 +224,17 @@ def record_purpose(request: Request, scene_id: str) -> None:
     sessions(request.app).add_purpose(request.state.console_session, scene_id)
 
 
-def resolve(store: Store, identity: Identity) -> Caller | None:
-    """Return the caller behind ``identity`` now (None if its token was revoked meanwhile)."""
+def _caller_of(s: Session, identity: Identity) -> Caller | None:
     if identity.token_sha256 is None:
         return None  # an OIDC identity step would resolve the principal by name here
-    with store.read() as session:
-        caller = tokens.authenticate_hash(session, identity.token_sha256)
+    caller = tokens.authenticate_hash(s, identity.token_sha256)
     return caller if caller is not None and caller.name == identity.principal else None
+
+
+def resolve(store: Store, identity: Identity) -> Caller | None:
+    """Return the caller behind ``identity`` now (None if its token was revoked meanwhile)."""
+    with store.read() as session:
+        return _caller_of(session, identity)
 
 
 def session_caller(request: Request, *, touch: bool = True) -> Caller | None:
@@ -239,11 +243,7 @@ def session_caller(request: Request, *, touch: bool = True) -> Caller | None:
     now = store.clock()
     with request.app.state.store.read() as s:  # one transaction: the session, then its token
         session, expired = store.lookup(s, request.cookies.get(COOKIE), now)
-        caller = None
-        if session is not None and session.identity.token_sha256 is not None:
-            caller = tokens.authenticate_hash(s, session.identity.token_sha256)
-            if caller is not None and caller.name != session.identity.principal:
-                caller = None
+        caller = None if session is None else _caller_of(s, session.identity)
     store.after_lookup(session, expired, now, touch=touch)
     if session is not None and caller is not None:
         request.state.console_session, request.state.caller = session, caller
