@@ -74,7 +74,7 @@ async def sign_in(
     caller = await anyio.to_thread.run_sync(S.resolve, store, identity, at)
     if caller is None:  # revoked between the two reads
         return _sign_in_page(request, "That token has just been revoked", 401)
-    sid, _ = S.sessions(request.app).open(identity)
+    sid, _ = await anyio.to_thread.run_sync(S.sessions(request.app).open, identity)
     await anyio.to_thread.run_sync(_audit, request, caller.name, caller.role, "console.sign_in")
     home = {"officer": "/", "investigator": "/scenes", "admin": "/admin/people"}
     target = PREFIX + home.get(caller.role, "/me")
@@ -90,7 +90,7 @@ async def sign_out(
     request: Request, caller: ConsoleCaller, csrf_token: Annotated[str, Form(max_length=200)] = ""
 ) -> Response:
     check_csrf(request, csrf_token)
-    S.sessions(request.app).close(request.cookies.get(S.COOKIE))
+    await anyio.to_thread.run_sync(S.sessions(request.app).close, request.cookies.get(S.COOKIE))
     await anyio.to_thread.run_sync(_audit, request, caller.name, caller.role, "console.sign_out")
     response = render(request, "signed_out.html", {"title": "You have signed out"})
     response.delete_cookie(S.COOKIE, path="/")

@@ -28,6 +28,7 @@ from em_service.api.offenders import OffenderId
 from em_service.api.schemas import IDENT_PATTERN
 from em_service.clock import wall_now
 from em_service.console import scene_view as V
+from em_service.console.sessions import record_purpose
 from em_service.console.web import (
     PREFIX,
     ConsoleInvestigator,
@@ -345,7 +346,7 @@ def scene_purpose(
             purpose=row.crime_reference,
             detail={"scene_id": scene_id, "via": "console"},
         )
-    request.state.console_session.purposes.add(scene_id)
+    record_purpose(request, scene_id)
     return RedirectResponse(f"{PREFIX}/scenes/{scene_id}", status_code=http.HTTP_303_SEE_OTHER)
 
 

@@ -1,4 +1,4 @@
-"""Server-side console sessions: a random cookie names a session kept in the API process.
+"""Server-side console sessions: a random cookie names a session kept in the database.
 
 Sign-in is two steps kept apart on purpose: an *identity step* proves who the officer is and
 yields an :class:`Identity` (today :func:`identity_from_token`: an API token typed once into the
@@ -8,30 +8,42 @@ the rest. The session keeps only the principal's name and the SHA-256 of the tok
 with; every request re-checks both (:func:`session_caller`), so a revoked or expired token or a
 changed caseload takes effect at once. The cookie is HttpOnly, SameSite=Strict and Secure behind TLS;
 a session ends after ``console_session_idle_s`` without a request or ``console_session_max_s``
-after sign-in, whichever is first, or at sign-out. Sessions live in memory: a restart signs
-everyone out.
+after sign-in, whichever is first, or at sign-out.
+
+Sessions live in the ``console_sessions`` table, so every API process behind a load balancer
+knows every session and a sign-out on one ends it on all; a restart signs nobody out. The table
+holds the SHA-256 of the cookie value, never the value; the form CSRF token is an HMAC of the
+cookie value, so it is not stored at all. A request costs one primary-key read (in the same
+transaction as the token check); ``last_seen`` is written at most every ``TOUCH_S`` seconds, so
+a session may end up to that much before its idle limit.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request, Response
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from em_service.clock import wall_now
 from em_service.store import Store, tokens
+from em_service.store.models import ConsoleSessionRow
 from em_service.store.tokens import Caller
 
 COOKIE = "em_console"
 #: Before sign-in: the double-submit CSRF value of the sign-in form.
 PRE_COOKIE = "em_console_pre"
+#: ``last_seen`` is written when it is older than this (at most one write per session per 30 s).
+TOUCH_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +61,10 @@ class ConsoleSession:
     identity: Identity
     created_s: float
     last_seen_s: float
-    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    csrf: str
+    key: str = ""
     #: Scenes whose purpose (crime reference) the investigator recorded in this session.
-    purposes: set[str] = field(default_factory=set)
+    purposes: frozenset[str] = field(default_factory=frozenset)
 
 
 def identify(store: Store, token: str, now: datetime | None = None) -> Identity | tokens.Refusal:
@@ -69,93 +82,180 @@ def identity_from_token(store: Store, token: str, now: datetime | None = None) -
     return found if isinstance(found, Identity) else None
 
 
+def _key(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def csrf_of(sid: str) -> str:
+    """The CSRF token of the session named by cookie value ``sid`` (derived, never stored)."""
+    mac = hmac.new(sid.encode(), b"em-console-csrf", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def _dt(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
+
+
 class SessionStore:
-    """In-memory sessions keyed by the SHA-256 of the cookie value (thread-safe)."""
+    """Sessions in the database keyed by the SHA-256 of the cookie value (any API process)."""
 
     def __init__(
-        self, idle_s: float, max_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        store: Store,
+        idle_s: float,
+        max_s: float,
+        clock: Callable[[], float] = time.time,
+        touch_s: float = TOUCH_S,
     ) -> None:
-        self.idle_s, self.max_s, self.clock = idle_s, max_s, clock
-        self._sessions: dict[str, ConsoleSession] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _key(sid: str) -> str:
-        return hashlib.sha256(sid.encode()).hexdigest()
+        self.store, self.idle_s, self.max_s, self.clock = store, idle_s, max_s, clock
+        self.touch_s = min(touch_s, idle_s / 4)
 
     def open(self, identity: Identity) -> tuple[str, ConsoleSession]:
-        """Start a session; return the cookie value and the session."""
+        """Start a session; return the cookie value and the session (expired ones are purged)."""
         sid = secrets.token_urlsafe(32)
         now = self.clock()
-        session = ConsoleSession(identity, created_s=now, last_seen_s=now)
-        with self._lock:
-            self._expire(now)
-            self._sessions[self._key(sid)] = session
-        return sid, session
+        with self.store.write() as s:
+            self._purge(s, now)
+            s.add(
+                ConsoleSessionRow(
+                    sid_sha256=_key(sid),
+                    principal=identity.principal,
+                    token_sha256=identity.token_sha256,
+                    created_at=_dt(now),
+                    last_seen_at=_dt(now),
+                    expires_at=_dt(now + self.max_s),
+                    purposes_json="[]",
+                )
+            )
+        return sid, ConsoleSession(identity, now, now, csrf_of(sid), _key(sid))
+
+    def lookup(self, s: Session, sid: str | None, now: float) -> tuple[ConsoleSession | None, bool]:
+        """Return (the live session named by ``sid`` or None, whether it has expired) using
+        ``s`` (one primary-key read)."""
+        if not sid:
+            return None, False
+        row = s.get(ConsoleSessionRow, _key(sid))
+        if row is None:
+            return None, False
+        created, seen = row.created_at.timestamp(), row.last_seen_at.timestamp()
+        if now - seen > self.idle_s or now - created > self.max_s:
+            return None, True
+        identity = Identity(row.principal, row.token_sha256)
+        purposes = frozenset(json.loads(row.purposes_json))
+        return ConsoleSession(
+            identity, created, seen, csrf_of(sid), row.sid_sha256, purposes
+        ), False
 
     def get(self, sid: str | None, *, touch: bool = True) -> ConsoleSession | None:
         """Return the live session named by ``sid`` (and mark it used), or None."""
-        if not sid:
-            return None
         now = self.clock()
-        with self._lock:
-            key = self._key(sid)
-            session = self._sessions.get(key)
-            if session is None:
-                return None
-            if now - session.last_seen_s > self.idle_s or now - session.created_s > self.max_s:
-                del self._sessions[key]
-                return None
-            if touch:
-                session.last_seen_s = now
-            return session
+        with self.store.read() as s:
+            session, expired = self.lookup(s, sid, now)
+        self.after_lookup(session, expired, now, touch=touch)
+        return session
+
+    def after_lookup(
+        self, session: ConsoleSession | None, expired: bool, now: float, *, touch: bool
+    ) -> None:
+        """Write what a lookup found due: delete an expired session, or record a use at most
+        every ``touch_s``."""
+        if session is None:
+            if expired:
+                self._purge_now(now)
+            return
+        if touch and now - session.last_seen_s >= self.touch_s:
+            with self.store.write() as s:
+                s.execute(
+                    update(ConsoleSessionRow)
+                    .where(ConsoleSessionRow.sid_sha256 == session.key)
+                    .values(last_seen_at=_dt(now))
+                )
+            session.last_seen_s = now
+
+    def add_purpose(self, session: ConsoleSession, scene_id: str) -> None:
+        """Record that the purpose of ``scene_id`` was given in this session."""
+        with self.store.write() as s:
+            row = s.get(ConsoleSessionRow, session.key, with_for_update=True)
+            if row is not None:
+                row.purposes_json = json.dumps(sorted({*json.loads(row.purposes_json), scene_id}))
+        session.purposes = session.purposes | {scene_id}
 
     def close(self, sid: str | None) -> None:
-        """End the session (sign-out)."""
+        """End the session (sign-out), for every API process."""
         if sid:
-            with self._lock:
-                self._sessions.pop(self._key(sid), None)
+            with self.store.write() as s:
+                s.execute(
+                    delete(ConsoleSessionRow).where(ConsoleSessionRow.sid_sha256 == _key(sid))
+                )
 
-    def _expire(self, now: float) -> None:
-        dead = [
-            k
-            for k, s in self._sessions.items()
-            if now - s.last_seen_s > self.idle_s or now - s.created_s > self.max_s
-        ]
-        for k in dead:
-            del self._sessions[k]
+    def _purge(self, s: Session, now: float) -> None:
+        s.execute(
+            delete(ConsoleSessionRow).where(
+                or_(
+                    ConsoleSessionRow.expires_at < _dt(now),
+                    ConsoleSessionRow.last_seen_at < _dt(now - self.idle_s),
+                )
+            )
+        )
+
+    def _purge_now(self, now: float) -> None:
+        with self.store.write() as s:
+            self._purge(s, now)
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        """The number of live sessions (all processes)."""
+        now = self.clock()
+        with self.store.read() as s:
+            return (
+                s.scalar(
+                    select(func.count()).where(
+                        ConsoleSessionRow.expires_at >= _dt(now),
+                        ConsoleSessionRow.last_seen_at >= _dt(now - self.idle_s),
+                    )
+                )
+                or 0
+            )
 
 
 def sessions(app: FastAPI) -> SessionStore:
     """Return the app's session store (created on first use)."""
     if getattr(app.state, "console_sessions", None) is None:
         s = app.state.settings
-        app.state.console_sessions = SessionStore(s.console_session_idle_s, s.console_session_max_s)
+        app.state.console_sessions = SessionStore(
+            app.state.store, s.console_session_idle_s, s.console_session_max_s
+        )
     return app.state.console_sessions
+
+
+def record_purpose(request: Request, scene_id: str) -> None:
+    """Remember in the request's session that the purpose of ``scene_id`` was recorded."""
+    sessions(request.app).add_purpose(request.state.console_session, scene_id)
+
+
+def _caller_of(s: Session, identity: Identity, now: datetime | None = None) -> Caller | None:
+    if identity.token_sha256 is None:
+        return None  # an OIDC identity step would resolve the principal by name here
+    caller = tokens.authenticate_hash(s, identity.token_sha256, now)
+    return caller if caller is not None and caller.name == identity.principal else None
 
 
 def resolve(store: Store, identity: Identity, now: datetime | None = None) -> Caller | None:
     """Return the caller behind ``identity`` now (None if its token was revoked or expired
     meanwhile)."""
-    if identity.token_sha256 is None:
-        return None  # an OIDC identity step would resolve the principal by name here
     with store.read() as session:
-        caller = tokens.authenticate_hash(session, identity.token_sha256, now)
-    return caller if caller is not None and caller.name == identity.principal else None
+        return _caller_of(session, identity, now)
 
 
 def session_caller(request: Request, *, touch: bool = True) -> Caller | None:
     """Return the caller of the request's console session cookie, or None."""
-    session = sessions(request.app).get(request.cookies.get(COOKIE), touch=touch)
-    if session is None:
-        return None
-    caller = resolve(
-        request.app.state.store, session.identity, wall_now(request.app.state.settings)
-    )
-    if caller is not None:
+    store = sessions(request.app)
+    now = store.clock()
+    token_now = wall_now(request.app.state.settings)
+    with request.app.state.store.read() as s:  # one transaction: the session, then its token
+        session, expired = store.lookup(s, request.cookies.get(COOKIE), now)
+        caller = None if session is None else _caller_of(s, session.identity, token_now)
+    store.after_lookup(session, expired, now, touch=touch)
+    if session is not None and caller is not None:
         request.state.console_session, request.state.caller = session, caller
     return caller
 

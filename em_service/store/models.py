@@ -260,6 +260,20 @@ class CaseloadEntry(Base):
     offender_id: Mapped[str] = mapped_column(String(IDENT), primary_key=True, index=True)
 
 
+class ConsoleSessionRow(Base):
+    """A console session, shared by every API process. The cookie value is stored only as its
+    SHA-256; the CSRF token is derived from the cookie value, so it is not stored either."""
+
+    __tablename__ = "console_sessions"
+    sid_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(100), index=True)
+    token_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True, doc="created + max")
+    purposes_json: Mapped[str] = mapped_column(Text, doc="scene ids whose purpose was recorded")
+
+
 # --- Audit --------------------------------------------------------------------------------
 
 

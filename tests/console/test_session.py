@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime
+
 from fastapi.testclient import TestClient
+from sqlalchemy import select, update
 
 from em_service.console.sessions import COOKIE, sessions
+from em_service.store.models import ConsoleSessionRow
 from tests.api.conftest import Api
 from tests.console.conftest import csrf_of, sign_in
 
@@ -86,12 +91,22 @@ def test_the_cookie_is_only_for_reads_of_the_api(officer: TestClient) -> None:
     assert officer.post("/api/v1/alerts/alert-off-1/acknowledge", json={}).status_code == 401
 
 
+def _set_times(api: Api, created_s: float, last_seen_s: float) -> None:
+    """Move every stored session's sign-in and last use (as if time had passed)."""
+    with api.store.write() as s:
+        s.execute(
+            update(ConsoleSessionRow).values(
+                created_at=datetime.fromtimestamp(created_s, UTC),
+                last_seen_at=datetime.fromtimestamp(last_seen_s, UTC),
+            )
+        )
+
+
 def test_idle_and_absolute_timeouts(officer: TestClient, api: Api) -> None:
     store = sessions(api.app)
-    t = [1000.0]
+    t = [1_000_000.0]
     store.clock = lambda: t[0]
-    for session in store._sessions.values():
-        session.created_s = session.last_seen_s = t[0]
+    _set_times(api, t[0], t[0])
     t[0] += store.idle_s - 5
     assert officer.get("/console/", follow_redirects=False).status_code == 200
     t[0] += store.idle_s - 5  # active again before the idle limit: still signed in
@@ -100,10 +115,40 @@ def test_idle_and_absolute_timeouts(officer: TestClient, api: Api) -> None:
     assert officer.get("/api/v1/alerts/stream?max_s=0.05").status_code == 200
     t[0] += 10
     assert officer.get("/console/", follow_redirects=False).status_code == 303
+    assert len(store) == 0  # the expired session was deleted, not just ignored
     sign_in(officer, api.tokens["officer"])
-    for session in store._sessions.values():
-        session.created_s = t[0] - store.max_s - 1  # active all along, but 12 h are up
+    _set_times(api, t[0] - store.max_s - 1, t[0])  # active all along, but 12 h are up
     assert officer.get("/console/", follow_redirects=False).status_code == 303
+
+
+def test_last_seen_is_written_at_most_every_touch_interval(officer: TestClient, api: Api) -> None:
+    """Per request: one read; a write of last_seen only when the last one is older than touch_s."""
+    store = sessions(api.app)
+    t = [2_000_000.0]
+    store.clock = lambda: t[0]
+    _set_times(api, t[0], t[0])
+
+    def seen() -> float:
+        with api.store.read() as s:
+            return s.scalar(select(ConsoleSessionRow.last_seen_at)).timestamp()
+
+    t[0] += store.touch_s - 1
+    assert officer.get("/console/", follow_redirects=False).status_code == 200
+    assert seen() == 2_000_000.0  # not yet due
+    t[0] += 2
+    assert officer.get("/console/", follow_redirects=False).status_code == 200
+    assert seen() == t[0]
+
+
+def test_the_database_keeps_hashes_not_the_cookie_or_csrf(officer: TestClient, api: Api) -> None:
+    sid = officer.cookies[COOKIE]
+    csrf = csrf_of(officer.get("/console/me").text)
+    with api.store.read() as s:
+        row = s.scalars(select(ConsoleSessionRow)).one()
+    stored = " ".join(str(v) for v in vars(row).values())
+    assert sid not in stored and csrf not in stored and api.tokens["officer"] not in stored
+    assert row.sid_sha256 == hashlib.sha256(sid.encode()).hexdigest()
+    assert row.principal == "officer-1"
 
 
 def test_a_revoked_token_ends_its_session(officer: TestClient, api: Api) -> None:

@@ -23,7 +23,7 @@ the whole table; the job tries again next interval rather than stall the archive
 unchanged.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02 16:10:00.000000
 """
 
@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
