@@ -138,6 +138,7 @@ NO_LOCATION: dict[str, tuple[str, ...]] = {
     "outlet_failures": ("last_error",),
     "scenes": ("search_json",),  # counts and the search radius
     "crime_batch_runs": ("parameters_json", "results_json", "changes_json"),  # ids, confidences
+    "console_sessions": ("purposes_json",),  # scene ids whose purpose was recorded; rows expire
 }
 
 
