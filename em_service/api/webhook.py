@@ -208,11 +208,11 @@ class WebhookOutlet:
             if attempt < self.settings.webhook_max_attempts:
                 await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
                 delay = min(delay * 2, self.settings.webhook_backoff_max_s)
-        GIVEN_UP.labels(target.name).inc()
         log.error("webhook %s gave up on event %d: %s", target.name, event.id, error)
         await anyio.to_thread.run_sync(
             self._record_failure, target, event.id, self.settings.webhook_max_attempts, error
         )
+        GIVEN_UP.labels(target.name).inc()  # counted once recorded for replay, not before
         return False
 
     async def _run(self, target: WebhookTarget) -> None:
