@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from em_service.rules.tiers import TIER_OF
-from em_service.store.escalation import SUPPRESSED
-from em_service.store.models import AlertRow, DeviceAssignment, Fix
+from em_service.store.models import SUPPRESSED, AlertRow, DeviceAssignment, Fix
 from em_service.store.types import from_ms
 
 Tier = Literal["critical", "urgent", "warning"]
@@ -201,7 +200,7 @@ def review(session: Session, *, people: list[str], now: datetime) -> list[Review
             counts[person] = counts.get(person, 0) + n
         for person, alert_type, confirmed, n in session.execute(
             select(AlertRow.offender_id, AlertRow.type, _CONFIRMED, func.count())
-            .where(*in_period, AlertRow.type.in_(sorted(BREACH_TYPES)))
+            .where(*in_period, AlertRow.type.in_(sorted(BREACH_TYPES)), ~SUPPRESSED)
             .group_by(AlertRow.offender_id, AlertRow.type, _CONFIRMED)
         ):
             kinds[person].add((alert_type, bool(confirmed)))
@@ -212,6 +211,7 @@ def review(session: Session, *, people: list[str], now: datetime) -> list[Review
                 .where(
                     AlertRow.offender_id.in_(chunk),
                     AlertRow.status.in_(("open", "acknowledged")),
+                    ~SUPPRESSED,
                 )
                 .group_by(AlertRow.offender_id)
             )
@@ -229,7 +229,12 @@ def review(session: Session, *, people: list[str], now: datetime) -> list[Review
                 .over(partition_by=AlertRow.offender_id, order_by=AlertRow.occurred_at.desc())
                 .label("n"),
             )
-            .where(*in_period)
+            # Suppressed breaches (inside an approved absence) carry severity info, which the
+            # covering index holds: they are not behind a rating.
+            .where(
+                *in_period,
+                or_(AlertRow.type.not_in(sorted(BREACH_TYPES)), AlertRow.severity != "info"),
+            )
             .subquery()
         )
         for row in session.execute(

@@ -24,12 +24,10 @@ from sqlalchemy import select, update
 from em_service.rules.tiers import TIER_OF
 from em_service.store import Store, audit
 from em_service.store.alerts import _event
-from em_service.store.models import AlertRow
+from em_service.store.models import SUPPRESSED, AlertRow
 
 CRITICAL_TYPES = tuple(sorted(t for t, v in TIER_OF.items() if v == "critical"))
 LEVELS = (1, 2)
-#: SQL test of ``details.suppressed`` (details are stored with ``json.dumps(sort_keys=True)``).
-SUPPRESSED = AlertRow.details_json.like('%"suppressed": {%')
 ACTOR = "escalation"
 ROLE = "system"
 

@@ -194,6 +194,11 @@ class AlertRow(Base):
     )
 
 
+#: SQL test of ``details.suppressed``: a breach inside an approved absence, recorded but not for
+#: the queue (details are stored with ``json.dumps(sort_keys=True)``).
+SUPPRESSED = AlertRow.details_json.like('%"suppressed": {%')
+
+
 class AlertTransition(Base):
     """One lifecycle step of an alert: who moved it, when, from what to what, and why."""
 

@@ -44,6 +44,27 @@ def test_review_is_red_amber_green_with_the_rule(officer: TestClient, api: Api) 
     assert "off-2" not in page
 
 
+def test_a_suppressed_breach_neither_rates_nor_counts(officer: TestClient, api: Api) -> None:
+    """A breach inside an approved absence (severity info, ``details.suppressed``) is in the
+    person's history but makes nobody red, is not behind a rating and is no open alert."""
+    suppressed = {
+        "evidence": "definite",
+        "suppressed": {"suspension_id": "s-1", "reason": "hospital", "severity": "high"},
+    }
+    with api.store.write() as s:
+        tokens.assign_caseload(s, name="officer-1", offender_ids=["off-6"])
+        alerts.apply_alert(
+            s,
+            alert("alert-r-sup", offender_id="off-6", severity="info", details=suppressed),
+        )
+    api.app.state.console_clock = lambda: T0 + timedelta(hours=1)
+    page = officer.get("/console/review").text
+    row = page.split('data-person="off-6"')[1].split("</tr>")[0]
+    assert 'data-rag="green"' in row and "alert-r-sup" not in row and ">0<" in row
+    person = officer.get("/console/people/off-6").text
+    assert "alert(s) not closed" not in person and "alert-r-sup" in person
+
+
 def test_review_prints_as_the_sheet(api: Api, tmp_path: Path) -> None:
     sign = api.tokens["officer"]
     seed_review(api)
