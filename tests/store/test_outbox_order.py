@@ -9,6 +9,7 @@ and the reader skips some: the control test shows the check catches that.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -65,6 +66,11 @@ def _follow(store: Store, stop: threading.Event, seen: list[int]) -> None:
             return
 
 
+#: How long the writers race (the issue asks for 30 s; CI runs 10 s per engine, set
+#: EM_OUTBOX_RACE_S=30 for the full run).
+RACE_S = float(os.environ.get("EM_OUTBOX_RACE_S", "10"))
+
+
 def _race(db: Database, seconds: float) -> tuple[list[int], list[int]]:
     """Run two writers and one reader for ``seconds``; return (ids read, ids stored)."""
     stop = threading.Event()
@@ -93,7 +99,7 @@ def _race(db: Database, seconds: float) -> tuple[list[int], list[int]]:
 
 
 def test_two_writers_and_a_reader_never_skip_an_event(database: Database) -> None:
-    seen, stored = _race(database, 10.0)
+    seen, stored = _race(database, RACE_S)
     assert len(stored) > 40  # the writers did real work (even on a loaded machine)
     assert seen == stored  # every event read, once, in id order
 
