@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from em_service.api import crime_batches as batches_api
 from em_service.api.crime_batches import BatchId
 from em_service.clock import wall_now
+from em_service.console.sessions import record_purpose
 from em_service.console.web import (
     PREFIX,
     ConsoleInvestigator,
@@ -218,7 +219,7 @@ def batch_purpose(
             purpose=batch_id,
             detail={"via": "console"},
         )
-    request.state.console_session.purposes.add(purpose_key(batch_id))
+    record_purpose(request, purpose_key(batch_id))
     return RedirectResponse(f"{PREFIX}/batches/{batch_id}", status_code=http.HTTP_303_SEE_OTHER)
 
 

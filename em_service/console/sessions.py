@@ -227,9 +227,10 @@ def sessions(app: FastAPI) -> SessionStore:
     return app.state.console_sessions
 
 
-def record_purpose(request: Request, scene_id: str) -> None:
-    """Remember in the request's session that the purpose of ``scene_id`` was recorded."""
-    sessions(request.app).add_purpose(request.state.console_session, scene_id)
+def record_purpose(request: Request, key: str) -> None:
+    """Remember in the request's session that the purpose of ``key`` (a scene id, or a batch's
+    purpose key) was recorded."""
+    sessions(request.app).add_purpose(request.state.console_session, key)
 
 
 def _caller_of(s: Session, identity: Identity, now: datetime | None = None) -> Caller | None:
