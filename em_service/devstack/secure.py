@@ -80,17 +80,19 @@ def service_acls(settings: Settings) -> list[Acl]:
     readings, alerts, dlq = settings.topic_readings, settings.topic_alerts, settings.topic_dlq
     scenes, conditions = settings.topic_scenes, settings.topic_conditions
     changelog = settings.state_changelog_topic()
+    victims, victim_dlq = settings.topic_victim_readings, settings.topic_victim_dlq
     acls: list[Acl] = []
 
     def grant(user: str, kind: int, names: tuple[str, ...], *ops: int, pattern: int = LITERAL):
         acls.extend(Acl(user, kind, n, op, pattern) for n in names for op in ops)
 
-    # Worker: readings in (group <app>), conditions and scenes followed from the start (no
-    # group), device states restored from and written to the changelog; alerts, dead letters
-    # and states written in transactions <app>-tracking-<partition>.
-    grant("worker", TOPIC, (readings, conditions, scenes, changelog), READ)
-    grant("worker", TOPIC, (alerts, dlq, changelog), WRITE, DESCRIBE_CONFIGS)
-    grant("worker", GROUP, (app,), READ)
+    # Worker: readings in (group <app>), conditions, scenes and victims' fixes followed from the
+    # start (no group), device states restored from and written to the changelog; alerts, dead
+    # letters and states written in transactions <app>-tracking-<partition>; bad victim records
+    # dead-lettered once (group <app>-victim-letters) to the victims' own dead-letter topic.
+    grant("worker", TOPIC, (readings, conditions, scenes, changelog, victims), READ)
+    grant("worker", TOPIC, (alerts, dlq, changelog, victim_dlq), WRITE, DESCRIBE_CONFIGS)
+    grant("worker", GROUP, (app, f"{app}-victim-letters"), READ)
     grant("worker", TRANSACTIONAL_ID, (f"{app}-tracking-",), WRITE, pattern=PREFIXED)
     # Archiver (with the retrospective scene search inside): readings, alerts and conditions
     # into the store (group <app>-archiver); scenes and alerts (group <app>-scenes); scene
@@ -102,7 +104,7 @@ def service_acls(settings: Settings) -> list[Acl]:
     grant("api", TOPIC, (conditions, scenes), WRITE)
     # Operators' CLI: conditions load, scenes import, simulate, dlq show|replay (transactional,
     # group and transactional id <app>-dlq-replay-<reason>).
-    grant("ops", TOPIC, (conditions, scenes, readings), WRITE)
+    grant("ops", TOPIC, (conditions, scenes, readings, victims), WRITE)
     grant("ops", TOPIC, (dlq,), READ)
     grant("ops", GROUP, (f"{app}-dlq-replay-",), READ, pattern=PREFIXED)
     grant("ops", TRANSACTIONAL_ID, (f"{app}-dlq-replay-",), WRITE, pattern=PREFIXED)

@@ -68,9 +68,12 @@ def geometry(draw: st.DrawFn) -> tuple[dict[str, Any], float | None]:
 @st.composite
 def window(draw: st.DrawFn) -> dict[str, Any]:
     days = [] if draw(RARELY) else draw(st.lists(DAY, min_size=1, max_size=3))
-    if draw(RARELY):  # 24 hours from start (end equal to start is refused)
-        return {"days": days, "start": draw(TIMES), "all_day": True}
-    return {"days": days, "start": draw(TIMES), "end": draw(TIMES)}
+    start = draw(TIMES)
+    if draw(RARELY):  # 24 hours from start
+        return {"days": days, "start": start, "all_day": True}
+    if draw(RARELY):  # end equal to start: refused (it used to mean 24 h)
+        return {"days": days, "start": start, "end": start}
+    return {"days": days, "start": start, "end": draw(TIMES.filter(lambda t: t != start))}
 
 
 @st.composite
@@ -78,7 +81,9 @@ def exception(draw: st.DrawFn) -> dict[str, Any]:
     day = draw(st.sampled_from(["2026-12-24", "2026-12-25", "2026-12-31", "2027-01-01"]))
     if draw(st.booleans()):
         return {"date": day, "cancelled": True}
-    return {"date": day, "start": draw(TIMES), "end": draw(TIMES)}
+    start = draw(TIMES)
+    end = start if draw(RARELY) else draw(TIMES.filter(lambda t: t != start))
+    return {"date": day, "start": start, "end": end}
 
 
 @st.composite
