@@ -150,7 +150,8 @@ def on_fix(
     fix of its time; return the alerts (mutates ``state``)."""
     ts_s = fix.ts.timestamp()
     protections = version.conditions.victims
-    alerts = _retire_missing(state, {p.protection_id for p in protections}, offender_id, fix, now)
+    present = {p.protection_id for p in protections}
+    alerts = _retire_missing(state, present, version, offender_id, fix, now)
     usable = fix.accuracy_m <= version.compiled.max_accuracy_m and math.isfinite(xy[0])
     for p in protections:
         pid = p.protection_id
@@ -206,6 +207,7 @@ def on_tick(
 
 def close_all(
     state: VictimRulesState,
+    version: Version | None,
     offender_id: str,
     device_id: str,
     at: datetime,
@@ -218,7 +220,16 @@ def close_all(
         if is_open(ep):
             _, events = close_episode(ep, at.timestamp(), EPISODES, reason=reason)
             alerts += _alerts(
-                events, state, pid, offender_id, None, now, None, None, False, device_id=device_id
+                events,
+                state,
+                pid,
+                offender_id,
+                None,
+                now,
+                version,
+                None,
+                False,
+                device_id=device_id,
             )
     state.episodes.clear()
     state.radius_m.clear()
@@ -226,7 +237,12 @@ def close_all(
 
 
 def _retire_missing(
-    state: VictimRulesState, present: set[str], offender_id: str, fix: GpsReading, now: datetime
+    state: VictimRulesState,
+    present: set[str],
+    version: Version,
+    offender_id: str,
+    fix: GpsReading,
+    now: datetime,
 ) -> list[Alert]:
     """Close and forget episodes of protections the conditions no longer have."""
     alerts: list[Alert] = []
@@ -241,7 +257,7 @@ def _retire_missing(
                 offender_id,
                 None,
                 now,
-                None,
+                version,
                 None,
                 False,
                 device_id=fix.device_id,

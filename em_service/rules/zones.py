@@ -327,13 +327,17 @@ def _retire_missing(
     device_id: str,
     now: datetime,
     settings: Settings,
+    *,
+    at: datetime | None = None,
 ) -> list[Alert]:
-    """Close and forget episodes of zones that the conditions no longer have."""
+    """Close and forget episodes of zones that the conditions no longer have, at event time
+    ``at`` (default ``now``: a conditions change noticed now; a pause passes its own time)."""
     alerts: list[Alert] = []
+    end_s = (at or now).timestamp()
     for subject in [s for s in state.episodes if s not in present]:
         ep = state.episodes.pop(subject)
         if is_open(ep):
-            _, events = close_episode(ep, now.timestamp(), EPISODES, reason="conditions_changed")
+            _, events = close_episode(ep, end_s, EPISODES, reason="conditions_changed")
             alerts += _alerts(
                 events, state, subject, version, offender_id, device_id, now, settings, None
             )

@@ -116,6 +116,7 @@ class Engine:
         if state.offender_id not in (None, offender_id):
             state.zones = zones.ZoneRulesState()  # the tag moved to someone else: start afresh
             state.suppressed = suspensions.SuppressionState()
+            state.victims = None
         state.offender_id = offender_id
         state.is_gps = state.is_gps or isinstance(reading, GpsReading)
         version = self.registry.at(offender_id, reading.ts)
@@ -320,7 +321,7 @@ class Engine:
             return []
         state.paused = True
         alerts = zones._retire_missing(
-            state.zones, frozenset(), version, offender_id, device_id, now, self.settings
+            state.zones, frozenset(), version, offender_id, device_id, now, self.settings, at=at
         )
         last = state.silence.last_ts or at
         for o in state.silence.open:
@@ -358,7 +359,7 @@ class Engine:
         state.location = location.LocationState()
         if state.victims is not None:
             alerts += victims.close_all(
-                state.victims, offender_id, device_id, at, now, "monitoring_suspended"
+                state.victims, version, offender_id, device_id, at, now, "monitoring_suspended"
             )
         if state.suppressed.open:  # ends of suppressed breaches (and of their re-alerts)
             alerts += suspensions.follow(

@@ -217,3 +217,30 @@ def test_curfew_breach_outliving_a_suspension_across_the_october_dst_change() ->
     assert breaches[1].details["window_start_local"] == breaches[0].details["window_start_local"]
     ends = [a for a in alerts if a.type == "curfew_breach_ended"]
     assert [a.ref_alert_id for a in ends] == [breaches[0].alert_id, breaches[1].alert_id]
+
+
+def test_a_late_reading_into_a_pause_raises_no_breach_after_the_suspension() -> None:
+    """Monitoring suspended (custody) before the single-rule suspension ends, and the reading
+    that shows it arrives hours late: the suppressed episode closes at the pause (event time),
+    so no "breach after the suspension" is raised for a time monitoring was already paused."""
+    raw = json.loads(doc(SUSPENSION))
+    paused_at = UNTIL - 30 * MIN
+    raw["monitoring"] = {
+        "status": "suspended",
+        "reason": "custody",
+        "from": paused_at.isoformat(),
+        "until": (T0 + timedelta(days=3)).isoformat(),
+        "approved_by": "IOM sergeant 1234",
+    }
+    registry = ConditionsRegistry()
+    registry.apply("off-1", json.dumps(raw).encode())
+    eng, state, alerts = Engine(registry, Settings()), DeviceState(), []
+    readings = [r for r in visit_for(T0 + timedelta(hours=3), 120) if r.ts < paused_at]
+    for r in readings:
+        alerts += eng.on_reading(state, r, now=r.ts).alerts
+    # The first reading into the pause, received two hours after the suspension's end.
+    late = fix("tag-1", paused_at + 5 * MIN, *HOSPITAL)
+    alerts += eng.on_reading(state, late, now=UNTIL + 2 * timedelta(hours=1)).alerts
+    zone_alerts = [(a.type, a.severity) for a in alerts if a.zone_id]
+    assert zone_alerts == [("exclusion_breach", "info"), ("exclusion_breach_ended", "info")]
+    assert [a.episode_end for a in alerts if a.type == "exclusion_breach_ended"] == [late.ts]

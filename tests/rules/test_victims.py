@@ -240,6 +240,28 @@ def test_a_pause_ends_the_episode_and_a_changed_order_retires_it() -> None:
     ]
 
 
+def test_a_tag_moved_to_someone_else_leaves_the_victim_state_behind() -> None:
+    """The tag goes to another person: nothing of the first wearer's protection (episode,
+    radius) carries over, and nothing is ended under the new wearer's name."""
+    eng = engine()
+    victim_stays(eng, T0 - 5 * MIN, 60)
+    state = DeviceState()
+    for r in person_at([50.0] * 10):
+        eng.on_reading(state, r, now=r.ts)
+    assert victims.is_open(state.victims.episodes["vp-1"])
+    later = T0 + 20 * MIN
+    moved = {"updated_at": later.isoformat()}
+    eng.registry.apply(
+        "off-1", json.dumps({**conditions(), "device_ids": ["tag-9"], **moved}).encode()
+    )
+    eng.registry.apply(
+        "off-2", json.dumps({"offender_id": "off-2", "device_ids": ["tag-1"], **moved}).encode()
+    )
+    alerts = eng.on_reading(state, fix("tag-1", later, *VICTIM), now=later).alerts
+    assert state.offender_id == "off-2" and state.victims is None
+    assert [a for a in alerts if a.type.startswith("victim")] == []
+
+
 def test_people_without_a_protection_keep_no_victim_state() -> None:
     registry = ConditionsRegistry()
     registry.apply("off-1", json.dumps({"offender_id": "off-1", "device_ids": ["tag-1"]}).encode())
