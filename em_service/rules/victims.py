@@ -215,23 +215,8 @@ def close_all(
     reason: str,
 ) -> list[Alert]:
     """Close every open episode at ``at`` (monitoring paused) and forget the state."""
-    alerts: list[Alert] = []
-    for pid, ep in state.episodes.items():
-        if is_open(ep):
-            _, events = close_episode(ep, at.timestamp(), EPISODES, reason=reason)
-            alerts += _alerts(
-                events,
-                state,
-                pid,
-                offender_id,
-                None,
-                now,
-                version,
-                None,
-                False,
-                device_id=device_id,
-            )
-    state.episodes.clear()
+    pids = list(state.episodes)
+    alerts = _close(state, pids, version, offender_id, device_id, at, now, reason)
     state.radius_m.clear()
     return alerts
 
@@ -245,11 +230,28 @@ def _retire_missing(
     now: datetime,
 ) -> list[Alert]:
     """Close and forget episodes of protections the conditions no longer have."""
+    gone = [p for p in state.episodes if p not in present]
+    return _close(
+        state, gone, version, offender_id, fix.device_id, fix.ts, now, "conditions_changed"
+    )
+
+
+def _close(
+    state: VictimRulesState,
+    pids: list[str],
+    version: Version | None,
+    offender_id: str,
+    device_id: str,
+    at: datetime,
+    now: datetime,
+    reason: str,
+) -> list[Alert]:
+    """Close the open episodes of ``pids`` at ``at`` and forget them (radius after the alert)."""
     alerts: list[Alert] = []
-    for pid in [p for p in state.episodes if p not in present]:
+    for pid in pids:
         ep = state.episodes.pop(pid)
         if is_open(ep):
-            _, events = close_episode(ep, fix.ts.timestamp(), EPISODES, reason="conditions_changed")
+            _, events = close_episode(ep, at.timestamp(), EPISODES, reason=reason)
             alerts += _alerts(
                 events,
                 state,
@@ -260,7 +262,7 @@ def _retire_missing(
                 version,
                 None,
                 False,
-                device_id=fix.device_id,
+                device_id=device_id,
             )
         state.radius_m.pop(pid, None)
     return alerts
