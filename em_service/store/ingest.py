@@ -171,6 +171,10 @@ def write(
     """
     now = now or wall_now()
     out: Counter[tuple[str, str]] = Counter(batch.outcomes)
+    # New people first and in one order: two archivers creating the same offenders in
+    # different orders deadlocked on PostgreSQL (each waiting on the other's unique insert).
+    for oid, created in sorted(_new_people(batch, now).items()):
+        offenders.ensure_offender(session, oid, now=created)
     for rec in batch.conditions:
         oid, pos = rec.offender_id, rec.position
         if pos is not None and offenders.superseded(session, oid, pos):
@@ -203,3 +207,17 @@ def write(
         applied = alerts.apply_alert(session, alert, now=now)
         out["alerts", applied.kind or "duplicate"] += 1
     return out
+
+
+def _new_people(batch: Batch, now: datetime) -> dict[str, datetime]:
+    """Offender id → creation time, for each person the batch may create (as the records
+    themselves would: conditions at their change time, alerts at ``now``; tombstones none)."""
+    people: dict[str, datetime] = {}
+    for rec in batch.conditions:
+        if rec.rejected is not None:
+            people.setdefault(rec.offender_id, rec.rejected.rejected_at)
+        elif rec.conditions is not None:
+            people.setdefault(rec.offender_id, rec.conditions.updated_at or rec.published)
+    for alert in batch.alerts:
+        people.setdefault(alert.offender_id, now)
+    return people

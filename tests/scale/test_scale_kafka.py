@@ -285,10 +285,10 @@ def test_several_workers_archivers_and_apis_lose_and_repeat_nothing(
         env.wait_until(lambda: _drain(sse) or sse_has_all(), 120, "every alert on the streams")
         time.sleep(1.0)  # a repeated event would come within the hub's poll interval
         _drain(sse)
-        committed = Counter(
-            json.loads(r.value)["alert_id"]
-            for r in read_all(kafka_bootstrap, env.settings.topic_alerts)
-        )
+        scaled_alerts = [
+            json.loads(r.value) for r in read_all(kafka_bootstrap, env.settings.topic_alerts)
+        ]
+        committed = Counter(a["alert_id"] for a in scaled_alerts)
         with store.read() as s:
             fixes = s.execute(select(Fix.device_id, Fix.ts_ms, Fix.seq)).all()
             stored = stored_alerts()
@@ -309,7 +309,8 @@ def test_several_workers_archivers_and_apis_lose_and_repeat_nothing(
         f"unplanned restarts: {fleet.unplanned + ref_fleet.unplanned or 'none'}"
     )
     assert len(reference) >= PEOPLE // 20 and max(reference.values()) == 1
-    assert committed == reference, (committed - reference, reference - committed)
+    extra, missing = committed - reference, reference - committed
+    assert not extra and not missing, _explain(extra, missing, scaled_alerts, ref_alerts)
     assert stored == set(reference)
     assert len(fixes) == len(set(fixes)) == len(expected_fixes)
     assert {tuple(f) for f in fixes} == expected_fixes
@@ -333,3 +334,24 @@ def _drain(clients: list[SseClient]) -> bool:
         while not client.events.empty():
             client.seen.append(client.events.get_nowait()[1])
     return False
+
+
+def _explain(extra: Counter, missing: Counter, scaled: list[dict], ref: list[dict]) -> str:
+    """Say which alerts differ from the reference run, with what each run had of that person."""
+    lines = []
+    for what, ids, mine in (("extra", extra, scaled), ("missing", missing, ref)):
+        for alert_id, n in sorted(ids.items()):
+            a = next(x for x in mine if x["alert_id"] == alert_id)
+            lines.append(
+                f"{what} ×{n}: {alert_id} {a['type']} {a['offender_id']} "
+                f"episode {a.get('episode_start')} at {a['occurred_at']} {a.get('details')}"
+            )
+    people = sorted({ln.split()[4] for ln in lines})[:3]
+    for run, alerts in (("scaled", scaled), ("reference", ref)):
+        for a in alerts:
+            if a["offender_id"] in people:
+                lines.append(
+                    f"  {run}: {a['offender_id']} {a['type']} {a['alert_id']} "
+                    f"episode {a.get('episode_start')} at {a['occurred_at']}"
+                )
+    return "\n".join(lines[:200])

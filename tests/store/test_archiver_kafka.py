@@ -160,3 +160,34 @@ def test_archiver_is_idempotent_under_redelivery(
     finally:
         env.stop_all()
         store.dispose()
+
+
+def test_a_failed_batch_is_rewound_only_on_partitions_still_held(
+    kafka_bootstrap: str, unique_topic_prefix: str
+) -> None:
+    """A rebalance during a failed write took a partition away: seeking it raised
+    IllegalStateError and stopped the archiver (seen with two archivers on PostgreSQL)."""
+    from aiokafka import TopicPartition
+    from aiokafka.structs import ConsumerRecord
+
+    from em_service.archiver import rewind
+
+    topic = f"{unique_topic_prefix}.alerts"
+
+    def record(partition: int, offset: int) -> ConsumerRecord:
+        return ConsumerRecord(topic, partition, offset, 0, 0, None, b"{}", None, 2, 0, [])
+
+    async def go() -> int:
+        await kafka_io.send_all(kafka_bootstrap, topic, [(b"k", b"{}")] * 5)
+        consumer = kafka_io.consumer(bootstrap=kafka_bootstrap, group_id=None)
+        await consumer.start()
+        try:
+            held, gone = TopicPartition(topic, 0), TopicPartition(topic, 1)
+            consumer.assign([held])
+            await consumer.seek_to_end(held)
+            rewind(consumer, {held: [record(0, 2), record(0, 3)], gone: [record(1, 7)]})
+            return await consumer.position(held)
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(go()) == 2
