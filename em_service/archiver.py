@@ -300,9 +300,7 @@ def _drop_folder() -> Path | None:
     return get_batch_settings().drop_folder
 
 
-def rewind(
-    consumer: AIOKafkaConsumer, records: dict[TopicPartition, list[ConsumerRecord]]
-) -> None:
+def rewind(consumer: AIOKafkaConsumer, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
     """Seek back to the first record of a failed batch, on the partitions still held (a
     rebalance during the write may have moved some: their new owner reads them from the
     committed offset; seeking one no longer assigned raised and stopped the archiver)."""

@@ -62,7 +62,11 @@ RULE_EVALUATION = Histogram(
     "Time to evaluate all rules for one reading",
     buckets=_FAST_BUCKETS,
 )
-TICKS = Counter("em_ticks_total", "Timer ticks processed (silence checks, reorder flushes)")
+TICKS = Counter(
+    "em_ticks_total",
+    "Timer ticks done (each checks silence, reorder buffers and window ends of every partition "
+    "the worker holds)",
+)
 TRANSACTION_COMMIT = Histogram(
     "em_transaction_commit_seconds",
     "Commit of the pending work of the worker's partitions (one Kafka transaction each)",

@@ -136,8 +136,10 @@ def _fetch(store: Store, after: int, caller: Caller) -> tuple[list[ServerSentEve
             for event, row in rows
         ]
     # Nothing of ours up to the head: skip to it, so officers do not rescan others' events.
-    last = int(events[-1].id) if len(events) == _BATCH else max(head, after)
-    return events, last
+    # On PostgreSQL the two queries see two snapshots: events committed between them lie
+    # beyond ``head`` and were sent now (the cursor stayed at the head: sent twice).
+    last = int(events[-1].id) if events else after
+    return events, last if len(events) == _BATCH else max(head, last)
 
 
 async def stream_alerts(

@@ -262,6 +262,7 @@ class TrackingLoop:
         for partition, work in self.works.items():
             if work.ready:
                 self._gauges[partition] = self.tracker.tick(work, wall)
+        metrics.TICKS.inc()
         self._publish_gauges()
 
     def _publish_gauges(self) -> None:

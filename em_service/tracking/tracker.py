@@ -237,7 +237,6 @@ class Tracker:
 
         Returns the partition's open episodes by kind and its silent devices (for the gauges).
         """
-        metrics.TICKS.inc()
         states = [(key, work.state(key)) for key in work.device_keys()]
         rule_now = wall
         if self.settings.rule_clock == "event":
