@@ -125,6 +125,10 @@ class Engine:
             state.silence.last_ts is not None and reading.ts < state.silence.last_ts
         )
         out = Outcome()
+        if version is not None:
+            out.alerts += self._unseen_pause(
+                state, version, offender_id, reading.device_id, reading.ts, now
+            )
         if version is None:  # conditions not in force at that time: end silences, check nothing
             out.alerts += silence.on_reading(
                 state.silence, offender_id, reading.device_id, reading.ts, now=now
@@ -136,9 +140,11 @@ class Engine:
             else monitoring.status_at(version.conditions, reading.ts)
         )
         if status != "active":
-            return self._paused_reading(state, version, offender_id, reading, status, now, late)
+            paused = self._paused_reading(state, version, offender_id, reading, status, now, late)
+            paused.alerts[:0] = out.alerts  # what the pause's own start raised
+            return paused
         if state.paused:
-            self._resume(state, reading.ts)
+            self._resume(state, _resumed_at(version, reading.ts))
         last = state.silence.last_ts
         held = version  # a silence is judged by the conditions in force when the tag was last heard
         if last is not None and last.timestamp() < version.effective_s:
@@ -307,6 +313,49 @@ class Engine:
             out.alerts += monitoring.let_through(status, found)
         return out
 
+    def _unseen_pause(
+        self,
+        state: DeviceState,
+        version: Version,
+        offender_id: str,
+        device_id: str,
+        upto: datetime,
+        now: datetime,
+    ) -> list[Alert]:
+        """Apply, at its own times, a pause that began after the device was last heard and
+        before ``upto`` but that no reading or tick saw begin (the rule clock jumped over its
+        start, or over all of it): a silence overdue before the pause began is raised, the
+        pause closes what is open at its start, and one that has ended resumes at its end.
+
+        Without this, what a pause did depended on whether a timer tick happened to fall in
+        it: a tag silent from just before custody alerted on return (the silence spanned the
+        custody) or did not (a tick in the custody had reset the rules).
+        """
+        m = version.conditions.monitoring
+        last = state.silence.last_ts
+        if m.status == "active" or m.from_ is None or state.paused or last is None:
+            return []
+        if not last < m.from_ <= upto:
+            return []
+        alerts: list[Alert] = []
+        if state.is_gps:
+            held = self.registry.at(offender_id, last) or version
+            alerts += silence.check(
+                state.silence,
+                offender_id,
+                device_id,
+                now=m.from_,
+                interval_s=held.conditions.gps_interval_s,
+                buffer_s=self.settings.silence_buffer_s,
+                curfews=lambda t0, t1: zones.curfew_windows_from(held, t0, t1),
+            )
+            for a in alerts:
+                a.detected_at = now
+        alerts += self._pause(state, version, offender_id, device_id, m.from_, now)
+        if m.status == "suspended" and m.until is not None and m.until <= upto:
+            self._resume(state, m.until)
+        return alerts
+
     def _pause(
         self,
         state: DeviceState,
@@ -446,13 +495,18 @@ class Engine:
         )
         if version is None:
             return []
+        caught_up = self._unseen_pause(state, version, state.offender_id, device_id, now, now)
+        if caught_up:
+            caught_up = [msgspec.structs.replace(a, detected_at=detected_at) for a in caught_up]
         if version.conditions.monitoring.status != "active" or state.paused:
             status = monitoring.status_at(version.conditions, now)
             if status != "active":
                 alerts = self._pause(state, version, state.offender_id, device_id, now, now)
-                return [msgspec.structs.replace(a, detected_at=detected_at) for a in alerts]
+                return caught_up + [
+                    msgspec.structs.replace(a, detected_at=detected_at) for a in alerts
+                ]
             if state.paused:
-                self._resume(state, now)
+                self._resume(state, _resumed_at(version, now))
         alerts = zones.on_tick(
             state.zones, version, state.offender_id, device_id, now=now, settings=self.settings
         )
@@ -496,9 +550,19 @@ class Engine:
                 buffer_s=self.settings.silence_buffer_s,
                 curfews=lambda t0, t1: zones.curfew_windows_from(held, t0, t1),
             )
-        return [msgspec.structs.replace(a, detected_at=detected_at) for a in alerts]
+        return caught_up + [msgspec.structs.replace(a, detected_at=detected_at) for a in alerts]
 
     @staticmethod
     def open_episode_kinds(state: DeviceState) -> list[str]:
         """Return the kind (exclusion, inclusion, curfew) of each open breach episode."""
         return zones.open_kinds(state.zones)
+
+
+def _resumed_at(version: Version, t: datetime) -> datetime:
+    """When monitoring became active again, as seen at ``t``: the suspension's end, else the
+    start of the version that made it active (not the reading or tick that noticed, whose
+    time depends on how the stream was batched)."""
+    m = version.conditions.monitoring
+    if m.status == "suspended" and m.until is not None and m.until <= t:
+        return m.until
+    return min(t, datetime.fromtimestamp(version.effective_s, UTC))

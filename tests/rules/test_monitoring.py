@@ -149,3 +149,28 @@ def test_ended_silences_everything_even_tamper() -> None:
 def test_invalid_status_is_refused(bad: dict) -> None:
     with pytest.raises(InvalidConditions):
         check(doc(bad), crs="EPSG:27700")
+
+
+@pytest.mark.parametrize("silent_from", [CUSTODY[0] - 5 * MIN, CUSTODY[0] - timedelta(hours=1)])
+def test_what_a_pause_does_does_not_depend_on_where_the_ticks_fell(silent_from) -> None:
+    """The tag goes quiet shortly (or an hour) before custody and reports again after it. The
+    alerts are the same whether timer ticks fell inside the custody or the rule clock jumped
+    over all of it (a faster replay, another batching: a scale test's single reference worker
+    and its three workers disagreed): a silence overdue only after custody began is no alert;
+    one overdue before it is raised and ended at the custody's start."""
+    readings = minutes(T0, T0 + timedelta(days=5), off=[(silent_from, CUSTODY[1] + MIN)])
+    runs = {
+        every: run(engine(doc(SUSPENSION)), readings, tick_every=every)
+        for every in (timedelta(minutes=10), timedelta(days=10))
+    }
+    ticked, jumped = runs.values()
+    assert [(a.alert_id, a.occurred_at) for a in jumped] == [
+        (a.alert_id, a.occurred_at) for a in ticked
+    ]
+    overdue = silent_from - MIN + timedelta(seconds=60 + 600)  # last fix + interval + buffer
+    if overdue >= CUSTODY[0]:
+        assert ticked == []
+    else:
+        assert [a.type for a in ticked] == ["device_silent", "device_silent_ended"]
+        assert ticked[1].occurred_at == CUSTODY[0]
+        assert ticked[1].details["reason"] == "monitoring_suspended"
