@@ -244,13 +244,19 @@ class Archiver:
     def run_retention(self) -> retention.RetentionReport | None:
         """Apply the retention table (``store/retention.py``) against the rule clock (blocking):
         the wall clock, or in a replay the newest event time archived (None: nothing yet, no
-        run). Creates the coming month partitions first (PostgreSQL)."""
+        run); console sessions by the wall clock. Creates the coming month partitions first
+        (PostgreSQL)."""
         mark = max(self.watermarks.values(), default=None)
-        now = rule_now(self.settings, wall_now(self.settings), mark)
+        wall = wall_now(self.settings)
+        now = rule_now(self.settings, wall, mark)
         if now is None:
             return None
         report = retention.purge_trail(
-            self.store, **retention.periods(self.settings), now=now, drop_folder=_drop_folder()
+            self.store,
+            **retention.periods(self.settings),
+            now=now,
+            wall=wall,
+            drop_folder=_drop_folder(),
         )
         for table, n in report.counts.items():
             m.RETENTION_DELETED.labels(table).inc(n)

@@ -1,4 +1,5 @@
-"""Every error is JSON ``{"detail": "…"}`` with a 4xx status; the shared OpenAPI responses."""
+"""Every error is JSON ``{"detail": "…"}`` with a 4xx status (an uncaught exception: a bare 500
+that names nothing of it); the shared OpenAPI responses."""
 
 from __future__ import annotations
 
@@ -39,10 +40,18 @@ async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     )
 
 
+async def _internal(_request: Request, _exc: Exception) -> JSONResponse:
+    """An uncaught exception (Starlette's ServerErrorMiddleware logs it and re-raises it to the
+    server): the client learns nothing of it."""
+    return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn validation and HTTP errors into ``ErrorOut``."""
+    """Register the handlers that turn validation and HTTP errors, and uncaught exceptions,
+    into ``ErrorOut``."""
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _internal)
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:

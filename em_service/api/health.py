@@ -8,6 +8,7 @@ logged either way. Internal errors say too much about the deployment to be publi
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated
 
 import anyio
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 from em_service import kafka_io
 from em_service.api.deps import StoreDep, get_app_settings
 from em_service.api.errors import responses
+from em_service.clock import wall_now
 from em_service.settings import Settings
 from em_service.store import Store, migrate, tokens
 
@@ -95,13 +97,15 @@ async def readyz(
             log.warning("not ready: %s: %s", name, problem)
     response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     detail = None
-    if await anyio.to_thread.run_sync(_is_ops, store, request.headers.get("authorization")):
+    authorization = request.headers.get("authorization")
+    if await anyio.to_thread.run_sync(_is_ops, store, authorization, wall_now(settings)):
         detail = {k: v for k, v in problems.items() if v}
     return Health(status="unavailable", checks=checks, detail=detail)
 
 
-def _is_ops(store: Store, authorization: str | None) -> bool:
-    """Whether the caller sent a valid ops or admin token.
+def _is_ops(store: Store, authorization: str | None, now: datetime) -> bool:
+    """Whether the caller sent an ops or admin token valid at ``now`` (the settings' clock, as
+    every other token check).
 
     Read by hand, not as a security dependency: readiness is open to all (never 401/403) and
     the token only adds the detail.
@@ -111,7 +115,7 @@ def _is_ops(store: Store, authorization: str | None) -> bool:
         return False
     try:
         with store.read() as session:
-            caller = tokens.authenticate(session, token.strip())
+            caller = tokens.authenticate(session, token.strip(), now)
     except Exception:  # the database may be what is down
         return False
     return caller is not None and caller.role in ("ops", "admin")

@@ -17,6 +17,7 @@ import anyio
 import msgspec
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp
 
 from em_service import __version__, console
 from em_service.api import (
@@ -117,12 +118,23 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return doc
 
 
+class _Api(FastAPI):
+    """The app with :class:`SecurityHeaders` outside everything: Starlette answers an uncaught
+    exception (500) from its ServerErrorMiddleware, which sits outside every user middleware."""
+
+    console_policy: str = ""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), self.console_policy)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Return the API app; nothing heavy is built before this is called."""
     settings = settings or get_settings()
     docs = settings.api_docs_enabled
-    app = FastAPI(
+    app = _Api(
         title="EM alert service",
+        debug=False,  # an uncaught error is a bare 500 (errors.py), never a traceback
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
@@ -135,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
     )
+    app.console_policy = csp(settings.console_tile_url)
     app.state.settings = settings
     app.state.store = open_store(settings)
     app.state.publisher = ConditionsPublisher(settings)
@@ -147,7 +160,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RejectRepeatedQuery)
     app.add_middleware(BodyGuard)
     app.add_middleware(http_metrics.RequestMetrics)
-    app.add_middleware(SecurityHeaders, console_policy=csp(settings.console_tile_url))
     app.include_router(health.router, dependencies=[Depends(reject_unknown_query)])
     for module in (
         http_metrics,

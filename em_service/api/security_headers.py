@@ -1,4 +1,5 @@
-"""Security headers on every response (pure ASGI, outermost: 401/413/429 from the guards too).
+"""Security headers on every response (pure ASGI, outside the whole middleware stack: 401/413/429
+from the guards and the 500 of an uncaught exception too; see ``main._Api``).
 
 Every response: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
 ``X-Frame-Options: DENY`` and a Content-Security-Policy with ``frame-ancestors 'none'``:

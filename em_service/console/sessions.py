@@ -15,7 +15,10 @@ knows every session and a sign-out on one ends it on all; a restart signs nobody
 holds the SHA-256 of the cookie value, never the value; the form CSRF token is an HMAC of the
 cookie value, so it is not stored at all. A request costs one primary-key read (in the same
 transaction as the token check); ``last_seen`` is written at most every ``TOUCH_S`` seconds, so
-a session may end up to that much before its idle limit.
+a session may end up to that much before its idle limit. Expired rows are deleted at the next
+sign-in and by the archiver's retention job (``store/retention.py``: once ``expires_at`` is
+past), so a quiet console keeps no ended session (nor the purposes recorded in it). The session
+clock is the settings' wall clock (:func:`~em_service.clock.wall_now`), the one retention uses.
 """
 
 from __future__ import annotations
@@ -146,14 +149,6 @@ class SessionStore:
             identity, created, seen, csrf_of(sid), row.sid_sha256, purposes
         ), False
 
-    def get(self, sid: str | None, *, touch: bool = True) -> ConsoleSession | None:
-        """Return the live session named by ``sid`` (and mark it used), or None."""
-        now = self.clock()
-        with self.store.read() as s:
-            session, expired = self.lookup(s, sid, now)
-        self.after_lookup(session, expired, now, touch=touch)
-        return session
-
     def after_lookup(
         self, session: ConsoleSession | None, expired: bool, now: float, *, touch: bool
     ) -> None:
@@ -222,7 +217,10 @@ def sessions(app: FastAPI) -> SessionStore:
     if getattr(app.state, "console_sessions", None) is None:
         s = app.state.settings
         app.state.console_sessions = SessionStore(
-            app.state.store, s.console_session_idle_s, s.console_session_max_s
+            app.state.store,
+            s.console_session_idle_s,
+            s.console_session_max_s,
+            clock=lambda: wall_now(s).timestamp(),
         )
     return app.state.console_sessions
 

@@ -1,10 +1,11 @@
 """Retention: one definition of how long every location (or what is derived from one) is kept.
 
-:data:`RETAINED` names each table that holds a location, the columns that do, the time it is
-aged by, the setting that says how long it is kept and what happens then; :data:`NO_LOCATION`
-names the free-text/JSON columns that could but do not hold one. ``tests/store/test_retention``
-walks every table of the models and fails on a coordinate-like or JSON column in neither, so a
-new table cannot forget retention. The decisions:
+:data:`RETAINED` names each table that holds a location (or, like console sessions, personal
+data kept only for a while), the columns that do, the time it is aged by, the setting that says
+how long it is kept and what happens then; :data:`NO_LOCATION` names the free-text/JSON columns
+that could but do not hold one. ``tests/store/test_retention`` walks every table of the models
+and fails on a coordinate-like or JSON column in neither, so a new table cannot forget
+retention. The decisions:
 
 * Trail (``EM_TRAIL_RETENTION_DAYS``, event time): fixes and alcohol readings are deleted — on
   PostgreSQL whole month partitions older than the cutoff are detached and dropped and rows are
@@ -18,6 +19,10 @@ new table cannot forget retention. The decisions:
   and gap (``EM_SCENES_TIME_PAD_S`` + ``EM_SCENES_MAX_GAP_S``), so no evidence fix outlives it.
   A crime batch (its rejection reasons quote bad rows' fields) goes by ``updated_at``; the batch
   files kept in the drop folder's ``done/`` and ``rejected/`` by their modification time.
+* Console sessions (``EM_CONSOLE_SESSION_MAX_S``, by ``expires_at``, against the wall clock
+  even in a replay): a session holds who signed in and the scenes whose purpose they gave; a
+  session past ``expires_at`` is deleted (one that ended idle goes then too, at most
+  ``EM_CONSOLE_SESSION_MAX_S`` after sign-in; a sign-in deletes it earlier).
 * Kept: an offender's conditions in force (zones; replaced, never versioned) while they exist.
   The audit log holds no location (ids, counts, time ranges; it is append-only).
 
@@ -44,6 +49,7 @@ from em_service.store.types import to_ms
 
 BATCH_ROWS = 20_000
 TRAIL, SCENES = "trail_retention_days", "scene_retention_days"
+SESSIONS = "console_session_max_s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +59,7 @@ class Retained:
     table: str
     columns: tuple[str, ...]  #: columns that hold a location or something derived from one
     aged_by: str  #: the time column (``via`` another table's, if set)
-    setting: str | None  #: Settings field with the days kept (None: kept, see ``note``)
+    setting: str | None  #: Settings field saying how long it is kept (None: kept, see ``note``)
     action: Literal["delete", "erase", "kept"]  #: delete rows, or null ``columns``, or keep
     note: str
     via: tuple[str, str] | None = None  #: (our column, other table) joined on its key
@@ -118,6 +124,14 @@ RETAINED: tuple[Retained, ...] = (
         "rejection reasons quote a bad row's fields; its runs and crimes go with it",
     ),
     Retained(
+        "console_sessions",
+        (),
+        "expires_at",
+        SESSIONS,
+        "delete",
+        "who signed in and the scenes whose purpose they gave; deleted once expired",
+    ),
+    Retained(
         "offenders",
         ("conditions_json",),
         "conditions_updated_at",
@@ -138,7 +152,7 @@ NO_LOCATION: dict[str, tuple[str, ...]] = {
     "outlet_failures": ("last_error",),
     "scenes": ("search_json",),  # counts and the search radius
     "crime_batch_runs": ("parameters_json", "results_json", "changes_json"),  # ids, confidences
-    "console_sessions": ("purposes_json",),  # scene ids whose purpose was recorded; rows expire
+    "console_sessions": ("purposes_json",),  # scene ids with a purpose; rows go once expired
 }
 
 
@@ -148,11 +162,14 @@ class RetentionReport:
 
     cutoff: datetime
     scene_cutoff: datetime
+    session_cutoff: datetime  #: console sessions expiring before it were deleted (wall clock)
     counts: dict[str, int]
     partitions_dropped: tuple[str, ...] = ()
 
     def cutoff_for(self, retained: Retained) -> datetime:
         """Return the time before which ``retained``'s table holds no location after this run."""
+        if retained.setting == SESSIONS:
+            return self.session_cutoff
         base = self.cutoff if retained.setting == TRAIL else self.scene_cutoff
         return base + scene_margin() if retained.margin else base
 
@@ -230,6 +247,13 @@ def _purge_scenes(store: Store, cutoff: datetime) -> dict[str, int]:
         }
 
 
+def _purge_sessions(store: Store, wall: datetime) -> int:
+    """Delete the console sessions that expired before ``wall`` (an idle one at its
+    ``expires_at`` too)."""
+    sessions = _table("console_sessions")
+    return _delete_batched(store, sessions, sessions.c.expires_at < wall, "sid_sha256")
+
+
 def _purge_files(folder: Path | None, cutoff: datetime) -> int:
     if folder is None:
         return 0
@@ -269,10 +293,13 @@ def purge_trail(
     now: datetime | None = None,
     actor: str = "retention",
     drop_folder: Path | None = None,
+    wall: datetime | None = None,
 ) -> RetentionReport:
     """Apply :data:`RETAINED`: trail and alert locations before ``now - older_than``; scenes and
     what derives from them (and batch files in ``drop_folder``) before ``now -
-    scene_older_than`` (default ``older_than``). Creates the coming month partitions first."""
+    scene_older_than`` (default ``older_than``); console sessions expired before ``wall`` (the
+    wall clock, default ``now``: ``now`` is a replay's event time, sessions expire by the wall).
+    Creates the coming month partitions first."""
     if older_than <= timedelta(0) or (scene_older_than or older_than) <= timedelta(0):
         raise ValueError("older_than must be positive")
     now = now or wall_now()
@@ -286,7 +313,9 @@ def purge_trail(
     counts["alert_locations"] = _erase_alert_locations(store, cutoff)
     counts |= _purge_scenes(store, scene_cutoff)
     counts["batch_files"] = _purge_files(drop_folder, scene_cutoff)
-    report = RetentionReport(cutoff, scene_cutoff, counts, tuple(fix_parts + alc_parts))
+    wall = wall or now
+    counts["console_sessions"] = _purge_sessions(store, wall)
+    report = RetentionReport(cutoff, scene_cutoff, wall, counts, tuple(fix_parts + alc_parts))
     with store.write() as session:
         audit.append(
             session,
@@ -297,6 +326,7 @@ def purge_trail(
             detail={
                 **counts,
                 "scene_cutoff": scene_cutoff.astimezone(UTC).isoformat(),
+                "session_cutoff": wall.astimezone(UTC).isoformat(),
                 "partitions_dropped": list(report.partitions_dropped),
             },
         )

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from em_service.api.auth_guard import AuthThrottle, client_of
@@ -206,6 +207,31 @@ def test_console_pages_and_their_errors_carry_the_strict_policy(api: Api) -> Non
     asset = api.client.get("/console/static/console.css")
     assert asset.headers["x-content-type-options"] == "nosniff"
     assert asset.headers.get("cache-control") != "no-store"  # static assets may be cached
+
+
+def test_an_uncaught_error_is_a_500_with_the_headers_and_no_traceback(api: Api) -> None:
+    """Starlette's ServerErrorMiddleware answers an uncaught exception outside every user
+    middleware: its 500 must carry the security headers too, and say nothing of the error."""
+
+    def boom() -> None:
+        raise RuntimeError("internal-secret-detail")
+
+    for path in ("/test-only/boom", "/console/test-only/boom"):  # this app object only
+        api.app.add_api_route(path, boom)
+    client = TestClient(api.app, raise_server_exceptions=False)
+    for path, policy in (
+        ("/test-only/boom", "default-src 'none'; frame-ancestors 'none'"),
+        ("/console/test-only/boom", "default-src 'self'"),
+    ):
+        response = client.get(path)
+        assert response.status_code == 500, path
+        h = response.headers
+        assert h["x-content-type-options"] == "nosniff", path
+        assert h["referrer-policy"] == "no-referrer" and h["x-frame-options"] == "DENY", path
+        assert h["cache-control"] == "no-store", path
+        assert h["content-security-policy"].startswith(policy), path
+        assert response.json() == {"detail": "Internal server error"}, path
+        assert "internal-secret-detail" not in response.text and "Traceback" not in response.text
 
 
 def test_docs_are_served_by_default(api: Api) -> None:

@@ -8,12 +8,15 @@ from datetime import timedelta
 
 from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
+from sqlalchemy import select
 
 from em_service.archiver import Archiver
 from em_service.clock import wall_now
+from em_service.console.sessions import Identity, SessionStore
 from em_service.contracts.codec import encode
 from em_service.settings import Settings
 from em_service.store import Store, trail
+from em_service.store.models import ConsoleSessionRow
 from tests.helpers import wait_for_async
 from tests.store.factories import T0, gps
 
@@ -72,6 +75,35 @@ def test_a_replay_archives_and_retains_by_its_event_time_not_the_date_it_runs(
     report = archiver.run_retention()
     assert report is not None and report.cutoff == T0 - timedelta(days=30)
     assert report.fixes_deleted == 1
+
+
+def test_a_replay_still_deletes_console_sessions_expired_by_the_wall_clock(
+    store: Store,
+) -> None:
+    """Sessions expire by the wall clock (the one the console stamps them with), not by a
+    replay's event time; the deleted ones are counted per table."""
+    settings = Settings(rule_clock="event", wall_clock_offset_s=5 * 365 * 86400.0)
+    wall = wall_now(settings)
+    for signed_in in (wall - timedelta(minutes=1), wall - timedelta(hours=13)):  # live, expired
+        sessions = SessionStore(
+            store,
+            settings.console_session_idle_s,
+            settings.console_session_max_s,
+            signed_in.timestamp,
+        )
+        sessions.open(Identity("investigator-1", token_sha256=None))
+    archiver = Archiver(settings, store)
+    archiver.watermarks[0] = T0  # the replay's event time: five years before the wall clock
+    sample = ("em_retention_deleted_rows_total", {"table": "console_sessions"})
+    before = REGISTRY.get_sample_value(*sample) or 0
+
+    report = archiver.run_retention()
+
+    assert report is not None and report.counts["console_sessions"] == 1
+    assert REGISTRY.get_sample_value(*sample) == before + 1
+    with store.read() as s:
+        left = s.scalars(select(ConsoleSessionRow.expires_at)).all()
+    assert len(left) == 1 and left[0] > wall
 
 
 @dataclass

@@ -6,14 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from em_service.clock import wall_now
+from em_service.console.sessions import Identity, SessionStore
 from em_service.store import Store, alerts, audit, retention, trail
-from em_service.store.models import AlcoholSample, AlertRow, Fix
+from em_service.store.models import AlcoholSample, AlertRow, ConsoleSessionRow, Fix
 from em_service.store.types import from_ms
 from tests.store.factories import T0, alcohol, alert, gps
 
@@ -55,6 +56,32 @@ def test_exactly_the_old_rows_go(store: Store) -> None:
         assert audit.verify(s).ok
     again = retention.purge_trail(store, older_than=timedelta(days=365), now=NOW)
     assert (again.fixes_deleted, again.alcohol_deleted) == (0, 0)
+
+
+def _open_session(store: Store, at: datetime, principal: str) -> str:
+    """Sign ``principal`` in at ``at`` (a fixed clock) with a purpose recorded; return the key."""
+    sessions = SessionStore(store, idle_s=1800, max_s=12 * 3600, clock=lambda: at.timestamp())
+    _, session = sessions.open(Identity(principal, token_sha256="0" * 64))
+    sessions.add_purpose(session, "sc-1")
+    return session.key
+
+
+def test_expired_console_sessions_go_with_retention_live_ones_stay(store: Store) -> None:
+    """A quiet console (nobody signs in) keeps no expired session nor the purposes in it."""
+    live = _open_session(store, NOW - timedelta(minutes=5), "investigator-2")
+    # opened after the live one, or the live one's sign-in would have purged it
+    _open_session(store, NOW - timedelta(hours=12, seconds=1), "investigator-1")  # expired
+    with store.read() as s:
+        assert s.scalar(select(func.count()).select_from(ConsoleSessionRow)) == 2
+    report = retention.purge_trail(store, older_than=timedelta(days=365), now=NOW)
+    assert report.counts["console_sessions"] == 1 and report.session_cutoff == NOW
+    with store.read() as s:
+        assert list(s.scalars(select(ConsoleSessionRow.sid_sha256))) == [live]
+        entries, _ = audit.list_entries(s, action="retention.purge")
+        assert json.loads(entries[0].detail_json)["console_sessions"] == 1
+    later = NOW + timedelta(hours=12)  # a replay's event time is not the sessions' clock
+    again = retention.purge_trail(store, older_than=timedelta(days=365), now=NOW, wall=later)
+    assert again.counts["console_sessions"] == 1
 
 
 def test_deletes_in_batches(store: Store, monkeypatch) -> None:

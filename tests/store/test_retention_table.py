@@ -11,6 +11,7 @@ from pathlib import Path
 import msgspec
 from sqlalchemy import Column, Double, MetaData, String, Table, Text, func, select
 
+from em_service.console.sessions import Identity, SessionStore
 from em_service.scenes import retro
 from em_service.scenes import store as scene_store
 from em_service.scenes.batches import runs, service
@@ -114,6 +115,11 @@ def _seed(store: Store, folder: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"")
         os.utime(path, ((t + D).timestamp(),) * 2)
+    for signed_in in (NOW - H, NOW - D):  # live, then expired (its own sign-in purges nothing)
+        clock = signed_in.timestamp
+        sessions = SessionStore(store, idle_s=1800, max_s=12 * 3600, clock=clock)
+        _, session = sessions.open(Identity("investigator-1", token_sha256=None))
+        sessions.add_purpose(session, "scene-1")
 
 
 def _evidence_times(store: Store) -> list[float]:
@@ -131,7 +137,11 @@ def test_after_retention_no_location_older_than_its_cutoff_remains(
     _seed(store, tmp_path)
     before = retention.oldest(store)
     scene_cutoff = NOW - KEEP
-    assert all(t is not None and t < scene_cutoff for t in before.values()), before
+    sessions_cutoff = {"console_sessions": NOW}  # sessions expire by the wall clock, not days
+    assert all(
+        t is not None and t < sessions_cutoff.get(table, scene_cutoff)
+        for table, t in before.items()
+    ), before
     assert min(_evidence_times(store)) < scene_cutoff.timestamp()
 
     report = retention.purge_trail(store, older_than=KEEP, now=NOW, drop_folder=tmp_path)
