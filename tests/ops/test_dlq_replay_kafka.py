@@ -18,6 +18,7 @@ import pytest
 
 from em_service import kafka_io
 from em_service.contracts.codec import encode
+from em_service.deadletters import REASONS
 from em_service.devstack import ensure_topics
 from em_service.scrape import scrape, total
 from tests.service_env import ServiceEnv, wait_until
@@ -235,6 +236,11 @@ def test_victim_letters_show_without_position_and_replay_to_the_victim_topic(
             60,
             "the worker to take the re-driven victim fix",
         )
+        rejected = {
+            dict(labels)["reason"]: value
+            for (name, labels), value in scrape(env.metrics_url).items()
+            if name == "em_victim_readings_rejected_total"
+        }
         again = _cli(env, "dlq", "replay", "--victims", "--reason", "future_timestamp")
         after = _cli(env, "dlq", "show", "--victims")
         victims = _read(env, s.topic_victim_readings, 5)
@@ -263,3 +269,5 @@ def test_victim_letters_show_without_position_and_replay_to_the_victim_topic(
         "re-driven once, with its key and bytes, to the victim topic"
     )
     assert readings == [], "nothing of a victim's on the readings topic"
+    # Every reason is exported at 0 from the start (VictimReadingsRejected sees a first one).
+    assert rejected == dict.fromkeys(REASONS, 0.0), rejected
