@@ -267,8 +267,10 @@ def _dlq(args: argparse.Namespace) -> int:
     from em_service.settings import get_settings
 
     if args.action == "show":
-        return deadletters.main_show(get_settings(), args.reason, args.limit)
-    return deadletters.main_replay(get_settings(), args.reason, args.dry_run, args.batch)
+        return deadletters.main_show(get_settings(), args.reason, args.limit, victims=args.victims)
+    return deadletters.main_replay(
+        get_settings(), args.reason, args.dry_run, args.batch, victims=args.victims
+    )
 
 
 def _positive(value: str) -> int:
@@ -287,11 +289,19 @@ def _add_dlq_parsers(sub: argparse._SubParsersAction) -> None:
     show = dlq.add_parser("show", help="dead letters by reason, and the newest ones in full")
     show.add_argument("--reason", choices=REASONS, default=None)
     show.add_argument("--limit", type=int, default=20, help="letters shown in full (newest)")
+    show.add_argument(
+        "--victims",
+        action="store_true",
+        help="protected victims' dead letters (metadata only: their bytes are never shown)",
+    )
     show.set_defaults(func=_dlq)
     replay = dlq.add_parser(
         "replay", help="re-drive dead letters of one reason to the readings topic, exactly once"
     )
     replay.add_argument("--reason", choices=REASONS, required=True)
+    replay.add_argument(
+        "--victims", action="store_true", help="victims' dead letters, to the victim topic"
+    )
     replay.add_argument("--dry-run", action="store_true", help="count only; send nothing")
     replay.add_argument(
         "--batch", type=_positive, default=500, help="dead letters per transaction (default 500)"

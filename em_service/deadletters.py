@@ -11,6 +11,11 @@ fences the first; and a later replay only sees dead letters added since. Only th
 present when it starts are taken; those that fail again come back as new dead letters.
 Letters whose original bytes were truncated (or do not match their checksum) are listed, never
 sent.
+
+``--victims`` does the same for protected victims' dead letters (``em.victim_readings.dlq``,
+re-driven to ``em.victim_readings``; groups ``<app_id>-dlq-replay-victims-<reason>``). Their
+original bytes hold a victim's position: ``show`` prints their metadata only (never the bytes,
+and not a ``detail`` that could quote them).
 """
 
 from __future__ import annotations
@@ -37,9 +42,36 @@ _decoder = msgspec.json.Decoder(DeadLetter)
 _BATCH = 500
 
 
-def replay_group(settings: Settings, reason: str) -> str:
+#: Reasons whose ``detail`` is written from fixed text and the reading's field names, never its
+#: coordinates: shown for a victim's letter. Others (``processing_error`` quotes an exception
+#: message, ``unprojectable`` may quote the fix) are withheld.
+_VICTIM_SAFE_DETAIL = frozenset(REASONS) - {"processing_error", "unprojectable"}
+
+
+@dataclass(frozen=True)
+class Letters:
+    """One dead-letter topic: where its letters are re-driven, and whether their bytes are private
+    (a victim's position: never printed)."""
+
+    dlq: str
+    target: str
+    group_infix: str
+    private: bool
+
+
+def letters_of(settings: Settings, *, victims: bool = False) -> Letters:
+    """Return the readings' dead letters, or the victims' with ``victims``."""
+    if victims:
+        return Letters(
+            settings.topic_victim_dlq, settings.topic_victim_readings, "victims-", private=True
+        )
+    return Letters(settings.topic_dlq, settings.topic_readings, "", private=False)
+
+
+def replay_group(settings: Settings, reason: str, *, victims: bool = False) -> str:
     """Consumer group (and transactional id) of the replays of one reason."""
-    return f"{settings.app_id}-dlq-replay-{reason}"
+    infix = letters_of(settings, victims=victims).group_infix
+    return f"{settings.app_id}-dlq-replay-{infix}{reason}"
 
 
 def original(letter: DeadLetter) -> bytes | None:
@@ -81,14 +113,21 @@ async def _committed(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> d
 
 
 async def replay(
-    settings: Settings, reason: str, dry_run: bool = False, batch: int = _BATCH
+    settings: Settings,
+    reason: str,
+    dry_run: bool = False,
+    batch: int = _BATCH,
+    *,
+    victims: bool = False,
 ) -> ReplayReport:
-    """Re-drive every dead letter with ``reason`` not re-driven before (see the module doc)."""
+    """Re-drive every dead letter with ``reason`` not re-driven before (see the module doc);
+    ``victims``: the victims' dead letters, to the victim topic."""
     if reason not in REASONS:
         raise ValueError(f"unknown reason {reason!r}; one of {', '.join(REASONS)}")
-    s, group = settings, replay_group(settings, reason)
+    s, group = settings, replay_group(settings, reason, victims=victims)
+    letters = letters_of(settings, victims=victims)
     report = ReplayReport(reason)
-    tps = await kafka_io.partitions(s.kafka_bootstrap, s.topic_dlq, s)
+    tps = await kafka_io.partitions(s.kafka_bootstrap, letters.dlq, s)
     if not tps:
         return report
     producer = None
@@ -119,7 +158,7 @@ async def replay(
                 continue
             await producer.begin_transaction()
             try:
-                sent = await _send(producer, s.topic_readings, report, records, reason)
+                sent = await _send(producer, letters.target, report, records, reason)
                 await producer.send_offsets_to_transaction(
                     {
                         tp: OffsetAndMetadata(recs[-1].offset + 1, "")
@@ -173,19 +212,26 @@ class Shown:
     by_reason: Counter = field(default_factory=Counter)
     pending: Counter = field(default_factory=Counter)
     letters: list[tuple[ConsumerRecord, DeadLetter | None]] = field(default_factory=list)
+    private: bool = False  # victims' letters: their bytes are never printed
 
 
-async def show(settings: Settings, reason: str | None = None, limit: int = 20) -> Shown:
-    """Read the dead-letter topic up to its end now; keep the newest ``limit`` matching letters."""
+async def show(
+    settings: Settings, reason: str | None = None, limit: int = 20, *, victims: bool = False
+) -> Shown:
+    """Read the dead-letter topic up to its end now; keep the newest ``limit`` matching letters.
+    ``victims``: the victims' dead-letter topic."""
     s = settings
-    tps = await kafka_io.partitions(s.kafka_bootstrap, s.topic_dlq, s)
-    out = Shown()
+    letters = letters_of(settings, victims=victims)
+    tps = await kafka_io.partitions(s.kafka_bootstrap, letters.dlq, s)
+    out = Shown(private=letters.private)
     if not tps:
         return out
     marks: dict[str, dict[TopicPartition, int]] = {}
     for r in REASONS:
         probe = kafka_io.consumer(
-            bootstrap=s.kafka_bootstrap, group_id=replay_group(s, r), settings=s
+            bootstrap=s.kafka_bootstrap,
+            group_id=replay_group(s, r, victims=victims),
+            settings=s,
         )
         await probe.start()
         try:
@@ -223,6 +269,12 @@ async def show(settings: Settings, reason: str | None = None, limit: int = 20) -
 
 
 def print_shown(shown: Shown, out: TextIO = sys.stdout) -> None:
+    """Print counts by reason, then the newest letters (a victim's: metadata only)."""
+    if shown.private:
+        print(
+            "victim dead letters: original bytes (the victim's position) are redacted, never shown",
+            file=out,
+        )
     print(f"{'reason':<20} {'letters':>8} {'not re-driven':>14}", file=out)
     for reason, n in sorted(shown.by_reason.items()):
         print(f"{reason:<20} {n:>8} {shown.pending.get(reason, 0):>14}", file=out)
@@ -231,27 +283,43 @@ def print_shown(shown: Shown, out: TextIO = sys.stdout) -> None:
             print(f"\n{rec.partition}:{rec.offset}  <undecodable>", file=out)
             continue
         raw = original(letter)
-        preview = repr(raw[:160]) if raw is not None else "<truncated: cannot be re-driven>"
+        if shown.private:
+            detail = _victim_detail(letter)
+            preview = "<redacted: a victim's position>" + (
+                "" if raw is not None else " (truncated: cannot be re-driven)"
+            )
+        else:
+            detail = letter.detail
+            preview = repr(raw[:160]) if raw is not None else "<truncated: cannot be re-driven>"
         print(
             f"\n{rec.partition}:{rec.offset}  {letter.rejected_at.isoformat()}  {letter.reason}"
             f"  key={letter.key}  {letter.original_size} bytes"
             f"  from {letter.source_topic}[{letter.source_partition}]@{letter.source_offset}"
-            f"\n  {letter.detail}\n  {preview}",
+            f"\n  {detail}\n  {preview}",
             file=out,
         )
 
 
-def main_show(settings: Settings, reason: str | None, limit: int) -> int:
-    print_shown(asyncio.run(show(settings, reason, limit)))
+def _victim_detail(letter: DeadLetter) -> str:
+    if letter.reason in _VICTIM_SAFE_DETAIL:
+        return letter.detail
+    if letter.reason == "processing_error":  # "<exception type>: <message>"
+        return f"{letter.detail.split(':', 1)[0]} (message withheld: it may quote the fix)"
+    return "<detail withheld: it may quote the fix>"
+
+
+def main_show(settings: Settings, reason: str | None, limit: int, *, victims: bool = False) -> int:
+    print_shown(asyncio.run(show(settings, reason, limit, victims=victims)))
     return 0
 
 
-def main_replay(settings: Settings, reason: str, dry_run: bool, batch: int = _BATCH) -> int:
-    report = asyncio.run(replay(settings, reason, dry_run=dry_run, batch=batch))
+def main_replay(
+    settings: Settings, reason: str, dry_run: bool, batch: int = _BATCH, *, victims: bool = False
+) -> int:
+    report = asyncio.run(replay(settings, reason, dry_run=dry_run, batch=batch, victims=victims))
     verb = "would re-drive" if dry_run else "re-drove"
-    print(
-        f"{verb} {report.redriven} dead letters with reason {reason} to {settings.topic_readings}"
-    )
+    target = letters_of(settings, victims=victims).target
+    print(f"{verb} {report.redriven} dead letters with reason {reason} to {target}")
     if report.not_redrivable:
         print(
             f"{len(report.not_redrivable)} could not be re-driven (truncated or corrupt): "

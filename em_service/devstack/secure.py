@@ -102,10 +102,11 @@ def service_acls(settings: Settings) -> list[Acl]:
     grant("archiver", GROUP, (f"{app}-archiver", f"{app}-scenes"), READ)
     # API: publishes conditions and scenes (and crime-batch scenes); reads nothing from Kafka.
     grant("api", TOPIC, (conditions, scenes), WRITE)
-    # Operators' CLI: conditions load, scenes import, simulate, dlq show|replay (transactional,
-    # group and transactional id <app>-dlq-replay-<reason>).
+    # Operators' CLI: conditions load, scenes import, simulate, dlq show|replay [--victims]
+    # (transactional, group and transactional id <app>-dlq-replay-[victims-]<reason>). Reading
+    # the victims' dead letters gives ops their bytes (positions); the CLI never prints them.
     grant("ops", TOPIC, (conditions, scenes, readings, victims), WRITE)
-    grant("ops", TOPIC, (dlq,), READ)
+    grant("ops", TOPIC, (dlq, victim_dlq), READ)
     grant("ops", GROUP, (f"{app}-dlq-replay-",), READ, pattern=PREFIXED)
     grant("ops", TRANSACTIONAL_ID, (f"{app}-dlq-replay-",), WRITE, pattern=PREFIXED)
     return acls

@@ -19,11 +19,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import get_args
 
 from em_service import failures, kafka_io, metrics
 from em_service.clock import wall_now
 from em_service.contracts import DeadLetter
 from em_service.contracts.codec import dead_letter_key, encode
+from em_service.contracts.dlq import DlqReason
 from em_service.rules.victims import VictimFix, VictimPositions
 from em_service.settings import Settings
 from em_service.tracking.intake import Source, triage_victim
@@ -110,6 +112,8 @@ async def _caught_up(consumer, end: dict) -> bool:
 
 async def dead_letter_victims(settings: Settings) -> None:
     """Dead-letter invalid records of the victim topic, each once, forever."""
+    for reason in get_args(DlqReason):  # exported at 0, so that a first rejection is an increase
+        metrics.VICTIM_REJECTED.labels(reason)
     projector = get_projector(settings.projected_crs)
     consumer = kafka_io.consumer(
         settings.topic_victim_readings,

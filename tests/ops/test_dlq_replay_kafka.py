@@ -1,6 +1,7 @@
 """``em-service dlq show|replay`` on the real broker with the real worker: a tag nobody was
 enrolled with is dead-lettered; after its conditions are loaded, ``replay`` re-drives it once
-and the worker raises its alert once; a second replay re-drives nothing; other reasons stay."""
+and the worker raises its alert once; a second replay re-drives nothing; other reasons stay.
+``--victims``: victims' letters are shown without their position and re-driven to their topic."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from em_service import kafka_io
 from em_service.contracts.codec import encode
+from em_service.deadletters import REASONS
 from em_service.devstack import ensure_topics
 from em_service.scrape import scrape, total
 from tests.service_env import ServiceEnv, wait_until
@@ -181,3 +183,91 @@ def test_a_replay_killed_midway_and_run_again_redrives_each_letter_once(
     assert f"re-drove {n - partial} dead letters" in out
     seqs = Counter(json.loads(r.value)["seq"] for r in readings)
     assert seqs == Counter({i: 2 for i in range(n)}), "each letter re-driven exactly once"
+
+
+def test_victim_letters_show_without_position_and_replay_to_the_victim_topic(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A worker whose clock tolerance is too tight dead-letters a victim's fix
+    ``future_timestamp``; ``dlq show --victims`` lists the letters by reason with no coordinate;
+    after the tolerance is fixed, ``dlq replay --victims`` re-sends that fix once to the victim
+    topic and the worker takes it."""
+    env = ServiceEnv(kafka_bootstrap, tmp_path)
+    ensure_topics(env.settings, kafka_bootstrap)
+    s = env.settings
+    ahead = (datetime.now(UTC) + timedelta(seconds=120)).isoformat()
+    coords = {"vic-1": ("51.501234", "-0.141234"), "vic-2": ("51.512345", "-0.123456"),
+              "vic-3": ("10.987654", "88.765432")}  # fmt: skip
+
+    def gps(device: str, ts: str) -> bytes:
+        lat, lon = coords[device]
+        return (
+            f'{{"type":"gps","device_id":"{device}","ts":"{ts}",'
+            f'"lat":{lat},"lon":{lon},"accuracy_m":5}}'
+        ).encode()
+
+    now = datetime.now(UTC).isoformat()
+    messages = [
+        (b"vic-1", gps("vic-1", ahead)),  # future_timestamp (tolerance 1 s)
+        (b"vic-x", gps("vic-2", now)),  # wrong_key
+        (b"vic-3", gps("vic-3", now)),  # unprojectable: outside EPSG:27700
+    ]
+    try:
+        env.env["EM_MAX_FUTURE_SKEW_S"] = "1"
+        worker = env.start("worker", log_name="worker")
+        asyncio.run(kafka_io.send_all(kafka_bootstrap, s.topic_victim_readings, messages))
+        env.wait_until(
+            lambda: len(_read(env, s.topic_victim_dlq, 3, 1)) >= 3, 90, "three victim letters"
+        )
+        env.stop(worker)
+        env.procs.remove(worker)
+
+        shown = _cli(env, "dlq", "show", "--victims")
+        readings_shown = _cli(env, "dlq", "show")
+        assert "would re-drive 1 " in _cli(
+            env, "dlq", "replay", "--victims", "--reason", "future_timestamp", "--dry-run"
+        )
+        # The fix: the worker's tolerance back to its default. Then re-drive.
+        del env.env["EM_MAX_FUTURE_SKEW_S"]
+        env.start("worker", log_name="worker-fixed")
+        out = _cli(env, "dlq", "replay", "--victims", "--reason", "future_timestamp")
+        env.wait_until(
+            lambda: total(scrape(env.metrics_url), "em_victim_fixes_total") >= 1,
+            60,
+            "the worker to take the re-driven victim fix",
+        )
+        rejected = {
+            dict(labels)["reason"]: value
+            for (name, labels), value in scrape(env.metrics_url).items()
+            if name == "em_victim_readings_rejected_total"
+        }
+        again = _cli(env, "dlq", "replay", "--victims", "--reason", "future_timestamp")
+        after = _cli(env, "dlq", "show", "--victims")
+        victims = _read(env, s.topic_victim_readings, 5)
+        readings = _read(env, s.topic_readings, 1, 1)
+    finally:
+        env.stop_all()
+    assert "redacted" in shown.splitlines()[0], shown
+    rows = {line.split()[0]: line.split()[1:] for line in shown.splitlines()[2:5]}
+    assert rows == {
+        "future_timestamp": ["1", "1"],
+        "unprojectable": ["1", "1"],
+        "wrong_key": ["1", "1"],
+    }, shown
+    assert shown.count("<redacted: a victim's position>") == 3, shown
+    for lat, lon in coords.values():
+        assert lat not in shown and lon not in shown, shown
+    assert "key=vic-1" in shown
+    assert "future_timestamp" not in readings_shown, "victims' letters are not the readings'"
+    assert (
+        f"re-drove 1 dead letters with reason future_timestamp to {s.topic_victim_readings}" in out
+    )
+    assert "re-drove 0 dead letters" in again
+    after_rows = {line.split()[0]: line.split()[1:] for line in after.splitlines()[2:5]}
+    assert after_rows["future_timestamp"] == ["1", "0"], after
+    assert sorted((r.key, r.value) for r in victims) == sorted([*messages, messages[0]]), (
+        "re-driven once, with its key and bytes, to the victim topic"
+    )
+    assert readings == [], "nothing of a victim's on the readings topic"
+    # Every reason is exported at 0 from the start (VictimReadingsRejected sees a first one).
+    assert rejected == dict.fromkeys(REASONS, 0.0), rejected
