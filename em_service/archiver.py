@@ -230,7 +230,7 @@ class Archiver:
                         m.ARCHIVER_WRITE_ERRORS.inc()
                         self.ready.set("database", "write failing")
                         log.exception("archiver write failed; retrying in %.1f s", backoff)
-                        rewind(consumer, records)
+                        kafka_io.rewind(consumer, records)
                         await _wait(stop, backoff)
                         backoff = min(backoff * 2, _RETRY_BACKOFF_MAX_S)
                 await self._update_lag(consumer)
@@ -304,16 +304,6 @@ def _drop_folder() -> Path | None:
     from em_service.scenes.batches.config import get_batch_settings
 
     return get_batch_settings().drop_folder
-
-
-def rewind(consumer: AIOKafkaConsumer, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-    """Seek back to the first record of a failed batch, on the partitions still held (a
-    rebalance during the write may have moved some: their new owner reads them from the
-    committed offset; seeking one no longer assigned raised and stopped the archiver)."""
-    held = consumer.assignment()
-    for tp, msgs in records.items():
-        if msgs and tp in held:
-            consumer.seek(tp, msgs[0].offset)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

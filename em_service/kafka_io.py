@@ -249,3 +249,13 @@ async def create_topics(
         return missing
     finally:
         await client.close()
+
+
+def rewind(consumer: AIOKafkaConsumer, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    """Seek back to the first record of a failed batch, on the partitions still held (a
+    rebalance during the write may have moved some: their new owner reads them from the
+    committed offset; seeking one no longer assigned raised and stopped the archiver)."""
+    held = consumer.assignment()
+    for tp, msgs in records.items():
+        if msgs and tp in held:
+            consumer.seek(tp, msgs[0].offset)

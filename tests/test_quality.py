@@ -273,6 +273,7 @@ def test_quality_of_a_simulated_day(kafka_bootstrap: str, tmp_path: Path, clock:
         EM_TOPIC_PARTITIONS="1",
         EM_RULE_CLOCK="event",
         EM_TICK_INTERVAL_S="1",
+        EM_SCENES_REMATCH_DELAY_S="1",  # within the replay's settling time (3 s)
         EM_ARCHIVER_METRICS_PORT=str(free_port()),
         EM_WALL_CLOCK_OFFSET_S=str(offset_s),
     )

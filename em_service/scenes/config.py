@@ -103,7 +103,10 @@ class SceneSettings(BaseSettings):
 
     # --- Archiver-side consumer ---------------------------------------------------------
     rematch_delay_s: float = Field(
-        10.0, ge=0, description="After a live match, re-match from the archive this much later"
+        10.0,
+        ge=0,
+        description="After a scene's first search and after a live match, re-match from the "
+        "archive this much later (fixes archived after the search)",
     )
     poll_timeout_s: float = Field(0.2, gt=0, description="Scene consumer: longest poll wait")
     publish_timeout_s: float = Field(

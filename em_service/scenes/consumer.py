@@ -4,7 +4,10 @@
 Its own consumer group (``<app_id>-scenes``) on the scenes topic and the alerts topic. Each poll:
 
 * every scene is stored and searched (:func:`em_service.scenes.retro.run`); new or upgraded
-  matches put their alert in the database outbox (same transaction as the match);
+  matches put their alert in the database outbox (same transaction as the match); a reported
+  scene (not a crime batch's, whose crimes are days old) is searched again ``rematch_delay_s``
+  later: fixes delivered before the scene but archived after its search (another archiver, or
+  this one's readings behind its scenes) were otherwise matched neither here nor live;
 * every ``scene_proximity`` alert from the live worker is recorded on its match (so it is not
   alerted twice) and the scene is re-matched from the archive ``rematch_delay_s`` later, when
   the late fixes that caused it are archived too;
@@ -77,6 +80,10 @@ class SceneConsumer:
             from em_service.scenes.batches.runs import note_searched
 
             note_searched(self.store, scene.scene_id, self.scene_settings, now=now, late=late)
+        if not late and not (scene.source or "").startswith("crime-batch/"):
+            self._due.setdefault(
+                scene.scene_id, time.monotonic() + self.scene_settings.rematch_delay_s
+            )
         metrics.SCENE_SEARCH_SECONDS.observe(found.seconds)
         for confidence in stored.new_or_upgraded:
             metrics.SCENE_MATCHES.labels(confidence).inc()
@@ -264,8 +271,7 @@ class SceneConsumer:
                 except Exception:
                     metrics.SCENE_ERRORS.inc()
                     log.exception("scene batch failed; retrying in %.1f s", backoff)
-                    for tp, msgs in records.items():
-                        consumer.seek(tp, msgs[0].offset)
+                    kafka_io.rewind(consumer, records)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=backoff)
                     backoff = min(backoff * 2, _BACKOFF_MAX_S)

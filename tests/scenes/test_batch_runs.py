@@ -240,3 +240,25 @@ def test_the_archivers_rematch_after_a_live_match_is_a_late_data_run(store: Stor
                 "after": "passed_by",
             }
         ]
+
+
+def test_a_reported_scene_is_searched_again_for_fixes_archived_after_it(store: Store) -> None:
+    """The fixes at a scene were delivered before the scene but archived after its search (CI:
+    a replay's archiver read the scene before those readings): nobody matched them. The scene
+    is searched again ``rematch_delay_s`` later and the match is alerted."""
+    from em_service.scenes import store as scene_store
+    from em_service.scenes.consumer import SceneConsumer
+    from em_service.settings import Settings
+    from tests.scenes.helpers import scene_msg
+
+    consumer = SceneConsumer(Settings(), store, SceneSettings(rematch_delay_s=0))
+    scene = scene_msg("sc-late")
+    enrol(store, {"off-quiet": readings("tag-quiet", stand(W0 + 2 * H, 20, 5_000.0, 0.0))})
+    consumer.search(scene)
+    assert consumer.pending() == []
+    enrol(store, {"off-at": readings("tag-at", stand(W0 + 2 * H, 20, 10.0, 0.0))})
+    assert consumer.rematch_due() == 1
+    assert [p[1] for p in consumer.pending()] == ["off-at"]
+    assert consumer.rematch_due() == 0  # once
+    with store.read() as s:
+        assert scene_store.get_scene(s, "sc-late") is not None

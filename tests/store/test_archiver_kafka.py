@@ -170,7 +170,7 @@ def test_a_failed_batch_is_rewound_only_on_partitions_still_held(
     from aiokafka import TopicPartition
     from aiokafka.structs import ConsumerRecord
 
-    from em_service.archiver import rewind
+    from em_service.kafka_io import rewind
 
     topic = f"{unique_topic_prefix}.alerts"
 
