@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from em_service.rules.tiers import TIER_OF
@@ -22,7 +22,10 @@ URGENT_TYPES = frozenset(t for t, v in TIER_OF.items() if v == "urgent")
 BREACH_TYPES = frozenset({"exclusion_breach", "inclusion_breach", "curfew_breach"})
 TAMPER_TYPES = frozenset({"strap_tamper", "alcohol_tamper"})
 QUEUE_LIMIT = 200
-REVIEW_ALERTS_MAX = 10
+#: Open alerts shown per person on the review, the most urgent (queue order); the rest are one
+#: link away (the queue filtered to the person). Three fit one glance per row and keep the page
+#: to at most 1,500 alert lines for a 500-person caseload.
+REVIEW_OPEN_SHOWN = 3
 REVIEW_DAYS = 14
 #: The review rule, shown on the page as written here.
 RAG_RULE = {
@@ -159,30 +162,87 @@ _CONFIRMED = case(
 )
 
 
+#: Not closed and not suppressed by an approved absence: what the queue shows.
+_OPEN = (AlertRow.status.in_(("open", "acknowledged")), ~SUPPRESSED)
+#: Queue order: escalated and still open first, the most severe tier, the oldest.
+_URGENCY = (_ESCALATED_FIRST, _TIER_RANK, AlertRow.occurred_at, AlertRow.alert_id)
+_RAG_RANK = {"red": 0, "amber": 1, "green": 2}
+_IS_CRITICAL = case((AlertRow.type.in_(sorted(CRITICAL_TYPES)), 1), else_=0)
+_IS_URGENT = case((AlertRow.type.in_(sorted(URGENT_TYPES)), 1), else_=0)
+_IS_UNACKNOWLEDGED = case((AlertRow.status == "open", 1), else_=0)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Alerts of one kind behind a rating: type, whether confirmed (breaches only), how many,
+    and the colour the kind gives (:func:`rag_from`)."""
+
+    type: str
+    confirmed: bool | None
+    count: int
+    rag: Literal["red", "amber", "green"]
+
+    def __str__(self) -> str:
+        """Return e.g. ``Curfew breach (confirmed): 3``."""
+        kind = (
+            ""
+            if self.confirmed is None
+            else " (confirmed)"
+            if self.confirmed
+            else " (not confirmed)"
+        )
+        return f"{label(self.type)}{kind}: {self.count}"
+
+
 @dataclass
 class ReviewRow:
-    """One person on the review sheet: rating, the alerts that decided it (newest first, at
-    most ``REVIEW_ALERTS_MAX``), how many there were, open alerts, last heard."""
+    """One person on the review sheet: rating and the alerts behind it (counts by kind, reds
+    first), open alerts by tier and how many are unacknowledged, the most urgent of them (at most
+    ``REVIEW_OPEN_SHOWN``, queue order), last heard."""
 
     offender_id: str
     rag: Literal["red", "amber", "green"]
-    alerts: list
-    rated_alerts: int
-    open_alerts: int
+    reasons: list[Reason]
+    open_by_tier: dict[Tier, int]
+    unacknowledged: int
+    most_urgent: list
     last_heard: datetime | None
+
+    @property
+    def rated_alerts(self) -> int:
+        """How many alerts of the period are behind the rating."""
+        return sum(r.count for r in self.reasons)
+
+    @property
+    def open_alerts(self) -> int:
+        """How many alerts are not closed (nor suppressed)."""
+        return sum(self.open_by_tier.values())
+
+    @property
+    def open_summary(self) -> str:
+        """Return e.g. ``2 critical, 1 warning; 1 unacknowledged`` (tiers with none left out)."""
+        tiers = ", ".join(f"{n} {t}" for t, n in self.open_by_tier.items() if n)
+        return f"{tiers}; {self.unacknowledged} unacknowledged"
+
+    @property
+    def more(self) -> int:
+        """How many open alerts are not shown."""
+        return self.open_alerts - len(self.most_urgent)
 
 
 def review(session: Session, *, people: list[str], now: datetime) -> list[ReviewRow]:
     """Return the review rows of ``people`` over the last 14 days: reds first, then ambers.
 
-    Ratings are computed in SQL (one grouped scan of the period); only the alerts that decide a
-    red or amber are read, newest first, a few per person.
+    Nothing is read alert by alert but the few shown: the period's alerts are counted by kind
+    (grouped scans of the covering index; only breaches read their details), and one windowed
+    read of the open alerts returns each person's ``REVIEW_OPEN_SHOWN`` most urgent (``row_number()``
+    in queue order) with the person's open counts alongside (SQLite and PostgreSQL alike).
     """
     since = now - timedelta(days=REVIEW_DAYS)
-    kinds: dict[str, set[tuple[str, bool]]] = {p: set() for p in people}
-    counts: dict[str, int] = {}
-    open_counts: dict[str, int] = {}
-    listed: dict[str, list] = {p: [] for p in people}
+    kinds: dict[str, dict[tuple[str, bool], int]] = {p: {} for p in people}
+    by_tier: dict[str, dict[Tier, int]] = {p: dict.fromkeys(TIERS, 0) for p in people}
+    unacknowledged: dict[str, int] = dict.fromkeys(people, 0)
+    shown: dict[str, list] = {p: [] for p in people}
     for chunk in _chunks(people, 500):
         in_period = (
             AlertRow.offender_id.in_(chunk),
@@ -190,71 +250,74 @@ def review(session: Session, *, people: list[str], now: datetime) -> list[Review
             AlertRow.type.in_(RAG_TYPES),
         )
         # Counts and kinds from the covering index alone; only breaches read their details
-        # (whether the evidence was definite), a minority of the rows.
+        # (whether the evidence was definite; suppressed breaches are not behind a rating).
         for person, alert_type, n in session.execute(
             select(AlertRow.offender_id, AlertRow.type, func.count())
             .where(*in_period, AlertRow.type.not_in(sorted(BREACH_TYPES)))
             .group_by(AlertRow.offender_id, AlertRow.type)
         ):
-            kinds[person].add((alert_type, False))
-            counts[person] = counts.get(person, 0) + n
+            kinds[person][(alert_type, False)] = n
         for person, alert_type, confirmed, n in session.execute(
             select(AlertRow.offender_id, AlertRow.type, _CONFIRMED, func.count())
             .where(*in_period, AlertRow.type.in_(sorted(BREACH_TYPES)), ~SUPPRESSED)
             .group_by(AlertRow.offender_id, AlertRow.type, _CONFIRMED)
         ):
-            kinds[person].add((alert_type, bool(confirmed)))
-            counts[person] = counts.get(person, 0) + n
-        open_counts.update(
-            session.execute(
-                select(AlertRow.offender_id, func.count())
-                .where(
-                    AlertRow.offender_id.in_(chunk),
-                    AlertRow.status.in_(("open", "acknowledged")),
-                    ~SUPPRESSED,
-                )
-                .group_by(AlertRow.offender_id)
-            )
-            .tuples()
-            .all()
-        )
+            kinds[person][(alert_type, bool(confirmed))] = n
+        # The few most urgent open alerts per person, each carrying the person's open counts
+        # (window aggregates over the same rows: one read of the open alerts).
+        person = {"partition_by": AlertRow.offender_id}
         ranked = (
             select(
                 AlertRow.offender_id,
+                AlertRow.alert_id,
                 AlertRow.type,
                 AlertRow.occurred_at,
                 AlertRow.status,
                 AlertRow.episode_end,
-                func.row_number()
-                .over(partition_by=AlertRow.offender_id, order_by=AlertRow.occurred_at.desc())
-                .label("n"),
+                AlertRow.escalation_level,
+                func.row_number().over(order_by=_URGENCY, **person).label("n"),
+                func.count().over(**person).label("n_open"),
+                func.sum(_IS_CRITICAL).over(**person).label("n_critical"),
+                func.sum(_IS_URGENT).over(**person).label("n_urgent"),
+                func.sum(_IS_UNACKNOWLEDGED).over(**person).label("n_unacknowledged"),
             )
-            # Suppressed breaches (inside an approved absence) carry severity info, which the
-            # covering index holds: they are not behind a rating.
-            .where(
-                *in_period,
-                or_(AlertRow.type.not_in(sorted(BREACH_TYPES)), AlertRow.severity != "info"),
-            )
+            .where(AlertRow.offender_id.in_(chunk), *_OPEN)
             .subquery()
         )
         for row in session.execute(
-            select(ranked).where(ranked.c.n <= REVIEW_ALERTS_MAX).order_by(ranked.c.n)
+            select(ranked).where(ranked.c.n <= REVIEW_OPEN_SHOWN).order_by(ranked.c.n)
         ):
-            listed[row.offender_id].append(row)
+            if row.n == 1:
+                by_tier[row.offender_id] = {
+                    "critical": row.n_critical,
+                    "urgent": row.n_urgent,
+                    "warning": row.n_open - row.n_critical - row.n_urgent,
+                }
+                unacknowledged[row.offender_id] = row.n_unacknowledged
+            shown[row.offender_id].append(row)
     heard = last_heard(session, people)
     rows = [
         ReviewRow(
             p,
-            rag_from(kinds[p]),
-            listed[p],
-            counts.get(p, 0),
-            open_counts.get(p, 0),
+            rag_from(set(kinds[p])),
+            _reasons(kinds[p]),
+            by_tier[p],
+            unacknowledged[p],
+            shown[p],
             heard.get(p),
         )
         for p in people
     ]
-    order = {"red": 0, "amber": 1, "green": 2}
-    return sorted(rows, key=lambda r: (order[r.rag], r.offender_id))
+    return sorted(rows, key=lambda r: (_RAG_RANK[r.rag], r.offender_id))
+
+
+def _reasons(kinds: dict[tuple[str, bool], int]) -> list[Reason]:
+    """Return the kinds behind a rating, reds first, then the most numerous."""
+    out = [
+        Reason(t, c if t in BREACH_TYPES else None, n, rag_from({(t, c)}))
+        for (t, c), n in kinds.items()
+    ]
+    return sorted(out, key=lambda r: (_RAG_RANK[r.rag], -r.count, r.type, not r.confirmed))
 
 
 def _chunks(items: list[str], n: int) -> list[list[str]]:

@@ -1,6 +1,7 @@
 """Caseload review: everyone on my caseload red/amber/green over the last 14 days (the rule is
-on the page), last heard, open alerts. Printed, it is the review sheet: reds first, each with
-its alerts."""
+on the page), the alerts behind each rating counted by kind, last heard, open alerts by tier and
+the few most urgent of them ("and N more" links to the queue filtered to the person). Printed,
+it is the review sheet: reds first."""
 
 from __future__ import annotations
 

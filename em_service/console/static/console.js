@@ -5,11 +5,6 @@
 (function () {
   "use strict";
   document.body.classList.add("js-enabled", "govuk-frontend-supported");
-  // The printed review sheet shows every person's alerts.
-  window.addEventListener("beforeprint", function () {
-    var all = document.querySelectorAll("details.em-review-details");
-    for (var i = 0; i < all.length; i++) { all[i].open = true; }
-  });
 
   var table = document.getElementById("queue");
   if (!table) { return; }
