@@ -110,13 +110,26 @@ class ConditionsRegistry:
         time lists it: a tag assigned from a later date, or unassigned until an earlier one
         (a version without it), is nobody's at ``ts``.
         """
+        if ts is None:
+            return self._by_device.get(device_id)
+        found = self.wearer(device_id, ts)
+        return found[0] if found else None
+
+    def wearer(self, device_id: str, ts: datetime) -> tuple[str, Version | None] | None:
+        """Return who wears ``device_id`` at event time ``ts`` and their version in force then.
+
+        One lookup for ``(offender_for(device_id, ts), at(offender, ts))``: None if the tag is
+        nobody's at ``ts``; the version is None if their conditions are not in force at ``ts``.
+        """
         offender = self._by_device.get(device_id)
-        if offender is None or ts is None:
-            return offender
-        version = self._version_at(offender, ts)
-        if version is not None and device_id not in version.conditions.device_ids:
+        if offender is None:
             return None
-        return offender
+        version = self._version_at(offender, ts)
+        if version is None:
+            return offender, None
+        if device_id not in version.conditions.device_ids:
+            return None
+        return offender, version if version.covers(ts) else None
 
     def _version_at(self, offender_id: str, ts: datetime) -> Version | None:
         versions = self._versions.get(offender_id)

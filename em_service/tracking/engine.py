@@ -110,16 +110,16 @@ class Engine:
         fix's zone verdicts from :meth:`evaluate_batch`, if any; ``xy`` a fix's projected
         metres, if known (the victim rule projects it otherwise).
         """
-        offender_id = self.registry.offender_for(reading.device_id, reading.ts)
-        if offender_id is None:
+        found = self.registry.wearer(reading.device_id, reading.ts)
+        if found is None:
             return Outcome(unknown_device=True)
+        offender_id, version = found
         if state.offender_id not in (None, offender_id):
             state.zones = zones.ZoneRulesState()  # the tag moved to someone else: start afresh
             state.suppressed = suspensions.SuppressionState()
             state.victims = None
         state.offender_id = offender_id
         state.is_gps = state.is_gps or isinstance(reading, GpsReading)
-        version = self.registry.at(offender_id, reading.ts)
         lag_s = ((stream_now or now) - reading.ts).total_seconds()
         late = lag_s > self.settings.late_after_s or (
             state.silence.last_ts is not None and reading.ts < state.silence.last_ts
@@ -441,18 +441,18 @@ class Engine:
         by position, if the caller has them (else the fixes are projected here).
         """
         index, latest = self.registry.batch_index()
-        offender_for, at = self.registry.offender_for, self.registry.at  # at: newest first
+        wearer = self.registry.wearer
         rows: list[int] = []
         owners: list[str] = []
         times: list[float] = []
         for i, r in enumerate(readings):
             if not isinstance(r, GpsReading):
                 continue
-            offender = offender_for(r.device_id, r.ts)
-            version = latest.get(offender) if offender else None
-            if version is None:
+            found = wearer(r.device_id, r.ts)
+            if found is None:
                 continue
-            if at(offender, r.ts) is version:
+            offender, version = found
+            if version is not None and version is latest.get(offender):
                 rows.append(i)
                 owners.append(offender)
                 times.append(r.ts.timestamp())

@@ -62,6 +62,62 @@ def test_a_tag_is_someones_only_while_their_version_of_that_time_lists_it() -> N
     assert reg.offender_for("tag-0007") == "off-0007"  # without a time: the index
 
 
+def _moves() -> ConditionsRegistry:
+    """off-0007: tag-new from 10:00, tag-0007 dropped at 14:00 (in force until 20:00); off-0042
+    wears tag-0007 from 16:00."""
+    reg = ConditionsRegistry()
+    reg.apply("off-0007", _doc(updated_at="2026-11-01T00:00:00Z"))
+    reg.apply(
+        "off-0007", _doc(updated_at="2026-11-21T10:00:00Z", device_ids=["tag-0007", "tag-new"])
+    )
+    reg.apply(
+        "off-0007",
+        _doc(
+            updated_at="2026-11-21T14:00:00Z",
+            device_ids=["tag-new"],
+            valid_to="2026-11-21T20:00:00Z",
+        ),
+    )
+    other = {**EXAMPLES["valid"][1], "updated_at": "2026-11-01T00:00:00Z"}
+    reg.apply("off-0042", json.dumps(other).encode())
+    moved = {**other, "updated_at": "2026-11-21T16:00:00Z"}
+    moved["device_ids"] = [*other["device_ids"], "tag-0007"]
+    reg.apply("off-0042", json.dumps(moved).encode())
+    return reg
+
+
+NOV_1 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("device", "hour", "offender", "since"),
+    [
+        ("tag-new", 9, None, None),  # assigned from 10:00 only
+        ("tag-new", 11, "off-0007", _t(10)),
+        ("tag-new", 15, "off-0007", _t(14)),
+        ("tag-new", 21, "off-0007", None),  # still theirs, conditions ended at 20:00
+        ("tag-0007", 17, "off-0042", _t(16)),  # moved to someone else
+        ("tag-0007", 15, None, None),  # unassigned at 14:00, not yet moved
+        ("tag-0042", 12, "off-0042", NOV_1),
+        ("tag-unknown", 12, None, None),
+    ],
+)
+def test_wearer_is_offender_for_and_version_at_in_one_lookup(
+    device: str, hour: int, offender: str | None, since: datetime | None
+) -> None:
+    """Who wears a tag and their version in force, both by the reading's event time."""
+    reg = _moves()
+    found = reg.wearer(device, _t(hour))
+    assert reg.offender_for(device, _t(hour)) == offender
+    if offender is None:
+        assert found is None
+        return
+    assert found is not None and found[0] == offender
+    version = found[1]
+    assert version is reg.at(offender, _t(hour))
+    assert (version.effective_s if version else None) == (since.timestamp() if since else None)
+
+
 def test_valid_to_ends_conditions() -> None:
     reg = ConditionsRegistry()
     reg.apply("off-0007", _doc(valid_to="2026-11-21T10:00:00Z"))
