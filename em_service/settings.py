@@ -377,6 +377,24 @@ class Settings(BaseSettings):
         '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
         description="Attribution shown on the map for the tiles",
     )
+    evidence_tile_url: str = Field(
+        "",
+        description="Base map of the evidence pack's map image: an XYZ Web-Mercator PNG tile "
+        "URL template with {z}, {x} and {y}. Empty (the default): no base map. Every export "
+        "then sends the scene's surroundings (tile coordinates) to this server, so point it only "
+        "at the force's own tile server, never a public one; the template is written into every "
+        "pack, so put no key in it",
+    )
+    evidence_tile_attribution: str = Field(
+        "", description="Attribution of the evidence base map, printed in the image's caption"
+    )
+    evidence_tile_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="Time limit of fetching all the tiles of one evidence image (the export "
+        "waits for it, then goes on without a base map)",
+    )
     console_session_idle_s: float = Field(
         1800.0, gt=0, description="A console session ends after this long without a request"
     )
@@ -447,6 +465,21 @@ class Settings(BaseSettings):
         if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
             raise ValueError("EM_KAFKA_SSL_CERTFILE and EM_KAFKA_SSL_KEYFILE go together")
         return self
+
+    @field_validator("evidence_tile_url")
+    @classmethod
+    def _tile_template(cls, url: str) -> str:
+        if not url:
+            return url
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("EM_EVIDENCE_TILE_URL must start with http:// or https://")
+        try:
+            url.format(z=0, x=0, y=0)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError("EM_EVIDENCE_TILE_URL may hold only {z}, {x} and {y}") from exc
+        if not all(f"{{{k}}}" in url for k in "zxy"):
+            raise ValueError("EM_EVIDENCE_TILE_URL needs {z}, {x} and {y}")
+        return url
 
     @field_validator("escalation_webhook_url")
     @classmethod

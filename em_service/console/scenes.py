@@ -39,6 +39,7 @@ from em_service.console.web import (
 from em_service.contracts import CRIME_TYPES, Scene
 from em_service.scenes import importer, pack
 from em_service.scenes import store as scene_store
+from em_service.scenes.basemap import TileSource
 from em_service.scenes.config import get_scene_settings
 from em_service.scenes.matching import RULE
 from em_service.scenes.publish import SceneNotPublished
@@ -396,6 +397,17 @@ def scene_page(request: Request, caller: ConsoleInvestigator, scene_id: SceneId)
     )
 
 
+def evidence_tiles(settings: Any) -> TileSource | None:
+    """Return the evidence image's tile source, None when no base map is configured."""
+    if not settings.evidence_tile_url:
+        return None
+    return TileSource(
+        settings.evidence_tile_url,
+        settings.evidence_tile_attribution,
+        settings.evidence_tile_timeout_s,
+    )
+
+
 @router.get("/scenes/{scene_id}/matches/{offender_id}/evidence.zip")
 def evidence_pack(
     request: Request, caller: ConsoleInvestigator, scene_id: SceneId, offender_id: OffenderId
@@ -418,6 +430,7 @@ def evidence_pack(
             exported_at=now,
             crs=settings.projected_crs,
             tz=settings.timezone,
+            tiles=evidence_tiles(settings),
         )
         audit.append(
             session,

@@ -2,22 +2,30 @@
 statement: the scene circle, the trail in the window (interpolated pass-bys dashed), the
 closest approach, a scale bar, a north arrow, local times, and the evidence hash in the caption.
 
-Pure Python (zlib only), no base tiles, a built-in 5x7 pixel font: the same input gives the
-same bytes, so the hash of the image is reproducible. Positions are projected to the service's
-grid (EPSG:27700, metres), so the scale bar is true. The caption's hash is also kept in a PNG
-``tEXt`` chunk (``evidence-head``) for ``em-service evidence verify``.
+Pure Python (zlib only), a built-in 5x7 pixel font: the same input gives the same bytes, so the
+hash of the image is reproducible. Positions are projected to the service's grid (EPSG:27700,
+metres), so the scale bar is true. The caption's hash is also kept in a PNG ``tEXt`` chunk
+(``evidence-head``) for ``em-service evidence verify``. No base map unless one is configured
+(:mod:`em_service.scenes.basemap`): then the lightened tiles are drawn under the overlays, the
+caption names their attribution (or says "base map unavailable") and a ``base-map`` text chunk
+records the tiles used.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:  # verification reads no base map: it stays light for third parties
+    from em_service.scenes.basemap import BaseMap, Unavailable
 
 RGB = tuple[int, int, int]
 WIDTH, MAP_H, CAPTION_H = 900, 600, 150
@@ -252,11 +260,8 @@ def _nice(m: float) -> float:
     return max(f * k for f in (1, 2, 5) if f * k <= m)
 
 
-def render(m: MapInput) -> bytes:
-    """Render the map image of one match (PNG bytes, deterministic)."""
-    zone = ZoneInfo(m.tz)
-    cv = Canvas(WIDTH, MAP_H + CAPTION_H)
-    cv.rect(0, 0, WIDTH, MAP_H, (243, 242, 241))
+def frame(m: MapInput) -> tuple[float, float, float, float]:
+    """Return the map's centre x, y (metres), metres per pixel and span (metres)."""
     sx, sy = m.scene_xy
     xs = [sx - m.radius_m, sx + m.radius_m] + [f.x for f in m.fixes]
     ys = [sy - m.radius_m, sy + m.radius_m] + [f.y for f in m.fixes]
@@ -266,6 +271,29 @@ def render(m: MapInput) -> bytes:
     span = max(max(xs) - min(xs), max(ys) - min(ys), 50.0) * 1.25
     mpp = span / min(WIDTH, MAP_H)  # metres per pixel
     cx, cy = (max(xs) + min(xs)) / 2, (max(ys) + min(ys)) / 2
+    return cx, cy, mpp, span
+
+
+def base_map_line(base: BaseMap | Unavailable) -> str:
+    """Return the caption's base-map line (drawn at scale 1 under the hash)."""
+    attribution = getattr(base, "attribution", None)
+    if attribution is None:
+        return "BASE MAP UNAVAILABLE"
+    return f"BASE MAP: {attribution}" if attribution else "BASE MAP"
+
+
+def render(m: MapInput, base: BaseMap | Unavailable | None = None) -> bytes:
+    """Render the map image of one match (PNG bytes, deterministic); ``base``: the base map
+    drawn under it (or why it could not be), None when none is configured."""
+    zone = ZoneInfo(m.tz)
+    cv = Canvas(WIDTH, MAP_H + CAPTION_H)
+    pixels = getattr(base, "pixels", None)
+    if pixels is not None:
+        cv.px[: WIDTH * MAP_H * 3] = pixels.tobytes()
+    else:
+        cv.rect(0, 0, WIDTH, MAP_H, (243, 242, 241))
+    sx, sy = m.scene_xy
+    cx, cy, mpp, span = frame(m)
 
     def px(x: float, y: float) -> tuple[float, float]:
         return WIDTH / 2 + (x - cx) / mpp, MAP_H / 2 - (y - cy) / mpp
@@ -310,8 +338,11 @@ def render(m: MapInput) -> bytes:
     cv.text(ax - 5, ay + 46, "N", BLACK, 2)
     # Caption.
     top = MAP_H + 10
+    status = "NO BASE MAP"
+    if base is not None:
+        status = "BASE MAP" if pixels is not None else "BASE MAP UNAVAILABLE"
     lines = [
-        f"{m.crime_reference}  {m.offender_id}  {m.confidence.replace('_', ' ')}  (NO BASE MAP)",
+        f"{m.crime_reference}  {m.offender_id}  {m.confidence.replace('_', ' ')}  ({status})",
         f"WINDOW {_local(m.window[0], zone)} TO {_local(m.window[1], zone)}",
         (
             f"CLOSEST {m.closest[2]:.0f} M AT {_local(m.closest[3], zone)}"
@@ -324,4 +355,13 @@ def render(m: MapInput) -> bytes:
     ]
     for i, text in enumerate(lines):
         cv.text(10, top + i * 26, (text if i == len(lines) - 1 else text.upper())[:74], BLACK, 2)
-    return cv.png({"evidence-head": m.head, "Software": "em-service scene map v1"})
+    chunks = {"evidence-head": m.head, "Software": "em-service scene map v1"}
+    if base is not None:
+        cv.text(10, top + len(lines) * 26, base_map_line(base).upper()[:148], BLACK, 1)
+        chunks["base-map"] = base_map_chunk(base.provenance)
+    return cv.png(chunks)
+
+
+def base_map_chunk(provenance: dict[str, object]) -> str:
+    """Return the ``base-map`` text chunk of a base map's provenance (canonical ASCII JSON)."""
+    return json.dumps(provenance, sort_keys=True, separators=(",", ":"), ensure_ascii=True)

@@ -5,6 +5,11 @@ the audit log at export. ``em-service evidence verify PACK.zip`` checks every fi
 chain, the two exports' own record chains, that the PNG is well formed and that the hash in its
 caption (kept in its ``evidence-head`` text chunk) is the GeoJSON export's head.
 
+With a base map configured (``EM_EVIDENCE_TILE_URL``) the manifest's ``base_map`` says what was
+drawn under the overlays (URL template, zoom, each tile's x, y and SHA-256) or why none could be;
+the same record is in the PNG's ``base-map`` text chunk (covered by the PNG's hash), and verify
+checks that the two agree. Without one, pack and image are exactly as before.
+
 The ZIP is deterministic (stored entries, fixed timestamps, fixed order), as is the image.
 """
 
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import zipfile
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -19,7 +25,10 @@ from typing import TYPE_CHECKING
 from em_service.scenes import evidence, mapimage
 
 if TYPE_CHECKING:
+    from em_service.scenes.basemap import BaseMap, TileSource, Unavailable
     from em_service.scenes.store import SceneMatchRow, SceneRow
+
+log = logging.getLogger(__name__)
 
 FORMAT = "em-service evidence pack v1"
 MANIFEST = "MANIFEST.json"
@@ -68,6 +77,22 @@ def map_input(
     )
 
 
+def _base_map(drawn: mapimage.MapInput, tiles: TileSource, crs: str) -> BaseMap | Unavailable:
+    """Return the base map of the image, or why there is none: never raises."""
+    from em_service.scenes import basemap
+
+    cx, cy, mpp, _span = mapimage.frame(drawn)
+    try:
+        base = basemap.fetch(
+            tiles, crs=crs, centre=(cx, cy), mpp=mpp, size=(mapimage.WIDTH, mapimage.MAP_H)
+        )
+    except Exception as exc:  # an export never fails for its base map
+        base = basemap.Unavailable(f"base map failed ({type(exc).__name__})")
+    if isinstance(base, basemap.Unavailable):
+        log.warning("evidence image without its base map: %s", base.reason)  # no coordinates
+    return base
+
+
 def _zip(files: list[tuple[str, bytes]]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
@@ -86,12 +111,16 @@ def build(
     exported_at: datetime,
     crs: str,
     tz: str = "Europe/London",
+    tiles: TileSource | None = None,
 ) -> tuple[bytes, str, str]:
-    """Return (ZIP bytes, pack head, GeoJSON records head) of one match's evidence pack."""
+    """Return (ZIP bytes, pack head, GeoJSON records head) of one match's evidence pack;
+    ``tiles``: where the image's base map comes from (None: no base map)."""
     records = evidence.build_records(scene, row, actor=actor, exported_at=exported_at, tz=tz)
     geojson, records_head = evidence.to_geojson(records)
     csv_data, _ = evidence.to_csv(records)
-    png = mapimage.render(map_input(scene, row, records_head, crs, tz))
+    drawn = map_input(scene, row, records_head, crs, tz)
+    base = None if tiles is None else _base_map(drawn, tiles, crs)
+    png = mapimage.render(drawn, base)
     stem = f"evidence-{scene.scene_id}-{row.offender_id}"
     files = [
         (f"{stem}.geojson", geojson),
@@ -115,6 +144,8 @@ def build(
         "head": prev,
         "verify": "em-service evidence verify FILE.zip",
     }
+    if base is not None:
+        manifest["base_map"] = base.provenance
     body = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
     return _zip([*files, (MANIFEST, body)]), prev, records_head
 
@@ -155,6 +186,12 @@ def verify(data: bytes) -> evidence.Verification:
                 continue
             if caption != records_head:
                 result.problems.append(f"{name}: the hash in its caption is not the records head")
+            chunk = mapimage.png_text(got).get("base-map")
+            listed_base = manifest.get("base_map")
+            if (chunk, listed_base) != (None, None) and (
+                listed_base is None or chunk != mapimage.base_map_chunk(listed_base)
+            ):
+                result.problems.append(f"{name}: its base map is not the manifest's base_map")
     if prev != manifest.get("head"):
         result.problems.append("the manifest's head does not follow its files")
     result.head = prev

@@ -281,6 +281,54 @@ def test_evidence_pack_needs_the_purpose_verifies_and_is_audited(
     assert "map-sc-1-off-1.png: contents do not match its sha256" in refused.stderr
 
 
+@pytest.mark.parametrize("mode", ["ok", "500"])
+def test_evidence_pack_with_the_forces_tile_server(
+    tmp_path: Path, database: Database, mode: str
+) -> None:
+    """EM_EVIDENCE_TILE_URL set: the pack's image has the base map, the manifest its tiles and
+    `em-service evidence verify` passes; a failing tile server still gives the pack."""
+    import contextlib
+    import io
+    import subprocess
+    import sys
+    import zipfile
+
+    from tests.scenes.tileserver import serve
+
+    with (
+        serve(mode) as server,
+        contextlib.closing(
+            make_api(
+                tmp_path,
+                database,
+                None,
+                evidence_tile_url=server.url,
+                evidence_tile_attribution="(C) Force tiles",
+            )
+        ) as running,
+    ):
+        made = next(running)
+        client, tokens = made.client, made.tokens
+        assert sign_in(client, tokens["investigator"]).status_code == 303
+        page = client.get("/console/scenes/sc-1")
+        client.post("/console/scenes/sc-1/purpose", data={"csrf_token": csrf_of(page.text)})
+        r = client.get("/console/scenes/sc-1/matches/off-1/evidence.zip")
+        served = dict(server.served)
+    assert r.status_code == 200
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(r.content)).read("MANIFEST.json"))
+    if mode == "ok":
+        base = manifest["base_map"]
+        assert base["status"] == "drawn" and base["attribution"] == "(C) Force tiles"
+        assert len(base["tiles"]) == len(served) > 0
+    else:
+        assert manifest["base_map"]["status"] == "unavailable"
+    pack_file = tmp_path / "pack.zip"
+    pack_file.write_bytes(r.content)
+    cli = [sys.executable, "-m", "em_service.cli", "evidence", "verify", str(pack_file)]
+    ok = subprocess.run(cli, capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
 def test_csv_without_kafka_says_what_was_saved(api: Api, investigator: TestClient) -> None:
     good = "CR-9,robbery,51.46,-0.98,2026-10-20T22:00:00+01:00,2026-10-21T06:00:00+01:00\n"
     r = _upload(investigator, BAD_CSV + good)
