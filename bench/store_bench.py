@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             with store.read() as session:
                 found = fixes_near(session, float(x), float(y), 200.0, t0, t0 + timedelta(hours=2))
             near_ms.append((time.perf_counter() - t) * 1000)
-            hits.append(sum(len(v) for v in found.values()))
+            hits.append(sum(len(v.ts_ms) for v in found.values()))
         print(
             f"scene query (200 m, 2 h; {statistics.mean(hits):.1f} fixes found on average): "
             f"p50 {_percentile(near_ms, 50):.2f} ms, p95 {_percentile(near_ms, 95):.2f} ms"

@@ -137,13 +137,13 @@ def _trail_sql(dialect: Dialect) -> tuple[str, tuple[str, ...]]:
     return compiled.string, tuple(compiled.positiontup or ())
 
 
-def around(times_s: list[float], gap_ms: int) -> list[tuple[int, int]]:
-    """Return the merged ``[lo, hi)`` epoch-ms ranges within ``gap_ms`` of sorted ``times_s``.
+def around(ts_ms: np.ndarray, gap_ms: int) -> list[tuple[int, int]]:
+    """Return the merged ``[lo, hi)`` epoch-ms ranges within ``gap_ms`` of sorted ``ts_ms``.
 
-    >>> around([0.0, 60.0, 4000.0], 600_000)
+    >>> around(np.array([0, 60_000, 4_000_000]), 600_000)
     [(-600000, 660001), (3400000, 4600001)]
     """
-    t = np.round(np.asarray(times_s) * 1000).astype(np.int64)
+    t = np.asarray(ts_ms, dtype=np.int64)
     cut = np.flatnonzero(np.diff(t) > 2 * gap_ms)
     starts = np.concatenate([[0], cut + 1])
     ends = np.concatenate([cut, [len(t) - 1]])
@@ -210,7 +210,7 @@ def search(session: Session, scene: Scene, settings: SceneSettings, crs: str) ->
     gap_ms = int(settings.max_gap_s * 1000)
     gap = timedelta(milliseconds=gap_ms)
     owners = _assignments(session, p0 - gap, p1 + gap, devices=sorted(near))
-    ranges = {d: around([f.ts.timestamp() for f in fixes], gap_ms) for d, fixes in near.items()}
+    ranges = {d: around(fixes.ts_ms, gap_ms) for d, fixes in near.items()}
     trails, out.fixes_read = load_trails(session, owners, ranges)
     unmatched = []
     for trail in trails:
@@ -220,7 +220,7 @@ def search(session: Session, scene: Scene, settings: SceneSettings, crs: str) ->
         else:
             out.result.matches.append(found)
     close = geom.radius_m + settings.exclusion_reach_m
-    came_close = {d for d, fixes in near.items() if min(f.distance_m for f in fixes) <= close}
+    came_close = {d for d, fixes in near.items() if fixes.distance_m.min() <= close}
     suspects = sorted({o for d, o, *_ in owners if d in came_close} & set(unmatched))
     if suspects:
         w0, w1 = scene.window_start - gap, scene.window_end + gap

@@ -68,8 +68,19 @@ class Fix(Base):
     cell: Mapped[int] = mapped_column(BigInteger, doc="see em_service.store.spatial_index")
 
     __table_args__ = (
-        UniqueConstraint("device_id", "ts_ms", "seq"),
-        Index("ix_fixes_cell_ts", "cell", "ts_ms"),
+        # PostgreSQL: INCLUDE makes a scene search's two reads index-only (migration 0010).
+        UniqueConstraint(
+            "device_id",
+            "ts_ms",
+            "seq",
+            postgresql_include=["x_m", "y_m", "accuracy_m", "lon", "lat"],
+        ),
+        Index(
+            "ix_fixes_cell_ts",
+            "cell",
+            "ts_ms",
+            postgresql_include=["device_id", "seq", "x_m", "y_m"],
+        ),
         Index("ix_fixes_ts", "ts_ms"),
     )
 

@@ -15,8 +15,8 @@ few fixes of any one day.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -24,14 +24,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from em_service.store.models import Fix
-from em_service.store.records import StoredFix
-from em_service.store.types import from_ms, to_ms
+from em_service.store.types import to_ms
 
 CELL_M = 250.0
 _OFFSET = 1 << 25  # cell index offset: covers ±8,000 km of grid in either axis
 _SHIFT = 1 << 26
 _CELLS_PER_QUERY = 500
 MAX_RADIUS_M = 50_000.0
+
+#: The columns a search reads: the cell index's INCLUDE list on PostgreSQL (migration 0010).
+COVERED = (Fix.device_id, Fix.ts_ms, Fix.seq, Fix.x_m, Fix.y_m)
 
 
 def cell_of(x_m: ArrayLike, y_m: ArrayLike) -> NDArray[np.int64]:
@@ -59,6 +61,16 @@ def cells_near(x_m: float, y_m: float, radius_m: float) -> list[int]:
     return cells
 
 
+class Near(NamedTuple):
+    """One device's fixes found near a point, as arrays in time order."""
+
+    ts_ms: NDArray[np.int64]
+    #: The reading's ``seq``; ``-1`` where the reading had none.
+    seq: NDArray[np.int64]
+    #: Distance from the searched point, metres.
+    distance_m: NDArray[np.float64]
+
+
 def fixes_near(
     session: Session,
     x: float,
@@ -66,7 +78,7 @@ def fixes_near(
     radius_m: float,
     t0: datetime,
     t1: datetime,
-) -> dict[str, list[StoredFix]]:
+) -> dict[str, Near]:
     """Return fixes within ``radius_m`` metres of projected (``x``, ``y``) with ``t0 <= ts <= t1``.
 
     Parameters
@@ -83,51 +95,35 @@ def fixes_near(
     Returns
     -------
     dict
-        ``device_id`` → its fixes in time order, each with ``distance_m`` from (x, y).
-        A fix's own ``accuracy_m`` is not added: callers wanting "possibly within R" pass a
-        larger radius and filter.
+        ``device_id`` → its fixes near the point (:class:`Near`, in time order). A fix's own
+        ``accuracy_m`` is not added: callers wanting "possibly within R" pass a larger radius
+        and filter. Only the columns the cell index covers are read, so PostgreSQL answers
+        from the index alone (migration 0010) instead of visiting one heap page per fix.
     """
     if not 0 < radius_m <= MAX_RADIUS_M:
         raise ValueError(f"radius_m must be in (0, {MAX_RADIUS_M:.0f}] m, got {radius_m}")
     lo, hi = to_ms(t0), to_ms(t1)
     cells = cells_near(x, y, radius_m)
     r2 = radius_m * radius_m
-    out: dict[str, list[StoredFix]] = defaultdict(list)
-    cols = (
-        Fix.device_id,
-        Fix.ts_ms,
-        Fix.seq,
-        Fix.lon,
-        Fix.lat,
-        Fix.accuracy_m,
-        Fix.x_m,
-        Fix.y_m,
-        Fix.speed_mps,
-        Fix.heading_deg,
-    )
+    rows: list = []
     conn = session.connection()
     for start in range(0, len(cells), _CELLS_PER_QUERY):
-        stmt = select(*cols).where(
+        stmt = select(*COVERED).where(
             Fix.cell.in_(cells[start : start + _CELLS_PER_QUERY]),
             Fix.ts_ms.between(lo, hi),
             (Fix.x_m - x) * (Fix.x_m - x) + (Fix.y_m - y) * (Fix.y_m - y) <= r2,
         )
-        for d, ts, seq, lon, lat, acc, fx, fy, speed, heading in conn.execute(stmt):
-            out[d].append(
-                StoredFix(
-                    d,
-                    from_ms(ts),
-                    None if seq < 0 else seq,
-                    lon,
-                    lat,
-                    acc,
-                    fx,
-                    fy,
-                    speed,
-                    heading,
-                    math.hypot(fx - x, fy - y),
-                )
-            )
-    for fixes in out.values():
-        fixes.sort(key=lambda f: f.ts)
-    return dict(out)
+        rows.extend(conn.execute(stmt).tuples())
+    if not rows:
+        return {}
+    rows.sort(key=lambda r: (r[0], r[1]))
+    devices = [r[0] for r in rows]
+    num = np.array([r[1:] for r in rows], dtype=np.float64)
+    ts, seq = num[:, 0].astype(np.int64), num[:, 1].astype(np.int64)
+    dist = np.hypot(num[:, 2] - x, num[:, 3] - y)
+    out, a = {}, 0
+    for b in range(1, len(rows) + 1):
+        if b == len(rows) or devices[b] != devices[a]:
+            out[devices[a]] = Near(ts[a:b], seq[a:b], dist[a:b])
+            a = b
+    return out

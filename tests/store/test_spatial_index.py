@@ -62,16 +62,22 @@ def test_fixes_near_equals_brute_force(store: Store, random_trails, radius_m, ho
     cx, cy = (float(v) for v in project(-0.97, 51.45, CRS))
     t0, t1 = T0 + timedelta(hours=hours[0]), T0 + timedelta(hours=hours[1])
     xs, ys = project([r.lon for r in random_trails], [r.lat for r in random_trails], CRS)
-    expected: dict[str, set] = {}
+    expected: dict[str, dict[int, float]] = {}
     for r, x, y in zip(random_trails, xs, ys, strict=True):
         if t0 <= r.ts <= t1 and math.hypot(x - cx, y - cy) <= radius_m:
-            expected.setdefault(r.device_id, set()).add(r.seq)
+            expected.setdefault(r.device_id, {})[r.seq] = math.hypot(x - cx, y - cy)
     with store.read() as s:
         found = fixes_near(s, cx, cy, radius_m, t0, t1)
-    assert {d: {f.seq for f in fs} for d, fs in found.items()} == expected
+    assert {d: set(fs.seq.tolist()) for d, fs in found.items()} == {
+        d: set(seqs) for d, seqs in expected.items()
+    }
     for fs in found.values():
-        assert [f.ts for f in fs] == sorted(f.ts for f in fs)
-        assert all(f.distance_m <= radius_m for f in fs)
+        assert fs.ts_ms.tolist() == sorted(fs.ts_ms.tolist())
+        assert (fs.distance_m <= radius_m).all()
+        assert len(fs.ts_ms) == len(fs.seq) == len(fs.distance_m)
+    for d, fs in found.items():
+        want = [expected[d][q] for q in fs.seq.tolist()]
+        assert fs.distance_m.tolist() == pytest.approx(want, abs=1e-6)
 
 
 def test_time_bounds_are_inclusive(store: Store) -> None:
@@ -83,7 +89,7 @@ def test_time_bounds_are_inclusive(store: Store) -> None:
         first = fixes_near(
             s, x, y, 10.0, T0, T0 + timedelta(minutes=10) - timedelta(milliseconds=1)
         )
-    assert len(both["tag-1"]) == 2 and len(first["tag-1"]) == 1
+    assert len(both["tag-1"].ts_ms) == 2 and len(first["tag-1"].ts_ms) == 1
 
 
 @pytest.mark.parametrize("radius_m", [0.0, -5.0, 60_000.0])
