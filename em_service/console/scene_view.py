@@ -1,6 +1,7 @@
 """The investigator's scene pages, the pure parts: a scene's status in words, local wall-clock
 times to UTC (DST-correct, refusing times that do not exist or happen twice without an offset),
-places typed as lat/lon or easting/northing, and the scene map's data."""
+places typed as lat/lon, a lettered OS grid reference or easting/northing, and the scene map's
+data."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from em_service.scenes import store as scene_store
 from em_service.scenes.matching import RANK, Match
+from geofences.grid_ref import BadGridRef, parse_os_grid_ref
 from geofences.national_grid import grid_to_wgs84
 from geofences.projection import get_projector
 
@@ -83,8 +85,59 @@ def number(field: str, text: str, what: str) -> float:
     return value
 
 
-def place(lat: str, lon: str, easting: str, northing: str, crs: str) -> tuple[float, float]:
-    """Return (lat, lon) from a typed lat/lon or an easting/northing in ``crs`` (metres)."""
+GRID_REF_EXAMPLE = "Enter an OS grid reference like TQ 30 80 or TQ 3004 8012"
+_FIGURES = {10_000.0: 2, 1_000.0: 4, 100.0: 6, 10.0: 8, 1.0: 10}
+
+
+def grid_ref_place(text: str, radius_m: float | None, max_radius_m: float) -> tuple[float, float]:
+    """Return (lat, lon) of the centre of the square a lettered OS grid reference names.
+
+    The square must be no wider than the scene's circle: its side (the precision) at most twice
+    ``radius_m``, so the circle reaches every side of it. A 1 km square (``TQ 30 80``) therefore
+    needs a radius of at least 500 m; ``radius_m`` None (not yet known) skips the check.
+    """
+    try:
+        ref = parse_os_grid_ref(text)
+    except BadGridRef as exc:
+        raise BadField("grid_ref", f"{GRID_REF_EXAMPLE} ({exc})") from None
+    side = ref.precision_m
+    if radius_m is not None and radius_m > 0 and side > 2 * radius_m:
+        more = next((f for p, f in _FIGURES.items() if p <= 2 * min(radius_m, max_radius_m)), 10)
+        size = f"{side / 1000:g} km" if side >= 1000 else f"{side:g} m"
+        message = (
+            f"{text.strip()} names a {size} square, too wide for a {radius_m:g} m radius: "
+            f"give at least {more} figures"
+        )
+        if side / 2 <= max_radius_m:
+            message += f", or a radius of at least {side / 2:g} m"
+        raise BadField("grid_ref", message)
+    return grid_to_wgs84(ref.easting_m, ref.northing_m)
+
+
+def place(
+    lat: str,
+    lon: str,
+    easting: str,
+    northing: str,
+    crs: str,
+    grid_ref: str = "",
+    radius_m: float | None = None,
+    max_radius_m: float = float("inf"),
+) -> tuple[float, float]:
+    """Return (lat, lon) from a typed lat/lon, an easting/northing in ``crs`` (metres) or a
+    lettered OS grid reference (always the National Grid, see :func:`grid_ref_place`).
+
+    Lat/lon wins over easting/northing (a map click fills it); a grid reference given with
+    either is refused, as it is unclear which was meant.
+    """
+    if grid_ref.strip():
+        if any(v.strip() for v in (lat, lon, easting, northing)):
+            raise BadField(
+                "grid_ref",
+                "Give the place one way: clear the grid reference, or the latitude and "
+                "longitude and the easting and northing",
+            )
+        return grid_ref_place(grid_ref, radius_m, max_radius_m)
     if lat.strip() or lon.strip():
         return number("lat", lat, "latitude"), number("lon", lon, "longitude")
     if easting.strip() or northing.strip():
@@ -94,7 +147,11 @@ def place(lat: str, lon: str, easting: str, northing: str, crs: str) -> tuple[fl
             return grid_to_wgs84(x, y)
         out_lon, out_lat = get_projector(crs).to_lonlat(x, y)
         return float(out_lat), float(out_lon)
-    raise BadField("lat", "Choose the place: click the map, or enter lat/lon or easting/northing")
+    raise BadField(
+        "lat",
+        "Choose the place: click the map, or enter lat/lon, an OS grid reference or "
+        "easting/northing",
+    )
 
 
 @dataclass

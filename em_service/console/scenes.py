@@ -63,6 +63,7 @@ FORM_FIELDS = (
     "radius_m",
     "lat",
     "lon",
+    "grid_ref",
     "easting",
     "northing",
 )
@@ -173,14 +174,25 @@ def _body(values: dict[str, str], crs: str) -> tuple[scenes_api.SceneIn | None, 
             )
         except V.BadField as exc:
             errors.append((exc.field, str(exc)))
+    limits = get_scene_settings()
+    radius: float | None = limits.default_radius_m  # for a grid reference's precision check
     if values["radius_m"].strip():
         try:
             out["radius_m"] = V.number("radius_m", values["radius_m"], "radius in metres")
         except V.BadField as exc:
             errors.append((exc.field, str(exc)))
+        ok = limits.min_radius_m <= out.get("radius_m", -1.0) <= limits.max_radius_m
+        radius = out["radius_m"] if ok else None  # a bad radius is the API's to report
     try:
         out["lat"], out["lon"] = V.place(
-            values["lat"], values["lon"], values["easting"], values["northing"], crs
+            values["lat"],
+            values["lon"],
+            values["easting"],
+            values["northing"],
+            crs,
+            grid_ref=values["grid_ref"],
+            radius_m=radius,
+            max_radius_m=limits.max_radius_m,
         )
     except V.BadField as exc:
         errors.append((exc.field, str(exc)))
@@ -211,6 +223,7 @@ async def scene_create(
     radius_m: _Text = "",
     lat: _Text = "",
     lon: _Text = "",
+    grid_ref: _Text = "",
     easting: _Text = "",
     northing: _Text = "",
 ) -> Response:
@@ -226,7 +239,10 @@ async def scene_create(
         message = str(exc.detail)
         if exc.status_code == http.HTTP_503_SERVICE_UNAVAILABLE:
             message = f"The scene was not saved: {message}. Try again in a minute."
-        return _form_page(request, values, [(_field_of(message), message)], code=exc.status_code)
+        field = _field_of(message)
+        if field == "lat" and values["grid_ref"].strip():  # the place was typed as a grid ref
+            field = "grid_ref"
+        return _form_page(request, values, [(field, message)], code=exc.status_code)
     target = f"{PREFIX}/scenes/{made.scene_id}" if caller.role == "investigator" else None
     return RedirectResponse(
         target or f"{PREFIX}/scenes/new?done={made.scene_id}", status_code=http.HTTP_303_SEE_OTHER

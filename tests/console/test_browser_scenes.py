@@ -85,6 +85,9 @@ def test_investigator_pages(api: Api, tmp_path: Path) -> None:
         assert page.input_value("#crime_reference") == "CR/2026/10/0421 <b>"
         assert axe_violations(page) == []
         shoot(page, tmp_path, "scene-new-errors")
+        page.fill("#grid_ref", "TQ 30 80")  # a map click chooses the place: the ref is cleared
+        page.click("#place-map", position={"x": 200, "y": 100})
+        assert page.input_value("#grid_ref") == "" and page.input_value("#lat") != ""
 
         csv = tmp_path / "scenes.csv"
         csv.write_text(BAD_CSV)

@@ -1,6 +1,7 @@
 """Investigator pages in-process: the scenes list, a scene's page (purpose recorded and audited
 before any place is shown), the new-scene form (the API's validation, local times with their
-offset, easting/northing) and the CSV upload (the importer's per-row errors)."""
+offset, a lettered OS grid reference, easting/northing) and the CSV upload (the importer's per-row
+errors)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from em_service.console import scene_view as V
+from em_service.scenes import store as scene_store
 from em_service.store import audit
+from geofences.national_grid import grid_to_wgs84
 from geofences.projection import get_projector
 from tests.api.conftest import Api, make_api
 from tests.console.conftest import csrf_of, sign_in
@@ -31,6 +34,7 @@ FORM = {
     "radius_m": "",
     "lat": "51.45",
     "lon": "-0.97",
+    "grid_ref": "",
     "easting": "",
     "northing": "",
 }
@@ -126,6 +130,11 @@ def test_scene_map_data_has_the_circle_trails_and_closest_approach(api: Api) -> 
         ({"start_date": "2026-03-29", "start_time": "01:30"}, "start_date", "does not exist"),
         ({"end_time": "01:30"}, "end_date", "happens twice"),
         ({"start_time": "25:00"}, "start_date", "Enter a date"),
+        ({"lat": "", "lon": "", "grid_ref": "IQ 30 80"}, "grid_ref", "like TQ 30 80"),
+        ({"lat": "", "lon": "", "grid_ref": "SU 716 7283"}, "grid_ref", "not the same length"),
+        ({"lat": "", "lon": "", "grid_ref": "SU 7 7"}, "grid_ref", "10 km square, too wide"),
+        ({"lat": "", "lon": "", "grid_ref": "SU 71 72"}, "grid_ref", "radius of at least 500 m"),
+        ({"grid_ref": "SU 716 728"}, "grid_ref", "Give the place one way"),
     ],
 )
 def test_form_errors_name_their_field(
@@ -150,6 +159,38 @@ def test_valid_form_reaches_the_api_handler(api: Api, investigator: TestClient) 
     r = _post(investigator, end_time="01:30", end_offset="+00:00")
     assert r.status_code == 503 and "not saved" in r.text
     assert _entries(api, "scene.create") == []
+
+
+def test_form_takes_a_lettered_os_grid_reference(investigator: TestClient) -> None:
+    """The place is checked and converted before the API's handler (503 without Kafka)."""
+    r = _post(investigator, lat="", lon="", grid_ref="su 7166 7283")
+    assert r.status_code == 503 and "not saved" in r.text, r.text
+    assert 'id="grid_ref-error"' not in r.text and 'value="su 7166 7283"' in r.text
+
+
+def test_a_bad_grid_reference_is_shown_in_the_error_summary(investigator: TestClient) -> None:
+    r = _post(investigator, lat="", lon="", grid_ref="TQ 3O 8O")
+    assert r.status_code == 422
+    summary = r.text.split('id="error-summary"', 1)[1].split("</ul>", 1)[0]
+    assert '<a href="#grid_ref">Enter an OS grid reference like TQ 30 80' in summary
+    assert (
+        'id="grid_ref-error"' in r.text
+        and 'aria-describedby="grid_ref-hint grid_ref-error"' in r.text
+    )
+
+
+def test_grid_reference_places() -> None:
+    lat, lon = V.place("", "", "", "", "EPSG:32630", grid_ref="TQ 30247 79630")  # Big Ben
+    assert (lat, lon) == grid_to_wgs84(530_247.5, 179_630.5)
+    assert V.place("", "", "", "", "EPSG:27700", "TQ 30 80", 500.0) == grid_to_wgs84(
+        530_500, 180_500
+    )
+    with pytest.raises(V.BadField, match="give at least 6 figures, or a radius of at least 500"):
+        V.place("", "", "", "", "EPSG:27700", "TQ 30 80", 100.0, 500.0)
+    with pytest.raises(V.BadField, match=r"give at least 4 figures$"):
+        V.place("", "", "", "", "EPSG:27700", "TQ 3 8", 500.0, 500.0)
+    with pytest.raises(V.BadField, match="give at least 8 figures"):
+        V.place("", "", "", "", "EPSG:27700", "TQ 300 800", 20.0, 500.0)
 
 
 def test_local_times_and_grid_references() -> None:
@@ -222,6 +263,26 @@ def test_form_and_csv_publish_store_and_audit(kafka_api: Api) -> None:
     r = _upload(client, BAD_CSV + good)
     assert r.status_code == 200 and "1 scene imported, 3 bad rows" in r.text
     assert client.get("/console/scenes").text.count("em-scene-row") == 3
+
+
+@pytest.mark.kafka
+def test_a_scene_placed_by_os_grid_reference_is_stored_at_the_squares_centre(
+    kafka_api: Api,
+) -> None:
+    client = kafka_api.client
+    assert sign_in(client, kafka_api.tokens["investigator"]).status_code == 303
+    for ref, radius, centre in (
+        ("SU 71 72", "500", (471_500, 172_500)),  # a 1 km square: needs a 500 m radius
+        ("SU7166072830", "", (471_660.5, 172_830.5)),  # a 1 m square, the default radius
+    ):
+        r = _post(
+            client, crime_reference=f"CR-{ref}", lat="", lon="", grid_ref=ref, radius_m=radius
+        )
+        assert r.status_code == 303, r.text
+        with kafka_api.store.read() as s:
+            scene = scene_store.get_scene(s, r.headers["location"].rsplit("/", 1)[1])
+        assert (scene.lat, scene.lon) == pytest.approx(grid_to_wgs84(*centre), abs=1e-9)
+        assert scene.radius_m == float(radius or 100)
 
 
 def test_evidence_pack_needs_the_purpose_verifies_and_is_audited(

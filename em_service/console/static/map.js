@@ -146,7 +146,8 @@
     fit(map, layers);
   }
 
-  // The new-scene form: a click on the map fills lat/lon (and clears easting/northing).
+  // The new-scene form: a click on the map fills lat/lon (and clears the grid reference and
+  // easting/northing).
   function pickerMap(el) {
     var map = baseMap(el);
     var lat = document.getElementById("lat"), lon = document.getElementById("lon");
@@ -162,6 +163,7 @@
     map.on("click", function (e) {
       lat.value = e.latlng.lat.toFixed(6);
       lon.value = e.latlng.lng.toFixed(6);
+      document.getElementById("grid_ref").value = "";
       document.getElementById("easting").value = "";
       document.getElementById("northing").value = "";
       show();
