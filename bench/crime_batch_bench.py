@@ -3,6 +3,7 @@ large trail archive (simulated data only; the archive of :mod:`bench.scene_bench
 
     python bench/crime_batch_bench.py            # 500 tags × 7 days = 5,040,000 fixes
     python bench/crime_batch_bench.py --quick    # 100 tags × 2 days, 200 crimes
+    python bench/crime_batch_bench.py --database-url postgresql+psycopg://… --migrate-url …
 
 Import = parse and validate the file, store the batch, its crimes and their scenes, start the
 run (Kafka aside). Run = what the archiver does per published crime: search, store the
@@ -43,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 tags × 2 days, 200 crimes")
     parser.add_argument("--db", type=Path, default=None, help="reuse/keep this database file")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="another database instead (e.g. PostgreSQL; its archive is reused if not empty)",
+    )
+    parser.add_argument("--migrate-url", default=None, help="its owner role's URL")
     args = parser.parse_args(argv)
     tags, days, n = (100, 2, 200) if args.quick else (500, 7, 1000)
     scene_settings, batch_settings = SceneSettings(), BatchSettings()
@@ -50,8 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     now = START + timedelta(days=days, hours=6)
 
     with tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
-        path = args.db or Path(tmp) / "bench.db"
-        store = Store(f"sqlite:///{path}", sqlite_synchronous="NORMAL")
+        if args.database_url:
+            store = Store(args.database_url, migrate_url=args.migrate_url or args.database_url)
+        else:
+            path = args.db or Path(tmp) / "bench.db"
+            store = Store(f"sqlite:///{path}", sqlite_synchronous="NORMAL")
         migrate.upgrade(store)
         with store.read() as session:
             stored = trail.count_fixes(session)
@@ -115,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         json.dumps(
             {
+                "engine": store.dialect,
                 "stored_fixes": stored,
                 "crimes": n,
                 "import_s": round(import_s, 3),
