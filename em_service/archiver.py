@@ -311,6 +311,12 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
+def topics(settings: Settings) -> tuple[str, ...]:
+    """Return the topics the archiver (with its scene consumer) reads or writes."""
+    s = settings
+    return (s.topic_readings, s.topic_alerts, s.topic_conditions, s.topic_scenes, s.topic_dlq)
+
+
 def readiness() -> Readiness:
     """The archiver's ``/readyz`` checks: the database (migrated, writes succeed), the broker."""
     return Readiness("database", "broker")
@@ -334,7 +340,7 @@ async def run_async(
             raise SystemExit("database schema is not current: run `em-service db upgrade`")
         ready = ready or readiness()
         ready.set("database")
-        created = await ensure_topics_async(settings)
+        created = await ensure_topics_async(settings, only=topics(settings))
         if created:
             log.info("created topics: %s", ", ".join(created))
         archiver = Archiver(settings, store, ready)

@@ -394,6 +394,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             for problem in problems:
                 print(f"em-service: configuration error: {problem}", file=sys.stderr)
             return 2
+    from aiokafka.errors import KafkaError
+
+    try:
+        return _dispatch(argv)
+    except KafkaError as exc:  # refused login, untrusted certificate, broker down: no traceback
+        from em_service.settings import get_settings
+
+        error = str(exc) if type(exc).__name__ in str(exc) else f"{type(exc).__name__}: {exc}"
+        print(
+            f"em-service: cannot use Kafka at {get_settings().kafka_bootstrap}: {error} "
+            "(check EM_KAFKA_BOOTSTRAP, EM_KAFKA_SECURITY_PROTOCOL and the EM_KAFKA_SASL_* / "
+            "EM_KAFKA_SSL_* settings: SECURITY.md)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] == "devstack":
         from em_service.devstack import main as devstack_main
 

@@ -21,7 +21,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -645,13 +645,25 @@ def service_topics(settings: Settings) -> list[NewTopic]:
     return topics
 
 
-async def ensure_topics_async(settings: Settings, bootstrap: str | None = None) -> list[str]:
-    """Create the service topics that are missing; return the names created."""
+async def ensure_topics_async(
+    settings: Settings, bootstrap: str | None = None, *, only: Iterable[str] | None = None
+) -> list[str]:
+    """Create the service topics that are missing (of those named in ``only``, if given);
+    return the names created.
+
+    A service passes ``only`` = the topics it uses: under the ACLs of SECURITY.md it can neither
+    see nor create the others, which would look missing and fail to be created.
+    """
+    wanted = None if only is None else set(only)
     admin = kafka_io.admin(bootstrap or settings.kafka_bootstrap, settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in service_topics(settings) if t.name not in existing]
+        missing = [
+            t
+            for t in service_topics(settings)
+            if t.name not in existing and (wanted is None or t.name in wanted)
+        ]
         if not missing:
             return []
         response = await admin.create_topics(missing)

@@ -38,7 +38,7 @@ async def _import(
         if settings.db_auto_upgrade:
             migrate.upgrade(store)
         if publish:
-            await ensure_topics_async(settings)
+            await ensure_topics_async(settings, only=[settings.topic_scenes])
             producer = kafka_io.producer(settings)
             await producer.start()
 

@@ -1,13 +1,17 @@
 """A real broker in secure mode (``devstack up --secure``): SASL_SSL with SCRAM-SHA-512 users,
 a private CA and the per-service ACLs of SECURITY.md. One broker for the module, on its own
-ports and state dir (the shared test broker is not touched), stopped at the end."""
+ports and state dir (the shared test broker is not touched), stopped at the end. The real worker,
+archiver, API and an operator's CLI command run against it, each as its own SCRAM user."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 from aiokafka.errors import (
@@ -27,12 +32,16 @@ from aiokafka.errors import (
 from pydantic import SecretStr
 
 from em_service import kafka_io
+from em_service.archiver import topics as archiver_topics
+from em_service.contracts import Conditions
 from em_service.contracts.dlq import DeadLetter
 from em_service.devstack import kafka as devstack
 from em_service.devstack import secure as sec
 from em_service.devstack.secure import USERS, SecureFiles, service_acls
 from em_service.settings import Settings, get_settings
+from em_service.store import Store, migrate, tokens
 from tests.helpers import unique_name
+from tests.service_env import wait_until
 
 #: How long a refused client may take to fail (a hang would be a failure too).
 REFUSED_WITHIN_S = 20.0
@@ -248,26 +257,59 @@ def test_the_acl_table_is_the_one_documented(secure_broker: SecureBroker) -> Non
         assert acl.command() in security, acl.command()
 
 
-async def test_the_real_worker_runs_over_sasl_ssl(
-    secure_broker: SecureBroker, tmp_path: Path
-) -> None:
-    s, b, files = secure_broker.settings, secure_broker.bootstrap, secure_broker.files
-    (metrics_port,) = _free_ports(1)
+def _service_env(broker: SecureBroker, user: str, state_dir: Path) -> dict[str, str]:
+    """The environment of a service process logging in as ``user`` (no ``EM_*`` of the shared
+    test broker), with its own state dir (its SQLite database) and metrics ports."""
+    metrics, archiver_metrics, api = _free_ports(3)
     env = {k: v for k, v in os.environ.items() if not k.startswith("EM_")}
-    env |= files.client_env("worker", b) | {
-        "EM_STATE_DIR": str(tmp_path),
-        "EM_WORKER_METRICS_PORT": str(metrics_port),
-        "EM_CACHE_DIR": str(s.cache_dir),
-    }
-    log = tmp_path / "worker.log"
+    return (
+        env
+        | broker.files.client_env(user, broker.bootstrap)
+        | {
+            "EM_STATE_DIR": str(state_dir),
+            "EM_WORKER_METRICS_PORT": str(metrics),
+            "EM_ARCHIVER_METRICS_PORT": str(archiver_metrics),
+            "EM_API_PORT": str(api),
+            "EM_CACHE_DIR": str(broker.settings.cache_dir),
+        }
+    )
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start ``em-service *args`` in its own process group, output to ``log``."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "em_service.cli", "worker"],
+        return subprocess.Popen(
+            [sys.executable, "-m", "em_service.cli", *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a process started by :func:`_start` (its group, by its pid) and wait for it."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def _alive(proc: subprocess.Popen, log: Path) -> bool:
+    """True while ``proc`` runs; fail at once with its log if it exited."""
+    assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+    return True
+
+
+async def test_the_real_worker_runs_over_sasl_ssl(
+    secure_broker: SecureBroker, tmp_path: Path
+) -> None:
+    s, b = secure_broker.settings, secure_broker.bootstrap
+    log = tmp_path / "worker.log"
+    proc = _start(["worker"], _service_env(secure_broker, "worker", tmp_path), log)
     try:
         ops = secure_broker.user("ops")
         mark = await kafka_io.end_offsets(b, s.topic_dlq, ops)
@@ -275,8 +317,7 @@ async def test_the_real_worker_runs_over_sasl_ssl(
         await kafka_io.send_all(b, s.topic_readings, [(b"dev-sec", poison)], settings=ops)
         letters = []
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not letters:
-            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+        while time.monotonic() < deadline and not letters and _alive(proc, log):
             records = await kafka_io.read_since(
                 b, s.topic_dlq, mark, want=1, timeout_s=2, settings=ops
             )
@@ -284,13 +325,159 @@ async def test_the_real_worker_runs_over_sasl_ssl(
         assert letters, log.read_text(errors="replace")[-3000:]
         assert letters[0].reason == "invalid_json" and letters[0].key == "dev-sec"
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        _stop(proc)
+
+
+async def test_services_ensure_only_the_topics_they_use(secure_broker: SecureBroker) -> None:
+    """Under the ACLs a user sees only its own topics: the others look missing and may not be
+    created, so the archiver and the scene commands ensure only theirs."""
+    s, b = secure_broker.settings, secure_broker.bootstrap
+    archiver, ops = secure_broker.user("archiver"), secure_broker.user("ops")
+    assert await devstack.ensure_topics_async(archiver, b, only=archiver_topics(archiver)) == []
+    assert await devstack.ensure_topics_async(ops, b, only=[s.topic_scenes]) == []
+    with pytest.raises(devstack.DevstackError, match="error 29 Authorization failed"):
+        await devstack.ensure_topics_async(ops, b)  # all of them: alerts, changelog unseen
+
+
+def _stored_fix(db: Path, device_id: str) -> tuple[float, float] | None:
+    """The (lat, lon) of ``device_id``'s fix in the SQLite database ``db`` (None: not yet)."""
+    if not db.exists():
+        return None
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        try:
+            row = conn.execute(
+                "SELECT lat, lon FROM fixes WHERE device_id = ?", (device_id,)
+            ).fetchone()
+        except sqlite3.OperationalError:  # not migrated yet, or locked for a moment
+            return None
+    return row
+
+
+def test_the_real_archiver_stores_a_fix_over_sasl_ssl(
+    secure_broker: SecureBroker, tmp_path: Path
+) -> None:
+    s, b = secure_broker.settings, secure_broker.bootstrap
+    env = _service_env(secure_broker, "archiver", tmp_path)
+    # Event time: the fix below is judged by its own clock, not the day the test runs.
+    env |= {"EM_RULE_CLOCK": "event", "EM_MAX_PAST_AGE_S": str(20 * 365 * 86400)}
+    device = unique_name("tag-sec")
+    fix = {
+        "type": "gps",
+        "device_id": device,
+        "ts": "2026-11-21T10:00:00Z",
+        "lat": 51.455,
+        "lon": -0.973,
+        "accuracy_m": 5.0,
+        "seq": 1,
+    }
+    ops = secure_broker.user("ops")
+    log = tmp_path / "archiver.log"
+    proc = _start(["archiver"], env, log)
+    try:
+        asyncio.run(
+            kafka_io.send_all(
+                b, s.topic_readings, [(device.encode(), json.dumps(fix).encode())], settings=ops
+            )
+        )
+        stored = wait_until(
+            lambda: _alive(proc, log) and _stored_fix(tmp_path / "em.db", device),
+            60,
+            what="the archiver to store the fix",
+            fatal=(AssertionError,),
+        )
+        assert stored == (51.455, -0.973)
+    finally:
+        _stop(proc)
+
+
+def test_the_real_api_publishes_conditions_over_sasl_ssl(
+    secure_broker: SecureBroker, tmp_path: Path
+) -> None:
+    s, b = secure_broker.settings, secure_broker.bootstrap
+    store = Store(f"sqlite:///{tmp_path / 'em.db'}")
+    migrate.upgrade(store)
+    with store.write() as session:
+        token = tokens.create_token(session, name="admin-sec", role="admin")
+    store.dispose()
+    env = _service_env(secure_broker, "api", tmp_path)
+    base = f"http://127.0.0.1:{env['EM_API_PORT']}"
+    worker = secure_broker.user("worker")  # may read conditions (the API may not)
+    log = tmp_path / "api.log"
+    proc = _start(["api"], env, log)
+    try:
+        wait_until(
+            lambda: (
+                _alive(proc, log) and httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+            ),
+            30,
+            what="the API",
+            fatal=(AssertionError,),
+        )
+        mark = asyncio.run(kafka_io.end_offsets(b, s.topic_conditions, worker))
+        offender = unique_name("off-sec")
+        body = {"offender_id": offender, "device_ids": [unique_name("tag")], "zones": []}
+        r = httpx.put(
+            f"{base}/api/v1/offenders/{offender}/conditions",
+            headers={"Authorization": f"Bearer {token}"},
+            json=body,
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text + log.read_text(errors="replace")[-3000:]
+        assert r.json()["topic"] == s.topic_conditions
+        records = asyncio.run(
+            kafka_io.read_since(
+                b, s.topic_conditions, mark or None, want=1, timeout_s=20, settings=worker
+            )
+        )
+        published = [msgspec.json.decode(rec.value, type=Conditions) for rec in records]
+        assert [(rec.key, c.offender_id) for rec, c in zip(records, published, strict=True)] == [
+            (offender.encode(), offender)
+        ]
+    finally:
+        _stop(proc)
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "em_service.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_dlq_cli_reads_over_sasl_ssl_and_refuses_clearly_without_a_login(
+    secure_broker: SecureBroker, tmp_path: Path
+) -> None:
+    ops = _service_env(secure_broker, "ops", tmp_path)
+    shown = _cli(["dlq", "show"], ops)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("reason") and "not re-driven" in shown.stdout
+
+    wrong = tmp_path / "wrong.password"
+    wrong.write_text("not-the-password\n")
+    wrong.chmod(0o600)
+    no_login = {
+        k: v
+        for k, v in ops.items()
+        if k not in ("EM_KAFKA_SECURITY_PROTOCOL", "EM_KAFKA_SASL_MECHANISM")
+        and not k.startswith(("EM_KAFKA_SASL_", "EM_KAFKA_SSL_"))
+    }
+    for env, why in (
+        (no_login, "KafkaConnectionError"),
+        (ops | {"EM_KAFKA_SASL_PASSWORD_FILE": str(wrong)}, "SaslAuthenticationFailed"),
+    ):
+        refused = _cli(["dlq", "show"], env)
+        assert why in refused.stderr, refused.stderr
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "Traceback" not in refused.stderr, refused.stderr
+        last = refused.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"em-service: cannot use Kafka at {secure_broker.bootstrap}:"), (
+            refused.stderr
+        )
+        assert "not-the-password" not in refused.stderr + refused.stdout
 
 
 def test_secure_properties_add_a_sasl_ssl_listener_and_keep_the_plain_one(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ async def publish(settings: Settings, scenes: list[Scene]) -> None:
     from em_service.contracts.codec import encode
     from em_service.devstack import ensure_topics_async
 
-    await ensure_topics_async(settings)
+    await ensure_topics_async(settings, only=[settings.topic_scenes])
     producer = kafka_io.producer(settings)
     await producer.start()
     try:
