@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Literal
 
 from sqlalchemy import case, func, or_, select
@@ -220,10 +221,11 @@ class ReviewRow:
 def review(session: Session, *, people: list[str], now: datetime) -> list[ReviewRow]:
     """Return the review rows of ``people`` over the last 14 days: reds first, then ambers.
 
-    Nothing is read alert by alert but the few shown: the period's alerts are counted by kind
-    (a grouped scan of their covering index: ``alerts.confirmed``, ``alerts.suppressed``), and one windowed
-    read of the open alerts returns each person's ``REVIEW_OPEN_SHOWN`` most urgent (``row_number()``
-    in queue order) with the person's open counts alongside (SQLite and PostgreSQL alike).
+    Nothing is read alert by alert but the few shown: the period's alerts are counted by person
+    and type in one scan of their covering index (``confirmed`` and ``suppressed`` are columns
+    of it; no details are read), and one windowed read of the open alerts returns each
+    person's ``REVIEW_OPEN_SHOWN`` most urgent (``row_number()`` in queue order) with the
+    person's open counts alongside (SQLite and PostgreSQL alike).
     """
     since = now - timedelta(days=REVIEW_DAYS)
     kinds: dict[str, dict[tuple[str, bool], int]] = {p: {} for p in people}
@@ -304,12 +306,18 @@ def review(session: Session, *, people: list[str], now: datetime) -> list[Review
     return sorted(rows, key=lambda r: (_RAG_RANK[r.rag], r.offender_id))
 
 
+@cache
+def _kind(alert_type: str, confirmed: bool) -> tuple[bool | None, Literal["red", "amber", "green"]]:
+    """Return how a kind of alert shows behind a rating: confirmed (breaches only) and colour."""
+    return (confirmed if alert_type in BREACH_TYPES else None), rag_from({(alert_type, confirmed)})
+
+
 def _reasons(kinds: dict[tuple[str, bool], int]) -> list[Reason]:
     """Return the kinds behind a rating, reds first, then the most numerous."""
-    out = [
-        Reason(t, c if t in BREACH_TYPES else None, n, rag_from({(t, c)}))
-        for (t, c), n in kinds.items()
-    ]
+    out = []
+    for (alert_type, c), n in kinds.items():
+        confirmed, rag = _kind(alert_type, c)
+        out.append(Reason(alert_type, confirmed, n, rag))
     return sorted(out, key=lambda r: (_RAG_RANK[r.rag], -r.count, r.type, not r.confirmed))
 
 
