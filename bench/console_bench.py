@@ -38,7 +38,14 @@ from em_service.contracts.codec import encode
 from em_service.scrape import scrape, total
 from em_service.settings import Settings, get_settings
 from em_service.store import Store, migrate, tokens
-from em_service.store.models import AlertRow, DeviceAssignment, Fix, Offender
+from em_service.store.models import (
+    AlertRow,
+    DeviceAssignment,
+    Fix,
+    Offender,
+    confirmed_of,
+    suppressed_of,
+)
 from tests.console.browser import browser, chromium_path, sign_in
 from tests.console.conftest import sign_in as form_sign_in
 from tests.service_env import ServiceEnv, free_port
@@ -102,6 +109,7 @@ def populate(store: Store, now: datetime, seed: int = 7) -> None:
         for n in range(ALERTS):
             at = t0 + timedelta(seconds=float(offsets[n]))
             status = ("open" if n % 2 else "acknowledged") if open_[n] else "closed"
+            details = {"evidence": "definite"} if n % 3 else {}
             rows.append(
                 {
                     "alert_id": f"bench-{n:07d}",
@@ -112,7 +120,9 @@ def populate(store: Store, now: datetime, seed: int = 7) -> None:
                     "occurred_at": at,
                     "detected_at": at,
                     "late": False,
-                    "details_json": '{"evidence": "definite"}' if n % 3 else "{}",
+                    "details_json": json.dumps(details),
+                    "confirmed": confirmed_of(details, "high"),
+                    "suppressed": suppressed_of(details),
                     "status": status,
                     "status_changed_at": at,
                     "received_at": at,

@@ -3,12 +3,12 @@ review (red/amber/green). Reads only; every write goes through the store's own f
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Literal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from em_service.rules.tiers import TIER_OF
@@ -128,11 +128,6 @@ def queue(
     return list(rows), total, unacknowledged
 
 
-def _confirmed(row: AlertRow) -> bool:
-    evidence = json.loads(row.details_json or "{}").get("evidence")
-    return evidence == "definite" if evidence else row.severity == "high"
-
-
 def rag_from(kinds: set[tuple[str, bool]]) -> Literal["red", "amber", "green"]:
     """Return red/amber/green from one person's (alert type, confirmed) pairs (see RAG_RULE)."""
     red = amber = False
@@ -148,18 +143,11 @@ def rag_from(kinds: set[tuple[str, bool]]) -> Literal["red", "amber", "green"]:
 
 def rag_of(rows: list[AlertRow]) -> Literal["red", "amber", "green"]:
     """Return red/amber/green for one person's alerts of the review period."""
-    return rag_from({(r.type, _confirmed(r)) for r in rows})
+    return rag_from({(r.type, r.confirmed) for r in rows})
 
 
 AMBER_TYPES = frozenset({"device_silent", "alcohol_detected", "alcohol_suspect_interferent"})
 RAG_TYPES = sorted(BREACH_TYPES | TAMPER_TYPES | AMBER_TYPES | {"curfew_unverified"})
-#: SQL twin of :func:`_confirmed` (details are stored as ``json.dumps(..., sort_keys=True)``).
-_CONFIRMED = case(
-    (AlertRow.details_json.like('%"evidence": "possible"%'), 0),
-    (AlertRow.details_json.like('%"evidence": "definite"%'), 1),
-    (AlertRow.severity == "high", 1),
-    else_=0,
-)
 
 
 #: Not closed and not suppressed by an approved absence: what the queue shows.
@@ -233,10 +221,11 @@ class ReviewRow:
 def review(session: Session, *, people: list[str], now: datetime) -> list[ReviewRow]:
     """Return the review rows of ``people`` over the last 14 days: reds first, then ambers.
 
-    Nothing is read alert by alert but the few shown: the period's alerts are counted by kind
-    (grouped scans of the covering index; only breaches read their details), and one windowed
-    read of the open alerts returns each person's ``REVIEW_OPEN_SHOWN`` most urgent (``row_number()``
-    in queue order) with the person's open counts alongside (SQLite and PostgreSQL alike).
+    Nothing is read alert by alert but the few shown: the period's alerts are counted by person
+    and type in one scan of their covering index (``confirmed`` and ``suppressed`` are columns
+    of it; no details are read), and one windowed read of the open alerts returns each
+    person's ``REVIEW_OPEN_SHOWN`` most urgent (``row_number()`` in queue order) with the
+    person's open counts alongside (SQLite and PostgreSQL alike).
     """
     since = now - timedelta(days=REVIEW_DAYS)
     kinds: dict[str, dict[tuple[str, bool], int]] = {p: {} for p in people}
@@ -244,25 +233,31 @@ def review(session: Session, *, people: list[str], now: datetime) -> list[Review
     unacknowledged: dict[str, int] = dict.fromkeys(people, 0)
     shown: dict[str, list] = {p: [] for p in people}
     for chunk in _chunks(people, 500):
-        in_period = (
-            AlertRow.offender_id.in_(chunk),
-            AlertRow.occurred_at >= since,
-            AlertRow.type.in_(RAG_TYPES),
-        )
-        # Counts and kinds from the covering index alone; only breaches read their details
-        # (whether the evidence was definite; suppressed breaches are not behind a rating).
-        for person, alert_type, n in session.execute(
-            select(AlertRow.offender_id, AlertRow.type, func.count())
-            .where(*in_period, AlertRow.type.not_in(sorted(BREACH_TYPES)))
+        # Counts by person and type in the order of their covering index (no sort, no row
+        # read); confirmed breaches counted alongside; suppressed breaches are not behind a
+        # rating.
+        for person, alert_type, n, n_confirmed in session.execute(
+            select(
+                AlertRow.offender_id,
+                AlertRow.type,
+                func.count(),
+                func.count().filter(AlertRow.confirmed),
+            )
+            .where(
+                AlertRow.offender_id.in_(chunk),
+                AlertRow.type.in_(RAG_TYPES),
+                AlertRow.occurred_at >= since,
+                or_(AlertRow.type.not_in(sorted(BREACH_TYPES)), ~SUPPRESSED),
+            )
             .group_by(AlertRow.offender_id, AlertRow.type)
         ):
-            kinds[person][(alert_type, False)] = n
-        for person, alert_type, confirmed, n in session.execute(
-            select(AlertRow.offender_id, AlertRow.type, _CONFIRMED, func.count())
-            .where(*in_period, AlertRow.type.in_(sorted(BREACH_TYPES)), ~SUPPRESSED)
-            .group_by(AlertRow.offender_id, AlertRow.type, _CONFIRMED)
-        ):
-            kinds[person][(alert_type, bool(confirmed))] = n
+            if alert_type not in BREACH_TYPES:
+                kinds[person][(alert_type, False)] = n
+                continue
+            if n_confirmed:
+                kinds[person][(alert_type, True)] = n_confirmed
+            if n > n_confirmed:
+                kinds[person][(alert_type, False)] = n - n_confirmed
         # The few most urgent open alerts per person, each carrying the person's open counts
         # (window aggregates over the same rows: one read of the open alerts).
         person = {"partition_by": AlertRow.offender_id}
@@ -311,12 +306,18 @@ def review(session: Session, *, people: list[str], now: datetime) -> list[Review
     return sorted(rows, key=lambda r: (_RAG_RANK[r.rag], r.offender_id))
 
 
+@cache
+def _kind(alert_type: str, confirmed: bool) -> tuple[bool | None, Literal["red", "amber", "green"]]:
+    """Return how a kind of alert shows behind a rating: confirmed (breaches only) and colour."""
+    return (confirmed if alert_type in BREACH_TYPES else None), rag_from({(alert_type, confirmed)})
+
+
 def _reasons(kinds: dict[tuple[str, bool], int]) -> list[Reason]:
     """Return the kinds behind a rating, reds first, then the most numerous."""
-    out = [
-        Reason(t, c if t in BREACH_TYPES else None, n, rag_from({(t, c)}))
-        for (t, c), n in kinds.items()
-    ]
+    out = []
+    for (alert_type, c), n in kinds.items():
+        confirmed, rag = _kind(alert_type, c)
+        out.append(Reason(alert_type, confirmed, n, rag))
     return sorted(out, key=lambda r: (_RAG_RANK[r.rag], -r.count, r.type, not r.confirmed))
 
 

@@ -24,7 +24,13 @@ from sqlalchemy.orm import Session
 from em_service.clock import wall_now
 from em_service.contracts import Alert
 from em_service.store import audit
-from em_service.store.models import AlertEvent, AlertRow, AlertTransition
+from em_service.store.models import (
+    AlertEvent,
+    AlertRow,
+    AlertTransition,
+    confirmed_of,
+    suppressed_of,
+)
 from em_service.store.offenders import ensure_offender
 from em_service.store.tokens import Caller
 from em_service.store.types import insert_ignore
@@ -109,6 +115,8 @@ def _row_values(alert: Alert, now: datetime) -> dict:
         "ref_alert_id": alert.ref_alert_id,
         "late": alert.late,
         "details_json": json.dumps(alert.details, sort_keys=True, default=str),
+        "confirmed": confirmed_of(alert.details, alert.severity),
+        "suppressed": suppressed_of(alert.details),
         "status": "open",
         "status_changed_at": now,
         "received_at": now,
