@@ -184,7 +184,7 @@ class AlertRow(Base):
     )
     escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Two facts of ``details`` as columns, set on insert (details never change afterwards), so
-    # that the queue and the caseload review filter and count from an index (migration 0010).
+    # that the queue and the caseload review filter and count from an index (migration 0011).
     confirmed: Mapped[bool] = mapped_column(
         Boolean,
         default=False,

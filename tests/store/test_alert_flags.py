@@ -1,5 +1,5 @@
 """``alerts.confirmed`` and ``alerts.suppressed``: set by the archiver's insert from the alert's
-details and severity, filled in by migration 0010 for the rows already there, by the same rules
+details and severity, filled in by migration 0011 for the rows already there, by the same rules
 (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
@@ -88,10 +88,10 @@ def _alert_columns_and_indexes(store: Store) -> tuple[set[str], set[str]]:
         )
 
 
-def test_migration_0010_fills_in_existing_rows_and_goes_down_and_up(store: Store) -> None:
-    """Rows written before 0010 get both columns from their details; down to 0009 drops the
+def test_migration_0011_fills_in_existing_rows_and_goes_down_and_up(store: Store) -> None:
+    """Rows written before 0011 get both columns from their details; down to 0010 drops the
     columns and the index; up again gives the models' schema."""
-    _downgrade(store, "0009")
+    _downgrade(store, "0010")
     columns, indexes = _alert_columns_and_indexes(store)
     assert not {"confirmed", "suppressed"} & columns
     assert "ix_alerts_offender_type_occurred" not in indexes
@@ -117,9 +117,9 @@ def test_migration_0010_fills_in_existing_rows_and_goes_down_and_up(store: Store
                 )
     finally:
         owner.dispose()
-    assert migrate.upgrade(store, "0010") == "0010"
+    assert migrate.upgrade(store, "0011") == "0011"
     assert _flags(store) == _expected()
-    _downgrade(store, "0009")
+    _downgrade(store, "0010")
     columns, indexes = _alert_columns_and_indexes(store)
     assert not {"confirmed", "suppressed"} & columns
     assert "ix_alerts_offender_type_occurred" not in indexes
