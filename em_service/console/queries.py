@@ -12,7 +12,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from em_service.rules.tiers import TIER_OF
-from em_service.store.models import SUPPRESSED, AlertRow, DeviceAssignment, Fix
+from em_service.store.models import AlertRow, DeviceAssignment, Fix
 from em_service.store.types import from_ms
 
 Tier = Literal["critical", "urgent", "warning"]
@@ -97,7 +97,7 @@ def queue(
     the most severe tier, then oldest first; with how many match and how many of those are
     unacknowledged. Alerts suppressed by an approved absence are not for the queue (they are in
     the person's history)."""
-    conds = [AlertRow.status.in_(("open", "acknowledged")), ~SUPPRESSED]
+    conds = [AlertRow.status.in_(("open", "acknowledged")), ~AlertRow.suppressed]
     if only is not None:
         conds.append(AlertRow.offender_id.in_(sorted(only)))
     if f.person:
@@ -151,7 +151,7 @@ RAG_TYPES = sorted(BREACH_TYPES | TAMPER_TYPES | AMBER_TYPES | {"curfew_unverifi
 
 
 #: Not closed and not suppressed by an approved absence: what the queue shows.
-_OPEN = (AlertRow.status.in_(("open", "acknowledged")), ~SUPPRESSED)
+_OPEN = (AlertRow.status.in_(("open", "acknowledged")), ~AlertRow.suppressed)
 #: Queue order: escalated and still open first, the most severe tier, the oldest.
 _URGENCY = (_ESCALATED_FIRST, _TIER_RANK, AlertRow.occurred_at, AlertRow.alert_id)
 _RAG_RANK = {"red": 0, "amber": 1, "green": 2}
@@ -247,7 +247,7 @@ def review(session: Session, *, people: list[str], now: datetime) -> list[Review
                 AlertRow.offender_id.in_(chunk),
                 AlertRow.type.in_(RAG_TYPES),
                 AlertRow.occurred_at >= since,
-                or_(AlertRow.type.not_in(sorted(BREACH_TYPES)), ~SUPPRESSED),
+                or_(AlertRow.type.not_in(sorted(BREACH_TYPES)), ~AlertRow.suppressed),
             )
             .group_by(AlertRow.offender_id, AlertRow.type)
         ):

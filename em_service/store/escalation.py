@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from em_service.rules.tiers import TIER_OF
 from em_service.store import Store, audit
 from em_service.store.alerts import _event
-from em_service.store.models import SUPPRESSED, AlertRow
+from em_service.store.models import AlertRow
 
 CRITICAL_TYPES = tuple(sorted(t for t, v in TIER_OF.items() if v == "critical"))
 LEVELS = (1, 2)
@@ -54,7 +54,7 @@ def due(store: Store, *, now: datetime, after_s: float, limit: int = 500) -> lis
                     AlertRow.type.in_(CRITICAL_TYPES),
                     AlertRow.escalation_level < level,
                     AlertRow.received_at <= cutoff,
-                    ~SUPPRESSED,
+                    ~AlertRow.suppressed,
                 )
                 .order_by(AlertRow.received_at, AlertRow.alert_id)
                 .limit(limit)

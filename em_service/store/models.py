@@ -239,11 +239,6 @@ def suppressed_of(details: dict) -> bool:
     return bool(details.get("suppressed"))
 
 
-#: SQL test of ``alerts.suppressed``: a breach inside an approved absence, recorded but not for
-#: the queue.
-SUPPRESSED = AlertRow.suppressed
-
-
 class AlertTransition(Base):
     """One lifecycle step of an alert: who moved it, when, from what to what, and why."""
 

@@ -23,7 +23,7 @@ from em_service.clock import wall_now
 from em_service.contracts import ALERT_TYPES, Conditions
 from em_service.contracts.codec import encode
 from em_service.rules.monitoring import status_at
-from em_service.store.models import SUPPRESSED, AlertRow, DeviceAssignment, Offender
+from em_service.store.models import AlertRow, DeviceAssignment, Offender
 from em_service.store.trail import last_fix_at
 from em_service.store.types import insert_ignore
 
@@ -350,7 +350,11 @@ def _status(episodes: list[Episode], rejected: bool = False) -> Status:
 def _open_alert_counts(session: Session, offender_ids: list[str]) -> dict[str, int]:
     rows = session.execute(
         select(AlertRow.offender_id, func.count())
-        .where(AlertRow.offender_id.in_(offender_ids), AlertRow.status != "closed", ~SUPPRESSED)
+        .where(
+            AlertRow.offender_id.in_(offender_ids),
+            AlertRow.status != "closed",
+            ~AlertRow.suppressed,
+        )
         .group_by(AlertRow.offender_id)
     )
     return dict(rows.tuples().all())
